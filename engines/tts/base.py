@@ -1,0 +1,59 @@
+"""The text-to-speech interface every engine implements.
+
+A phrase goes in, one `Speech` comes out: int16 PCM at the engine's own rate plus the phoneme and word timings
+the engine knows. The timings drive captions (`word` events) and the phoneme face driver, and they are the
+training targets of the audio-to-face network, so every engine reports them in one phoneme alphabet (IPA, as
+espeak-ng writes it) and in seconds from the first sample of the phrase.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class UnknownVoice(ValueError):
+    """The requested voice is not offered by any engine."""
+
+
+@dataclass(frozen=True)
+class Timed:
+    """A phoneme or a word with its time span, in seconds from the first sample of the phrase."""
+
+    text: str
+    start: float
+    end: float
+
+
+@dataclass
+class Speech:
+    """The audio of one phrase and what the engine knows about its timing."""
+
+    pcm: np.ndarray  # int16, mono
+    sample_rate: int
+    phonemes: list[Timed] = field(default_factory=list)
+    words: list[Timed] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float:
+        return len(self.pcm) / self.sample_rate
+
+
+class TTSEngine(ABC):
+    """One speech engine with one or more voices. `synthesize` blocks; callers run it in a worker thread."""
+
+    name: str
+
+    @abstractmethod
+    def voices(self) -> list[str]:
+        """Voice names this engine offers (without the engine prefix)."""
+
+    @property
+    @abstractmethod
+    def default_voice(self) -> str:
+        """The voice used when none is asked for."""
+
+    @abstractmethod
+    def synthesize(self, text: str, voice: str | None = None) -> Speech:
+        """Speak one phrase. Raises UnknownVoice for a voice this engine does not have."""
