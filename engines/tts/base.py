@@ -26,6 +26,24 @@ class Timed:
     end: float
 
 
+@dataclass(frozen=True)
+class SynthesisOptions:
+    """Ways to vary a voice, so the audio-to-face data set hears more than one delivery of each voice.
+
+    rate: speaking speed relative to the voice's default (2.0 = twice as fast).
+    pitch: voice pitch relative to the default.
+    variability: how much the engine varies timing and intonation (1.0 = the voice's default, 0 = flat).
+    """
+
+    rate: float = 1.0
+    pitch: float = 1.0
+    variability: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not (0.25 <= self.rate <= 4.0 and 0.25 <= self.pitch <= 4.0 and 0.0 <= self.variability <= 3.0):
+            raise ValueError(f"synthesis options out of range: {self}")
+
+
 @dataclass
 class Speech:
     """The audio of one phrase and what the engine knows about its timing."""
@@ -55,5 +73,14 @@ class TTSEngine(ABC):
         """The voice used when none is asked for."""
 
     @abstractmethod
-    def synthesize(self, text: str, voice: str | None = None) -> Speech:
-        """Speak one phrase. Raises UnknownVoice for a voice this engine does not have."""
+    def synthesize(self, text: str, voice: str | None = None, *, options: SynthesisOptions | None = None) -> Speech:
+        """Speak one phrase. Raises UnknownVoice for a voice this engine does not have.
+        `options` None keeps the voice's defaults."""
+
+    def resolve_voice(self, voice: str | None) -> str:
+        """The voice to use for `voice` (None = the default); every engine rejects unknown names the same way."""
+        if voice is None:
+            return self.default_voice
+        if voice not in self.voices():
+            raise UnknownVoice(f"{self.name} has no voice {voice!r}; it has: {', '.join(self.voices())}")
+        return voice

