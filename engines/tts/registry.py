@@ -1,0 +1,74 @@
+"""The process's speech engines and the voice ids clients use to pick one.
+
+A voice id is "engine:voice" ("piper:joe", "espeak:en-gb", "espeak:cmn"). A bare name is a voice of the default
+engine ("joe") or, failing that, an engine's own default voice ("espeak"). Engines are built once, when the
+registry is, so the first phrase of the first session does not pay for loading models; the sessions of the
+process share them (the engines are safe to call from several worker threads at once).
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Sequence
+
+from engines.tts.base import TTSEngine, UnknownVoice
+
+log = logging.getLogger(__name__)
+
+# Where each engine lives, imported only when asked for: a server that speaks with piper never loads espeak.
+ENGINES: dict[str, str] = {
+    "piper": "engines.tts.piper_engine:PiperEngine",
+    "espeak": "engines.tts.espeak_engine:EspeakEngine",
+}
+SEPARATOR = ":"
+
+
+def build_engine(name: str) -> TTSEngine:
+    """One engine by its registry name."""
+    if name not in ENGINES:
+        raise UnknownVoice(f"no TTS engine {name!r}; engines: {', '.join(ENGINES)}")
+    module_name, class_name = ENGINES[name].split(":")
+    engine_class = getattr(importlib.import_module(module_name), class_name)
+    return engine_class()
+
+
+class VoiceRegistry:
+    """The engines named in `engine_names`, and `default` (a voice id or an engine name) for when no voice is
+    asked for."""
+
+    def __init__(self, engine_names: Sequence[str], default: str = "piper") -> None:
+        self._engines = {name: build_engine(name) for name in dict.fromkeys(engine_names)}
+        if not self._engines:
+            raise ValueError("a voice registry needs at least one engine")
+        default_engine = default.split(SEPARATOR, 1)[0]
+        if default_engine not in self._engines:
+            raise UnknownVoice(f"default voice {default!r} names an engine not loaded; engines: {', '.join(self._engines)}")
+        self._default_engine = self._engines[default_engine]
+        engine, voice = self._resolve_id(default)
+        self.default_voice_id = f"{engine.name}{SEPARATOR}{voice}"
+        log.info("voices: %s (default %s)", ", ".join(self.voices()), self.default_voice_id)
+
+    @property
+    def engines(self) -> dict[str, TTSEngine]:
+        return dict(self._engines)
+
+    def voices(self) -> list[str]:
+        """Every voice id this process offers."""
+        return [f"{name}{SEPARATOR}{voice}" for name, engine in self._engines.items() for voice in engine.voices()]
+
+    def resolve(self, voice_id: str | None) -> tuple[TTSEngine, str]:
+        """(engine, voice name) for a voice id; None means the default voice. Raises UnknownVoice."""
+        return self._resolve_id(voice_id if voice_id is not None else self.default_voice_id)
+
+    def _resolve_id(self, voice_id: str) -> tuple[TTSEngine, str]:
+        engine_name, separator, voice = voice_id.partition(SEPARATOR)
+        if separator:
+            engine = self._engines.get(engine_name)
+            if engine is not None and voice in engine.voices():
+                return engine, voice
+        elif voice_id in self._default_engine.voices():
+            return self._default_engine, voice_id
+        elif voice_id in self._engines:
+            engine = self._engines[voice_id]
+            return engine, engine.default_voice
+        raise UnknownVoice(f"unknown voice {voice_id!r}; voices: {', '.join(self.voices())}")
