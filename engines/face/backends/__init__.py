@@ -1,0 +1,1 @@
+"""Inference backends for the audio-to-face network: the same ONNX model on ONNX Runtime or TensorRT."""

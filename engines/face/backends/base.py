@@ -1,0 +1,30 @@
+"""What every backend offers the batcher: one blocking call from a batch of mel windows to mouth parameters."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import numpy as np
+
+INPUT_NAME = "mel"  # (batch, WINDOW, N_MELS) float32 log-mel
+OUTPUT_NAME = "params"  # (batch, N_PARAMS) float32 in [0, 1]
+MAX_BATCH = 64  # the TensorRT optimisation profile's upper bound; the batcher never asks for more
+DEFAULT_MODEL = Path(__file__).resolve().parents[3] / "models" / "a2f.onnx"
+
+
+class BackendUnavailable(RuntimeError):
+    """This backend cannot run on this machine (no GPU, library missing); the message says why."""
+
+
+class InferenceBackend(ABC):
+    """Runs the network. `run` blocks, so the batcher calls it from a worker thread."""
+
+    name: str  # "onnxruntime" or "tensorrt"
+    device: str  # where it runs, e.g. "CPUExecutionProvider", "CUDAExecutionProvider", "NVIDIA H100"
+
+    @abstractmethod
+    def run(self, mel: np.ndarray) -> np.ndarray:
+        """(n, WINDOW, N_MELS) float32 with 1 <= n <= MAX_BATCH -> (n, N_PARAMS) float32."""
+
+    def close(self) -> None:
+        """Free sessions and device memory."""

@@ -1,0 +1,64 @@
+"""Builds the process's FaceEngine from configuration (`--face-driver`, `--face-backend`).
+
+`auto` takes the fastest backend this machine can run: TensorRT on a GPU, then ONNX Runtime with CUDA, then
+ONNX Runtime on the CPU. Every step down is logged with its reason and kept on the engine (`note`) for /healthz.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from engines.face.backends.base import DEFAULT_MODEL, BackendUnavailable, InferenceBackend
+from engines.face.backends.onnxruntime_backend import OnnxRuntimeBackend
+from engines.face.base import FaceEngine
+from engines.face.batcher import BatchHook
+from engines.face.network_driver import NetworkFaceEngine
+
+log = logging.getLogger(__name__)
+DRIVERS = ("network", "phonemes")
+BACKENDS = ("auto", "onnxruntime", "tensorrt")
+
+
+def load_tensorrt(model_path: Path) -> InferenceBackend:
+    """TensorRT, or BackendUnavailable saying what is missing."""
+    try:
+        from engines.face.backends.tensorrt_backend import TensorRTBackend
+    except ImportError as error:
+        raise BackendUnavailable(f"TensorRT is not installed ({error})") from error
+    return TensorRTBackend(model_path)
+
+
+def select_backend(backend: str, model_path: Path) -> tuple[InferenceBackend, str | None]:
+    """The backend to use and, when it is not the one asked for (or not the fastest), why."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown face backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    note = None
+    if backend in ("auto", "tensorrt"):
+        try:
+            return load_tensorrt(model_path), None
+        except BackendUnavailable as error:
+            note = f"TensorRT unavailable: {error}; using ONNX Runtime"
+            log.log(logging.WARNING if backend == "tensorrt" else logging.INFO, note)
+    chosen = OnnxRuntimeBackend(model_path)
+    if backend == "auto" and chosen.device != "CUDAExecutionProvider":
+        note = f"{note}; no CUDA provider, so on the CPU" if note else "no CUDA provider, so on the CPU"
+    return chosen, note
+
+
+def create_face_engine(
+    driver: str = "network",
+    backend: str = "auto",
+    model_path: Path = DEFAULT_MODEL,
+    on_batch: BatchHook | None = None,
+) -> FaceEngine:
+    """The engine every session's face stream comes from. `on_batch(size, seconds)` sees each inference call."""
+    if driver == "phonemes":
+        from engines.face.phoneme_driver import PhonemeFaceEngine
+
+        return PhonemeFaceEngine()
+    if driver != "network":
+        raise ValueError(f"unknown face driver {driver!r}; choose from {', '.join(DRIVERS)}")
+    chosen, note = select_backend(backend, model_path)
+    engine = NetworkFaceEngine(chosen, on_batch=on_batch, note=note)
+    log.info("face engine: network on %s (%s)%s", engine.backend, engine.device, f"; {note}" if note else "")
+    return engine
