@@ -1,0 +1,213 @@
+"""A Python client for programs, tests and tools: one session over the server's websocket, media over WebRTC.
+
+    async with await AvatarClient.connect("ws://127.0.0.1:8080/ws") as avatar:
+        await avatar.say("Hello there!")
+        ended = await avatar.wait_for("speech_ended")
+
+Received audio and video frames are handed to callbacks (or kept, when asked) with their arrival times, so a
+program can measure latency and lip sync as the user's browser would see them.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import av
+import numpy as np
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from websockets.asyncio.client import ClientConnection, connect
+
+
+class ServerError(Exception):
+    """The server refused a message or the session (an `error` event)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ReceivedAudio:
+    arrival: float  # time.monotonic() when decoded
+    pts: int  # 48 kHz samples
+    pcm: np.ndarray  # int16 mono at 48 kHz
+
+
+@dataclass
+class ReceivedVideo:
+    arrival: float
+    pts: int  # 90 kHz
+    frame: av.VideoFrame
+
+    @functools.cached_property
+    def image(self) -> np.ndarray:
+        """RGB uint8, converted on first use only (conversion costs more than receiving)."""
+        return self.frame.to_ndarray(format="rgb24")
+
+
+AudioCallback = Callable[[ReceivedAudio], None]
+VideoCallback = Callable[[ReceivedVideo], None]
+
+
+def _with_token(url: str, token: str | None) -> str:
+    if token is None:
+        return url
+    parts = urlsplit(url)
+    query = "&".join(q for q in (parts.query, urlencode({"token": token})) if q)
+    return urlunsplit(parts._replace(query=query))
+
+
+class AvatarClient:
+    def __init__(self, ws: ClientConnection, pc: RTCPeerConnection) -> None:
+        self._ws = ws
+        self._pc = pc
+        self.session_id: str | None = None
+        self.events: list[dict[str, Any]] = []  # every event received, in order, with "_at" (monotonic time)
+        self._new_event = asyncio.Condition()
+        self._cursor = 0
+        self.audio: list[ReceivedAudio] = []
+        self.video: list[ReceivedVideo] = []
+        self.video_times: list[tuple[float, int]] = []  # (arrival, pts) of every video frame, kept or not
+        self.keep_audio = True
+        self.keep_video = False
+        self.on_audio: AudioCallback | None = None
+        self.on_video: VideoCallback | None = None
+        self._tasks: list[asyncio.Task] = []
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str = "ws://127.0.0.1:8080/ws",
+        *,
+        token: str | None = None,
+        avatar: str | None = None,
+        voice: str | None = None,
+        keep_video: bool = False,
+        timeout: float = 15.0,
+    ) -> AvatarClient:
+        """Open the websocket, make the offer and return once the answer is applied (media then flows)."""
+        ws = await connect(_with_token(url, token), max_size=None)
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        client = cls(ws, pc)
+        client.keep_video = keep_video
+        try:
+            await client._negotiate(avatar, voice, timeout)
+        except BaseException:
+            await client.close()
+            raise
+        return client
+
+    async def __aenter__(self) -> AvatarClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _negotiate(self, avatar: str | None, voice: str | None, timeout: float) -> None:
+        self._pc.addTransceiver("audio", direction="recvonly")
+        self._pc.addTransceiver("video", direction="recvonly")
+        self._pc.on("track", self._on_track)
+        await self._pc.setLocalDescription(await self._pc.createOffer())
+        offer: dict[str, Any] = {"type": "offer", "sdp": self._pc.localDescription.sdp}
+        offer.update({k: v for k, v in (("avatar", avatar), ("voice", voice)) if v is not None})
+        self._tasks.append(asyncio.create_task(self._read_events()))
+        await self.send(offer)
+        answer = await self.wait_for("answer", timeout=timeout)
+        self.session_id = answer["session_id"]
+        await self._pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self._ws.send(json.dumps(message))
+
+    async def say(self, text: str, id: str | None = None) -> None:
+        await self.send({"type": "say", "text": text, **({"id": id} if id else {})})
+
+    async def text(self, delta: str, id: str | None = None) -> None:
+        await self.send({"type": "text", "text": delta, **({"id": id} if id else {})})
+
+    async def flush(self) -> None:
+        await self.send({"type": "flush"})
+
+    async def stream(self, text: str, chunk_chars: int = 4, interval_s: float = 0.03, id: str | None = None) -> None:
+        """Send `text` in small deltas, as an LLM streams tokens, then flush."""
+        for i in range(0, len(text), chunk_chars):
+            await self.text(text[i : i + chunk_chars], id)
+            await asyncio.sleep(interval_s)
+        await self.flush()
+
+    async def interrupt(self) -> None:
+        await self.send({"type": "interrupt"})
+
+    async def set(self, avatar: str | None = None, voice: str | None = None) -> None:
+        await self.send({"type": "set", **{k: v for k, v in (("avatar", avatar), ("voice", voice)) if v}})
+
+    async def wait_for(self, event_type: str, timeout: float = 10.0, raise_errors: bool = True) -> dict[str, Any]:
+        """The next event of `event_type` not yet consumed; an `error` event raises ServerError first."""
+        async with asyncio.timeout(timeout):
+            async with self._new_event:
+                while True:
+                    while self._cursor < len(self.events):
+                        event = self.events[self._cursor]
+                        self._cursor += 1
+                        if event["type"] == event_type:
+                            return event
+                        if raise_errors and event["type"] == "error":
+                            raise ServerError(event["code"], event["message"])
+                    await self._new_event.wait()
+
+    async def _read_events(self) -> None:
+        with contextlib.suppress(Exception):
+            async for raw in self._ws:
+                event = json.loads(raw)
+                event["_at"] = time.monotonic()
+                async with self._new_event:
+                    self.events.append(event)
+                    self._new_event.notify_all()
+        async with self._new_event:
+            self.events.append({"type": "closed", "code": self._ws.close_code, "_at": time.monotonic()})
+            self._new_event.notify_all()
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        consume = self._consume_audio if track.kind == "audio" else self._consume_video
+        self._tasks.append(asyncio.create_task(consume(track)))
+
+    async def _consume_audio(self, track: MediaStreamTrack) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await track.recv()
+                samples = frame.to_ndarray().reshape(-1, len(frame.layout.channels))[:, 0].astype(np.int16)
+                received = ReceivedAudio(time.monotonic(), int(frame.pts), samples)
+                if self.keep_audio:
+                    self.audio.append(received)
+                if self.on_audio:
+                    self.on_audio(received)
+
+    async def _consume_video(self, track: MediaStreamTrack) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await track.recv()
+                received = ReceivedVideo(time.monotonic(), int(frame.pts), frame)
+                self.video_times.append((received.arrival, received.pts))
+                if self.keep_video:
+                    self.video.append(received)
+                if self.on_video:
+                    self.on_video(received)
+
+    async def close(self) -> None:
+        """Say bye, close the websocket and the peer connection, stop the receiving tasks."""
+        with contextlib.suppress(Exception):
+            await self.send({"type": "bye"})
+        await self._ws.close()
+        await self._pc.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,107 @@
+"""Turns streamed text deltas into speakable phrases as early as possible.
+
+The first phrase of an utterance decides how soon the avatar starts speaking, so it is cut short: at a sentence
+end at once, at clause punctuation once it has a few words, at a word boundary once it grows long. A phrase is
+never cut inside a word: a cut waits for the whitespace (or the next delta) that proves the word is over.
+"""
+from __future__ import annotations
+
+import re
+
+_SENTENCE_END = ".!?…"
+_CLAUSE = ",;:—–"
+# Full-width CJK punctuation ends a phrase without a following space.
+_CJK_SENTENCE_END = "。！？；\n"
+_CJK_CLAUSE = "，、："
+_CLOSERS = "\"')]}»”’"
+_ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "st", "vs", "etc", "e.g", "i.e", "jr", "sr", "prof", "no"})
+# A CJK ideograph counts as a word of its own; elsewhere a word is a run of word characters.
+_WORD = re.compile(r"[\u3400-\u9fff]|[^\W\u3400-\u9fff]+")
+
+
+def _speakable(phrase: str) -> bool:
+    return any(ch.isalnum() for ch in phrase)
+
+
+class Chunker:
+    """Accumulates deltas of one utterance and hands out phrases in order."""
+
+    def __init__(self, first_max_chars: int = 60, max_chars: int = 180, min_clause_words: int = 3) -> None:
+        self._first_max_chars = first_max_chars
+        self._max_chars = max_chars
+        self._min_clause_words = min_clause_words
+        self._buffer = ""
+        self._emitted = 0
+
+    @property
+    def pending(self) -> str:
+        """Text received but not yet handed out as a phrase."""
+        return self._buffer
+
+    def push(self, delta: str) -> list[str]:
+        self._buffer += delta
+        phrases = []
+        while (cut := self._find_cut()) is not None:
+            phrases.extend(self._take(cut))
+        return phrases
+
+    def flush(self) -> list[str]:
+        """End of the utterance: whatever is left is the last phrase."""
+        phrases = self._take(len(self._buffer))
+        self._emitted = 0
+        return phrases
+
+    def _take(self, cut: int) -> list[str]:
+        phrase, self._buffer = self._buffer[:cut].strip(), self._buffer[cut:].lstrip()
+        if not _speakable(phrase):
+            return []
+        self._emitted += 1
+        return [phrase]
+
+    def _limit(self) -> int:
+        return self._first_max_chars if self._emitted == 0 else self._max_chars
+
+    def _find_cut(self) -> int | None:
+        buf = self._buffer
+        for i, ch in enumerate(buf):
+            if ch in _CJK_SENTENCE_END:
+                return i + 1
+            if ch in _CJK_CLAUSE and self._enough_words(buf[: i + 1]):
+                return i + 1
+            end = self._after_closers(buf, i + 1)
+            if end >= len(buf) or not buf[end].isspace():
+                continue
+            if ch in _SENTENCE_END and not self._is_abbreviation(buf, i):
+                return end
+            if ch in _CLAUSE and self._enough_words(buf[:end]):
+                return end
+        return self._length_cut(buf)
+
+    def _length_cut(self, buf: str) -> int | None:
+        limit = self._limit()
+        if len(buf) <= limit:
+            return None
+        space = max(buf.rfind(" ", 0, limit + 1), buf.rfind("\t", 0, limit + 1))
+        if space > 0:
+            return space
+        # One unbroken run (a script without spaces, or a very long token): cut at the limit.
+        return limit
+
+    def _enough_words(self, text: str) -> bool:
+        return len(_WORD.findall(text)) >= self._min_clause_words
+
+    @staticmethod
+    def _after_closers(buf: str, i: int) -> int:
+        while i < len(buf) and buf[i] in _CLOSERS:
+            i += 1
+        return i
+
+    @staticmethod
+    def _is_abbreviation(buf: str, dot: int) -> bool:
+        if buf[dot] != ".":
+            return False
+        start = dot
+        while start > 0 and (buf[start - 1].isalpha() or buf[start - 1] == "."):
+            start -= 1
+        word = buf[start:dot]
+        return word.lower() in _ABBREVIATIONS or (len(word) == 1 and word.isupper())

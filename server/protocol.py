@@ -1,0 +1,129 @@
+"""The session websocket's messages (PROTOCOL.md): parsing client messages into typed objects, and the events
+the server sends. Every way a message can be wrong ends in a `ProtocolError` carrying a documented code."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+
+class ProtocolError(Exception):
+    """A refused message. `code` is one of PROTOCOL.md's error codes; the session goes on."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def event(self) -> dict[str, Any]:
+        return {"type": "error", "code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Offer:
+    sdp: str
+    avatar: str | None = None
+    voice: str | None = None
+    mode: str = "text"
+
+
+@dataclass(frozen=True)
+class Text:
+    """A text delta; `flush` is set for `say`, which is `text` then `flush` in one message."""
+
+    text: str
+    id: str | None = None
+    flush: bool = False
+
+
+@dataclass(frozen=True)
+class Flush:
+    pass
+
+
+@dataclass(frozen=True)
+class Interrupt:
+    pass
+
+
+@dataclass(frozen=True)
+class Set:
+    avatar: str | None = None
+    voice: str | None = None
+
+
+@dataclass(frozen=True)
+class Ice:
+    candidate: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Bye:
+    pass
+
+
+Message = Offer | Text | Flush | Interrupt | Set | Ice | Bye
+MODES = ("text", "voice")
+
+
+def _field(obj: dict[str, Any], name: str, kind: type, *, required: bool = False) -> Any:
+    value = obj.get(name)
+    if value is None:
+        if required:
+            raise ProtocolError("bad_message", f"'{obj['type']}' needs the field '{name}'")
+        return None
+    if not isinstance(value, kind):
+        raise ProtocolError("bad_message", f"field '{name}' of '{obj['type']}' must be a {kind.__name__}")
+    return value
+
+
+def _offer(obj: dict[str, Any]) -> Offer:
+    mode = _field(obj, "mode", str) or "text"
+    if mode not in MODES:
+        raise ProtocolError("bad_message", f"'mode' must be one of {', '.join(MODES)}, not {mode!r}")
+    return Offer(_field(obj, "sdp", str, required=True), _field(obj, "avatar", str), _field(obj, "voice", str), mode)
+
+
+def _text(obj: dict[str, Any], flush: bool) -> Text:
+    return Text(_field(obj, "text", str, required=True), _field(obj, "id", str), flush)
+
+
+def _ice(obj: dict[str, Any]) -> Ice:
+    return Ice(_field(obj, "candidate", dict))
+
+
+_PARSERS = {
+    "offer": _offer,
+    "text": lambda obj: _text(obj, flush=False),
+    "say": lambda obj: _text(obj, flush=True),
+    "flush": lambda obj: Flush(),
+    "interrupt": lambda obj: Interrupt(),
+    "set": lambda obj: Set(_field(obj, "avatar", str), _field(obj, "voice", str)),
+    "ice": _ice,
+    "bye": lambda obj: Bye(),
+}
+
+
+def parse_message(raw: str | bytes, max_bytes: int) -> Message:
+    """Turn one websocket frame into a message, or raise ProtocolError."""
+    if isinstance(raw, bytes):
+        raise ProtocolError("bad_message", "binary frames are not accepted: send JSON text frames")
+    if len(raw) > max_bytes and len(raw.encode("utf-8")) > max_bytes:
+        raise ProtocolError("too_large", f"message over {max_bytes} bytes")
+    try:
+        obj = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError("bad_json", f"not valid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("bad_message", "a message must be a JSON object")
+    kind = obj.get("type")
+    if not isinstance(kind, str):
+        raise ProtocolError("bad_message", "a message needs a string field 'type'")
+    parser = _PARSERS.get(kind)
+    if parser is None:
+        raise ProtocolError("unknown_type", f"unknown message type {kind!r}")
+    return parser(obj)
+
+
+def encode(event: dict[str, Any]) -> str:
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":"))

@@ -1,0 +1,77 @@
+"""What every session of one server shares: the voices, the face engine, worker pools, avatars, metrics, and
+the table of open sessions (admission)."""
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from engines.avatar import AvatarBundle, UnknownAvatar, list_avatars, load_avatar
+from engines.face.factory import create_face_engine
+from engines.tts.base import UnknownVoice
+from engines.tts.registry import VoiceRegistry
+from server.config import ServerConfig
+from server.metrics import Metrics
+from server.protocol import ProtocolError
+
+if TYPE_CHECKING:
+    from server.session import Session
+
+log = logging.getLogger(__name__)
+
+
+class Services:
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        self.voices = VoiceRegistry(_engine_names(config.tts), default=config.tts)
+        self.default_voice = self.voice_id(config.voice)
+        self.face = create_face_engine(config.face_driver, config.face_backend, on_batch=self._face_batch)
+        self.default_avatar = self.avatar(config.avatar)
+        # TTS engines release the GIL in their native code; two workers let two sessions synthesize at once.
+        self.tts_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tts")
+        self.render_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="render")
+        self.sessions: dict[str, Session] = {}
+
+    def voice_id(self, name: str | None) -> str:
+        """The canonical "engine:voice" id of a voice name, or ProtocolError unknown_voice."""
+        try:
+            engine, voice = self.voices.resolve(name)
+        except UnknownVoice as exc:
+            raise ProtocolError("unknown_voice", str(exc)) from None
+        return f"{engine.name}:{voice}"
+
+    def avatar(self, name: str | None) -> AvatarBundle:
+        if name is None:
+            return self.default_avatar
+        try:
+            return _load_avatar(name)
+        except UnknownAvatar as exc:
+            raise ProtocolError("unknown_avatar", str(exc)) from None
+
+    def avatars(self) -> list[str]:
+        return list_avatars()
+
+    def has_room(self) -> bool:
+        return len(self.sessions) < self.config.max_sessions
+
+    def _face_batch(self, size: int, seconds: float) -> None:
+        self.metrics.face_batch.observe(size)
+        self.metrics.face_inference.observe(seconds)
+
+    async def close(self) -> None:
+        await self.face.close()
+        self.tts_pool.shutdown(wait=False, cancel_futures=True)
+        self.render_pool.shutdown(wait=False, cancel_futures=True)
+
+
+@lru_cache(maxsize=32)
+def _load_avatar(name: str) -> AvatarBundle:
+    return load_avatar(name)
+
+
+def _engine_names(default: str) -> list[str]:
+    """The default engine first, then every other engine this machine can run."""
+    return [default] + [name for name in ("piper", "espeak") if name != default]

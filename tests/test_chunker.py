@@ -1,0 +1,83 @@
+from server.chunker import Chunker
+
+
+def feed(chunker: Chunker, text: str, step: int) -> list[str]:
+    phrases = []
+    for i in range(0, len(text), step):
+        phrases += chunker.push(text[i : i + step])
+    return phrases
+
+
+def test_sentence_end_cuts_once_the_next_word_begins():
+    c = Chunker()
+    assert c.push("Hello there.") == []  # could still be "there.com"
+    assert c.push(" How") == ["Hello there."]
+    assert c.flush() == ["How"]
+
+
+def test_deltas_split_mid_word_never_split_words():
+    text = "The quick brown fox jumps over the lazy dog, and then it runs far away into the woods. Done!"
+    for step in (1, 2, 3, 7):
+        c = Chunker()
+        phrases = feed(c, text, step) + c.flush()
+        assert " ".join(phrases).split() == text.split()
+        assert phrases[0] == "The quick brown fox jumps over the lazy dog,"
+
+
+def test_clause_needs_a_few_words():
+    c = Chunker(min_clause_words=3)
+    assert c.push("Well, I think so, ") == ["Well, I think so,"]
+
+
+def test_short_clause_waits():
+    c = Chunker(min_clause_words=3)
+    assert c.push("Yes, ") == []
+    assert c.flush() == ["Yes,"]
+
+
+def test_flush_emits_rest_and_resets_first_phrase_limit():
+    c = Chunker(first_max_chars=20, max_chars=100)
+    assert c.flush() == []
+    assert c.push("one two three four five six seven ") == ["one two three four"]
+    assert c.flush() == ["five six seven"]
+    assert c.push("alpha beta gamma delta epsilon ") == ["alpha beta gamma"]
+
+
+def test_long_text_without_punctuation_is_cut_at_word_boundaries():
+    words = [f"word{i}" for i in range(400)]
+    c = Chunker(first_max_chars=60, max_chars=180)
+    phrases = feed(c, " ".join(words) + " ", 5) + c.flush()
+    assert " ".join(phrases).split() == words
+    assert len(phrases[0]) <= 60
+    assert all(len(p) <= 180 for p in phrases)
+    assert len(phrases) > 10
+
+
+def test_abbreviations_and_decimals_do_not_end_sentences():
+    c = Chunker()
+    assert c.push("Dr. Smith paid 3.50 dollars to J. Doe. Then ") == ["Dr. Smith paid 3.50 dollars to J. Doe."]
+
+
+def test_punctuation_only_phrases_are_dropped():
+    c = Chunker()
+    assert c.push("... !!! ") == []
+    assert c.flush() == []
+    assert c.push("🙂🙂") == []
+    assert c.flush() == []
+
+
+def test_cjk_punctuation_cuts_without_spaces():
+    c = Chunker()
+    assert c.push("你好。今天天气很好，我们去公园吧") == ["你好。", "今天天气很好，"]
+    assert c.flush() == ["我们去公园吧"]
+
+
+def test_unbroken_script_is_cut_at_the_limit():
+    c = Chunker(first_max_chars=10)
+    assert c.push("一二三四五六七八九十十一") == ["一二三四五六七八九十"]
+
+
+def test_pending_counts_unsent_text():
+    c = Chunker()
+    c.push("Hello wor")
+    assert c.pending == "Hello wor"

@@ -1,0 +1,62 @@
+import json
+
+import pytest
+
+from server.protocol import Bye, Flush, Ice, Interrupt, Offer, ProtocolError, Set, Text, parse_message
+
+LIMIT = 64 * 1024
+
+
+def code_of(raw) -> str:
+    with pytest.raises(ProtocolError) as info:
+        parse_message(raw, LIMIT)
+    return info.value.code
+
+
+@pytest.mark.parametrize(
+    "message, expected",
+    [
+        ({"type": "offer", "sdp": "v=0"}, Offer("v=0")),
+        ({"type": "offer", "sdp": "v=0", "avatar": "a", "voice": "v", "mode": "voice"}, Offer("v=0", "a", "v", "voice")),
+        ({"type": "text", "text": "hi", "id": "7"}, Text("hi", "7")),
+        ({"type": "say", "text": "hi"}, Text("hi", None, flush=True)),
+        ({"type": "flush"}, Flush()),
+        ({"type": "interrupt"}, Interrupt()),
+        ({"type": "set", "voice": "espeak:en-us"}, Set(None, "espeak:en-us")),
+        ({"type": "ice", "candidate": None}, Ice(None)),
+        ({"type": "bye"}, Bye()),
+    ],
+)
+def test_valid_messages(message, expected):
+    assert parse_message(json.dumps(message), LIMIT) == expected
+
+
+@pytest.mark.parametrize(
+    "raw, code",
+    [
+        ("{not json", "bad_json"),
+        ("", "bad_json"),
+        ("[1, 2]", "bad_message"),
+        ('{"text": "no type"}', "bad_message"),
+        ('{"type": 5}', "bad_message"),
+        ('{"type": "text"}', "bad_message"),
+        ('{"type": "text", "text": 5}', "bad_message"),
+        ('{"type": "say", "text": "x", "id": 3}', "bad_message"),
+        ('{"type": "offer"}', "bad_message"),
+        ('{"type": "offer", "sdp": "x", "mode": "telepathy"}', "bad_message"),
+        ('{"type": "set", "avatar": ["a"]}', "bad_message"),
+        ('{"type": "ice", "candidate": "x"}', "bad_message"),
+        ('{"type": "dance"}', "unknown_type"),
+        (b'{"type": "bye"}', "bad_message"),
+        (json.dumps({"type": "say", "text": "a" * LIMIT}), "too_large"),
+        (json.dumps({"type": "say", "text": "é" * (LIMIT // 2 + 10)}), "too_large"),
+        ("[" * 50000, "bad_json"),
+    ],
+)
+def test_bad_messages(raw, code):
+    assert code_of(raw) == code
+
+
+def test_error_event_shape():
+    error = ProtocolError("bad_json", "nope")
+    assert error.event() == {"type": "error", "code": "bad_json", "message": "nope"}
