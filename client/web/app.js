@@ -274,8 +274,8 @@ ui.interrupt.addEventListener("click", () => {
 async function start() {
   try {
     const health = await fetchHealth();
-    avatarPicker.fill(health.avatars);
-    voicePicker.fill(health.voices);
+    avatarPicker.fill(health.avatars, health.default_avatar);
+    voicePicker.fill(health.voices, health.default_voice);
   } catch (err) {
     avatarPicker.fill(null);
     voicePicker.fill(null);

@@ -12,8 +12,12 @@ function choiceName(item) {
   return typeof item === "string" ? item : item.name ?? item.id;
 }
 
+/** "piper:joe" reads as "joe (piper)", "grace_hopper" as "grace hopper". */
 function choiceLabel(item) {
-  return typeof item === "string" ? item : item.label ?? item.description ?? choiceName(item);
+  if (typeof item !== "string") return item.label ?? item.description ?? choiceName(item);
+  const [engine, name] = item.includes(":") ? item.split(/:(.*)/s) : [null, item];
+  const readable = name.replaceAll("_", " ");
+  return engine ? `${readable} (${engine})` : readable;
 }
 
 export class Picker {
@@ -29,13 +33,16 @@ export class Picker {
     this.#onChange = onChange;
   }
 
-  /** A select over `items` (strings or {name, label}) when there are any, else a text field. */
-  fill(items) {
+  /**
+   * A select over `items` (strings or {name, label}) when there are any, else a text field.
+   * `defaultName` is the server's own default, preselected so the picker shows what is playing.
+   */
+  fill(items, defaultName) {
     const id = `${this.#slot.id}-control`;
     const label = document.createElement("label");
     label.htmlFor = id;
     label.textContent = this.#label;
-    const control = Array.isArray(items) && items.length > 0 ? this.#select(items) : this.#textField();
+    const control = Array.isArray(items) && items.length > 0 ? this.#select(items, defaultName) : this.#textField();
     control.id = id;
     control.name = this.#slot.id;
     this.#control = control;
@@ -47,13 +54,17 @@ export class Picker {
     return this.#control?.value.trim() ?? "";
   }
 
-  #select(items) {
+  #select(items, defaultName) {
     const select = document.createElement("select");
-    // The server's default is whatever it picks when no name is sent; once another is chosen there is no way
-    // back to "no name" through `set`, so the placeholder cannot be re-selected.
-    const placeholder = new Option("Server default", "", true, true);
-    placeholder.disabled = true;
-    select.append(placeholder, ...items.map((item) => new Option(choiceLabel(item), choiceName(item))));
+    const names = items.map(choiceName);
+    if (!names.includes(defaultName)) {
+      // The server did not say which is its default: name none until the user picks one. Once another is
+      // chosen there is no way back to "no name" through `set`, so the placeholder cannot be re-selected.
+      const placeholder = new Option("Server default", "", true, true);
+      placeholder.disabled = true;
+      select.append(placeholder);
+    }
+    select.append(...items.map((item) => new Option(choiceLabel(item), choiceName(item), false, choiceName(item) === defaultName)));
     select.addEventListener("change", () => this.#onChange(select.value));
     return select;
   }

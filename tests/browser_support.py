@@ -1,0 +1,156 @@
+"""Helpers for the real-browser tests: the server as a subprocess, Debian's chromium, and in-page probes.
+
+The probes measure what a viewer gets (frames painted by the <video>, sound coming out of the remote stream)
+with the browser's own APIs, independently of the page's code, so a page that only pretends to play fails.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+from playwright.async_api import Browser, Page, Playwright
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+# The flags DESIGN.md lists for headless chromium on a loopback-only machine; the profile is a fresh temp dir
+# that Playwright creates for every launch.
+CHROMIUM_ARGS = [
+    "--autoplay-policy=no-user-gesture-required",
+    "--allow-loopback-in-peer-connection",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--use-fake-ui-for-media-stream",
+]
+SERVER_START_TIMEOUT_S = 120.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _healthz(base_url: str) -> dict | None:
+    try:
+        with urllib.request.urlopen(f"{base_url}/healthz", timeout=2) as response:
+            return json.loads(response.read())
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return None
+
+
+@contextlib.contextmanager
+def running_server(*extra_args: str) -> Iterator[str]:
+    """Runs `python -m server` on a free loopback port until the block ends; yields its base URL."""
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryFile() as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "server", "--port", str(port), "--host", "127.0.0.1", *extra_args],
+            cwd=REPO,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+            while _healthz(base_url) is None:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    output.seek(0)
+                    raise RuntimeError(f"server did not come up:\n{output.read().decode(errors='replace')[-4000:]}")
+                time.sleep(0.25)
+            yield base_url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+async def launch_chromium(playwright: Playwright) -> Browser:
+    return await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+
+async def wait_for_state(page: Page, state: str, timeout_ms: float = 30_000) -> None:
+    """Waits until the page shows `state` (connecting, live, busy, disconnected)."""
+    await page.wait_for_function("(s) => document.body.dataset.state === s", arg=state, timeout=timeout_ms)
+
+
+async def painted_fps(page: Page, seconds: float) -> float:
+    """Frames the <video> actually presented per second, counted with requestVideoFrameCallback."""
+    return await page.evaluate(
+        """(ms) => new Promise((resolve) => {
+            const video = document.getElementById('video');
+            let first = null, last = null, frames = 0;
+            const count = (now, meta) => {
+                if (first === null) first = meta.presentedFrames;
+                last = meta.presentedFrames;
+                frames++;
+                video.requestVideoFrameCallback(count);
+            };
+            video.requestVideoFrameCallback(count);
+            setTimeout(() => resolve((last - first) / (ms / 1000)), ms);
+        })""",
+        seconds * 1000,
+    )
+
+
+async def start_audio_probe(page: Page) -> None:
+    """Feeds the <video>'s remote stream into an AnalyserNode and records its RMS level every 20 ms."""
+    await page.evaluate(
+        """() => {
+            const video = document.getElementById('video');
+            const context = new AudioContext();
+            const analyser = context.createAnalyser();
+            analyser.fftSize = 1024;
+            context.createMediaStreamSource(video.srcObject).connect(analyser);
+            const samples = new Float32Array(analyser.fftSize);
+            const levels = [];
+            setInterval(() => {
+                analyser.getFloatTimeDomainData(samples);
+                let sum = 0;
+                for (const s of samples) sum += s * s;
+                levels.push([performance.now(), Math.sqrt(sum / samples.length)]);
+            }, 20);
+            window.__audioProbe = { context, levels };
+        }"""
+    )
+
+
+async def page_now_ms(page: Page) -> float:
+    return await page.evaluate("performance.now()")
+
+
+async def peak_level(page: Page, since_ms: float, until_ms: float | None = None) -> float:
+    """The highest RMS level the probe recorded in [since_ms, until_ms) of the page's clock."""
+    return await page.evaluate(
+        """([since, until]) => Math.max(0, ...window.__audioProbe.levels
+            .filter(([t]) => t >= since && (until === null || t < until)).map(([, level]) => level))""",
+        [since_ms, until_ms],
+    )
+
+
+async def wait_for_level(page: Page, threshold: float, since_ms: float, timeout_ms: float) -> float:
+    """Waits until the probe hears the remote audio above `threshold` after `since_ms`; returns when it did."""
+    handle = await page.wait_for_function(
+        """([threshold, since]) => {
+            const hit = window.__audioProbe.levels.find(([t, level]) => t >= since && level > threshold);
+            return hit ? hit[0] : null;
+        }""",
+        arg=[threshold, since_ms],
+        timeout=timeout_ms,
+    )
+    return await handle.json_value()

@@ -1,0 +1,193 @@
+"""The browser client in a real browser: Debian's chromium driven by Playwright against the real server.
+
+Set AVATAR_SCREENSHOT=1 to (re)write docs/client.png, a screenshot of the page mid-sentence; without it the run
+leaves the repository untouched.
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from tests.browser_support import (
+    CHROMIUM,
+    REPO,
+    launch_chromium,
+    page_now_ms,
+    painted_fps,
+    peak_level,
+    running_server,
+    start_audio_probe,
+    wait_for_level,
+    wait_for_state,
+)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
+]
+
+# RMS levels of the remote audio: the server sends digital silence between utterances, speech is far louder.
+SPEECH_LEVEL = 0.01
+SILENCE_LEVEL = 0.002
+LAPTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+TOKEN = "s3cret-token"
+LONG_TEXT = (
+    "This is a rather long sentence, spoken slowly and clearly, so that there is plenty of time "
+    "to interrupt the avatar before it reaches the end of everything it was asked to say today."
+)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    with running_server() as url:
+        yield url
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        browser = await launch_chromium(playwright)
+        yield browser
+        await browser.close()
+
+
+async def open_page(browser: Browser, url: str, viewport: dict = LAPTOP) -> Page:
+    page = await browser.new_page(viewport=viewport)
+    await page.goto(url)
+    return page
+
+
+async def live_page(browser: Browser, url: str, viewport: dict = LAPTOP) -> Page:
+    page = await open_page(browser, url, viewport)
+    await wait_for_state(page, "live")
+    return page
+
+
+async def say(page: Page, text: str, mode: str = "say") -> None:
+    await page.locator(f".segmented input[value={mode}]").check(force=True)
+    await page.fill("#text", text)
+    await page.click("#send")
+
+
+async def shown_errors(page: Page) -> list[str]:
+    """Error notices on the page; the page also lists its own uncaught exceptions there."""
+    return await page.locator("#errors .error").all_inner_texts()
+
+
+def words_of(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
+async def test_page_connects_and_video_plays_at_25_fps(server: str, browser: Browser) -> None:
+    page = await live_page(browser, server)
+    assert await page.inner_text("#status-text") == "Live"
+    assert await page.locator("#overlay").is_hidden()
+    await page.wait_for_function("document.getElementById('video').videoWidth > 0")
+    fps = await painted_fps(page, seconds=4)
+    assert 21 <= fps <= 29, f"the <video> presented {fps:.1f} frames per second"
+    await page.wait_for_function("!document.querySelector('[data-stat=fps]').textContent.startsWith('–')")
+    assert await shown_errors(page) == []
+
+
+async def test_say_produces_audio_and_highlighted_captions(server: str, browser: Browser) -> None:
+    page = await live_page(browser, server)
+    await start_audio_probe(page)
+    await page.wait_for_timeout(600)
+    assert await peak_level(page, 0) < SILENCE_LEVEL, "the avatar should be silent before anything is said"
+
+    text = "Hello there! Captions follow every word that I speak, one at a time."
+    sent_at = await page_now_ms(page)
+    await say(page, text)
+    await wait_for_level(page, SPEECH_LEVEL, since_ms=sent_at, timeout_ms=10_000)
+    await page.wait_for_selector(".caption-line .word.is-current", timeout=10_000)
+    await page.wait_for_function("document.querySelectorAll('.caption-line .word').length >= 4")
+    if os.environ.get("AVATAR_SCREENSHOT") == "1":
+        await page.screenshot(path=str(REPO / "docs" / "client.png"))
+
+    await page.wait_for_function("document.body.dataset.speaking === 'false'", timeout=20_000)
+    await page.wait_for_function("!document.querySelector('.word:not(.is-spoken)')", timeout=5_000)
+    captions = await page.locator(".caption-line .word").all_inner_texts()
+    assert words_of(" ".join(captions)) == words_of(text)
+    latency = await page.inner_text("[data-stat=speechLatencyMs]")
+    assert latency.endswith(" ms"), f"send -> speech_started not shown: {latency!r}"
+    assert await shown_errors(page) == []
+
+
+async def test_interrupt_stops_the_audio(server: str, browser: Browser) -> None:
+    page = await live_page(browser, server)
+    await start_audio_probe(page)
+    sent_at = await page_now_ms(page)
+    await say(page, LONG_TEXT)
+    await wait_for_level(page, SPEECH_LEVEL, since_ms=sent_at, timeout_ms=10_000)
+    await page.wait_for_timeout(800)
+
+    interrupted_at = await page_now_ms(page)
+    await page.click("#interrupt")
+    await page.wait_for_selector(".caption-line.is-interrupted", timeout=5_000)
+    await page.wait_for_timeout(1500)
+    # Allow the jitter buffer and the network to drain what was already sent before the interrupt arrived.
+    quiet_from = interrupted_at + 500
+    assert await peak_level(page, quiet_from) < SILENCE_LEVEL, "audio went on after the interrupt"
+    assert await page.locator(".word.is-unspoken").count() > 0
+    assert await shown_errors(page) == []
+
+
+async def test_stream_mode_speaks_before_the_text_is_complete(server: str, browser: Browser) -> None:
+    page = await live_page(browser, server)
+    await say(page, LONG_TEXT, mode="stream")
+    assert await page.inner_text("#send") == "Stream"
+    streaming_when_speech_started = await page.wait_for_function(
+        """() => document.querySelector('#log li[data-kind=speech]')
+            ? document.getElementById('composer').dataset.streaming : null""",
+        timeout=10_000,
+    )
+    assert await streaming_when_speech_started.json_value() == "true"
+    await page.wait_for_function("document.getElementById('composer').dataset.streaming === 'false'")
+    await page.wait_for_function("document.body.dataset.speaking === 'false'", timeout=30_000)
+    captions = await page.locator(".caption-line .word").all_inner_texts()
+    assert words_of(" ".join(captions)) == words_of(LONG_TEXT)
+    assert await shown_errors(page) == []
+
+
+async def test_phone_layout_fits_the_screen(server: str, browser: Browser) -> None:
+    page = await live_page(browser, server, viewport=PHONE)
+    assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    for selector in ("#video", "#text", "#send", "#interrupt", "#captions"):
+        box = await page.locator(selector).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], selector
+
+
+async def test_full_server_shows_busy_then_recovers(browser: Browser) -> None:
+    with running_server("--max-sessions", "1") as url:
+        first = await live_page(browser, url)
+        second = await open_page(browser, url)
+        await wait_for_state(second, "busy")
+        assert await second.inner_text("#status-text") == "Server full"
+        assert await second.locator("#reconnect").is_visible()
+
+        await first.close()
+        for _ in range(20):
+            await second.click("#reconnect")
+            await second.wait_for_function("document.body.dataset.state !== 'connecting'", timeout=30_000)
+            if await second.evaluate("document.body.dataset.state") == "live":
+                break
+            await second.wait_for_timeout(500)
+        assert await second.evaluate("document.body.dataset.state") == "live"
+
+
+async def test_access_token_from_the_url_and_from_the_form(browser: Browser) -> None:
+    with running_server("--token", TOKEN) as url:
+        await live_page(browser, f"{url}/?token={TOKEN}")
+
+        page = await open_page(browser, url)
+        await wait_for_state(page, "disconnected")
+        assert await page.locator("#token-form").is_visible()
+        await page.fill("#token", TOKEN)
+        await page.click("#reconnect")
+        await wait_for_state(page, "live")
+        assert f"token={TOKEN}" in page.url
