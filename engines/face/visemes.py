@@ -87,8 +87,8 @@ _TABLE: dict[str, Viseme] = {
     "j": _consonant(0.15, 0.6),
     **dict.fromkeys(["k", "g", "ɡ", "ŋ", "x", "ɣ", "χ", "q", "h", "ɦ", "ʔ", "ç"], _VELAR),
 }
-_VOWELS = frozenset("aɑæɐɶʌɒɔɛeœəɜɚɝɘɵᵻɤoøiɪɨɯʊuʉyʏ")
-_DIPHTHONG_FIRST_SHARE = 0.6
+_LONGEST_KEY = max(len(key) for key in _TABLE)
+_FIRST_UNIT_WEIGHT = 1.5  # in a cluster like "aɪ" or "ɔːɹ" the first sound is the longest
 
 
 def viseme(phoneme: str) -> Viseme:
@@ -102,19 +102,31 @@ def _base(phoneme: str) -> str:
     return "".join(symbol for symbol in decomposed if not is_modifier(symbol))
 
 
+def _units(base: str) -> list[str]:
+    """A phoneme split into the table's symbols, longest match first ("tʃ" stays whole, "aɪ" -> "a", "ɪ");
+    symbols the table does not know are dropped, and a phoneme made only of those stays whole (-> NEUTRAL)."""
+    units, index = [], 0
+    while index < len(base):
+        for length in range(min(_LONGEST_KEY, len(base) - index), 0, -1):
+            if base[index : index + length] in _TABLE:
+                units.append(base[index : index + length])
+                index += length
+                break
+        else:
+            index += 1
+    return units or [base]
+
+
 def _segments(phonemes: Sequence[Timed]) -> list[tuple[Viseme, float, float]]:
-    """Each phoneme as (viseme, start, end); a diphthong or other cluster the table lacks ("aɪ", "oʊ", "iou")
-    is split in time across its vowels, first vowel longest, because the mouth glides through them."""
+    """Each phoneme as (viseme, start, end); a cluster the table lacks as a whole (a diphthong "aɪ", an
+    r-coloured "ɔːɹ", Mandarin finals "iou", "uo") is split in time across its sounds, because the mouth
+    glides through them."""
     segments = []
     for phoneme in phonemes:
-        base = _base(phoneme.text)
-        vowels = [symbol for symbol in base if symbol in _VOWELS]
-        if base in _TABLE or len(vowels) < 2:
-            segments.append((_TABLE.get(base, NEUTRAL), phoneme.start, phoneme.end))
-            continue
-        shares = [_DIPHTHONG_FIRST_SHARE] + [(1 - _DIPHTHONG_FIRST_SHARE) / (len(vowels) - 1)] * (len(vowels) - 1)
-        edges = phoneme.start + np.cumsum([0.0] + shares) * (phoneme.end - phoneme.start)
-        segments.extend((_TABLE[vowel], float(a), float(b)) for vowel, a, b in zip(vowels, edges[:-1], edges[1:]))
+        units = _units(_base(phoneme.text))
+        weights = np.array([_FIRST_UNIT_WEIGHT] + [1.0] * (len(units) - 1))
+        edges = phoneme.start + np.concatenate([[0.0], np.cumsum(weights)]) / weights.sum() * (phoneme.end - phoneme.start)
+        segments.extend((_TABLE.get(unit, NEUTRAL), float(a), float(b)) for unit, a, b in zip(units, edges[:-1], edges[1:]))
     return segments
 
 

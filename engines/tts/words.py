@@ -9,6 +9,7 @@ non-empty span, and a one-to-one match comes out whenever there is one.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -104,3 +105,25 @@ def _running_argmin(values: np.ndarray) -> np.ndarray:
     for j in range(1, len(values)):
         best[j] = j if values[j] < values[best[j - 1]] else best[j - 1]
     return best
+
+
+def words_at(text: str, positions: Sequence[int]) -> list[tuple[str, int]]:
+    """Written words for an engine's word events at 0-based character `positions`, in order: (word, index of
+    the word's first event). Events inside one whitespace-separated token make one word ("42" is spoken as
+    "forty two"), except in scripts written without spaces (Chinese), where each event starts a word."""
+    tokens = [match.span() for match in _WORD.finditer(text)]
+    starts: list[tuple[int, int, int]] = []  # (first character, end of its token, event index)
+    for index, position in enumerate(positions):
+        token = next((span for span in tokens if span[0] <= position < span[1]), None)
+        if token is None:
+            continue
+        start = position if unicodedata.category(text[position]) == "Lo" else token[0]
+        if not starts or starts[-1][0] != start:
+            starts.append((start, token[1], index))
+    words = []
+    for number, (start, token_end, index) in enumerate(starts):
+        end = min(token_end, starts[number + 1][0]) if number + 1 < len(starts) else token_end
+        word = _EDGE_PUNCTUATION.sub("", text[start:end])
+        if word:
+            words.append((word, index))
+    return words
