@@ -82,6 +82,7 @@ class AvatarClient:
         self.on_audio: AudioCallback | None = None
         self.on_video: VideoCallback | None = None
         self._tasks: list[asyncio.Task] = []
+        self._media_flowing = {"audio": asyncio.Event(), "video": asyncio.Event()}
 
     @classmethod
     async def connect(
@@ -124,6 +125,12 @@ class AvatarClient:
         answer = await self.wait_for("answer", timeout=timeout)
         self.session_id = answer["session_id"]
         await self._pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
+
+    async def wait_for_media(self, timeout: float = 15.0) -> None:
+        """Return once the first audio and the first video frame have arrived (ICE, DTLS and decoding work)."""
+        async with asyncio.timeout(timeout):
+            for flowing in self._media_flowing.values():
+                await flowing.wait()
 
     async def send(self, message: dict[str, Any]) -> None:
         await self._ws.send(json.dumps(message))
@@ -184,6 +191,7 @@ class AvatarClient:
         with contextlib.suppress(MediaStreamError):
             while True:
                 frame = await track.recv()
+                self._media_flowing["audio"].set()
                 samples = frame.to_ndarray().reshape(-1, len(frame.layout.channels))[:, 0].astype(np.int16)
                 received = ReceivedAudio(time.monotonic(), int(frame.pts), samples)
                 if self.keep_audio:
@@ -195,6 +203,7 @@ class AvatarClient:
         with contextlib.suppress(MediaStreamError):
             while True:
                 frame = await track.recv()
+                self._media_flowing["video"].set()
                 received = ReceivedVideo(time.monotonic(), int(frame.pts), frame)
                 self.video_times.append((received.arrival, received.pts))
                 if self.keep_video:

@@ -1,0 +1,101 @@
+"""A session leaves nothing behind, whatever ends it: counted in tasks, threads and live objects."""
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import threading
+
+import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection
+from websockets.asyncio.client import connect
+
+from client import AvatarClient
+from server.session import Session
+from server.speaker import Speaker
+from server.stage import Stage
+from server.tracks import SessionAudioTrack, SessionVideoTrack
+
+TRACKED = (Session, Speaker, Stage, SessionAudioTrack, SessionVideoTrack, RTCPeerConnection)
+
+
+def live_objects() -> dict[str, int]:
+    gc.collect()
+    counts = {cls.__name__: 0 for cls in TRACKED}
+    for obj in gc.get_objects():
+        for cls in TRACKED:
+            if isinstance(obj, cls):
+                counts[cls.__name__] += 1
+    return counts
+
+
+async def settle(server, timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while server.services.sessions:
+            await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)
+
+
+def snapshot() -> tuple[int, int, dict[str, int]]:
+    return len(asyncio.all_tasks()), threading.active_count(), live_objects()
+
+
+async def speaking_session(ws_url: str) -> AvatarClient:
+    client = await AvatarClient.connect(ws_url)
+    await client.wait_for_media()
+    await client.say("This utterance is cut off by whatever ends the session, long before it is over.")
+    await client.wait_for("speech_started", timeout=10)
+    return client
+
+
+async def end_with_bye(client: AvatarClient) -> None:
+    await client.close()
+
+
+async def end_by_vanishing(client: AvatarClient) -> None:
+    client._ws.transport.abort()  # no bye, no close handshake: the network just went away
+    await client._pc.close()
+    await client.close()
+
+
+@pytest.mark.parametrize("ending", [end_with_bye, end_by_vanishing])
+async def test_nothing_left_after_session_ends(server, ws_url, ending):
+    warmup = await speaking_session(ws_url)  # starts the shared worker pools and loads models
+    await warmup.close()
+    del warmup
+    await settle(server)
+    tasks, threads, objects = snapshot()
+
+    client = await speaking_session(ws_url)
+    assert len(server.services.sessions) == 1
+    await ending(client)
+    del client
+    await settle(server)
+
+    assert snapshot() == (tasks, threads, objects)
+    assert all(count == 0 for count in objects.values()), objects
+
+
+@pytest.mark.parametrize("server_options", [{"limits": {"ice_timeout_s": 1.5}}])
+async def test_session_without_ice_is_torn_down(server, ws_url):
+    baseline = live_objects()
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.addTransceiver("audio", direction="recvonly")
+    pc.addTransceiver("video", direction="recvonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    async with connect(ws_url) as ws:
+        await ws.send(json.dumps({"type": "offer", "sdp": pc.localDescription.sdp}))
+        answer = json.loads(await ws.recv())
+        assert answer["type"] == "answer"  # but never applied: ICE cannot complete
+        await asyncio.wait_for(ws.wait_closed(), 10)
+    await pc.close()
+    del pc
+    await settle(server)
+    assert live_objects() == baseline
+
+
+@pytest.mark.parametrize("server_options", [{"limits": {"ice_timeout_s": 1.0}}])
+async def test_silent_websocket_is_closed(server, ws_url):
+    async with connect(ws_url) as ws:
+        await asyncio.wait_for(ws.wait_closed(), 10)
+    await settle(server)
