@@ -69,10 +69,11 @@ class AvatarServer:
 
     async def _connect(self, ws: ServerConnection) -> None:
         services = self.services
-        if not services.has_room():
+        refusal = services.refusal()
+        if refusal is not None:
             services.metrics.sessions_refused.inc()
             services.metrics.errors.labels("busy").inc()
-            busy = ProtocolError("busy", f"the server is full ({services.config.max_sessions} sessions); retry later")
+            busy = ProtocolError("busy", refusal)
             await ws.send(encode(busy.event()))
             await ws.close(BUSY_CLOSE_CODE, "server full")
             return

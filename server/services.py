@@ -12,6 +12,7 @@ from engines.avatar import AvatarBundle, UnknownAvatar, list_avatars, load_avata
 from engines.face.factory import create_face_engine
 from engines.tts.base import UnknownVoice
 from engines.tts.registry import VoiceRegistry
+from server.admission import Admission
 from server.config import ServerConfig
 from server.metrics import Metrics
 from server.protocol import ProtocolError
@@ -34,6 +35,7 @@ class Services:
         self.tts_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tts")
         self.render_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="render")
         self.sessions: dict[str, Session] = {}
+        self.admission = Admission(config.max_sessions, config.admit_by_headroom, config.max_late_fraction)
 
     def voice_id(self, name: str | None) -> str:
         """The canonical "engine:voice" id of a voice name, or ProtocolError unknown_voice."""
@@ -54,8 +56,8 @@ class Services:
     def avatars(self) -> list[str]:
         return list_avatars()
 
-    def has_room(self) -> bool:
-        return len(self.sessions) < self.config.max_sessions
+    def refusal(self) -> str | None:
+        return self.admission.refusal(len(self.sessions))
 
     def _face_batch(self, size: int, seconds: float) -> None:
         self.metrics.face_batch.observe(size)

@@ -148,7 +148,12 @@ class Session:
         bundle = services.avatar(offer.avatar)
         voice = services.voice_id(offer.voice) if offer.voice else services.default_voice
         clock = MediaClock()
-        stage = Stage(AvatarRenderer(bundle, seed=next(_seeds)), services.render_pool, services.metrics)
+        stage = Stage(
+            AvatarRenderer(bundle, seed=next(_seeds)),
+            services.render_pool,
+            services.metrics,
+            services.admission.lateness,
+        )
         tracks = [SessionAudioTrack(clock, stage), SessionVideoTrack(clock, stage)]
         pc = await answer_offer(offer.sdp, tracks)
         speaker = Speaker(

@@ -10,13 +10,16 @@ import numpy as np
 
 from engines.avatar import AvatarRenderer
 from engines.face.base import SAMPLES_PER_FRAME
+from server.admission import LatenessWindow
 from server.metrics import Metrics
 from server.mouth import MouthSchedule
 from server.timeline import Cues, Timeline
 
 
 class Stage:
-    def __init__(self, renderer: AvatarRenderer, render_pool: Executor, metrics: Metrics) -> None:
+    def __init__(
+        self, renderer: AvatarRenderer, render_pool: Executor, metrics: Metrics, lateness: LatenessWindow
+    ) -> None:
         self.timeline = Timeline()
         self.audio_cues = Cues()  # fire when the audio containing their sample is sent
         self.video_cues = Cues()  # fire when the video frame showing their sample is sent
@@ -24,6 +27,7 @@ class Stage:
         self.renderer = renderer
         self._render_pool = render_pool
         self._metrics = metrics
+        self._lateness = lateness
         self._played = 0
 
     @property
@@ -48,5 +52,6 @@ class Stage:
     def video_sent(self, frame: int, late: bool) -> None:
         self.video_cues.fire_until((frame + 1) * SAMPLES_PER_FRAME)
         self._metrics.video_frames.inc()
+        self._lateness.record(late)
         if late:
             self._metrics.video_frames_late.inc()
