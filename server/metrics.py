@@ -54,6 +54,9 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.face_fallbacks = Counter(
+            "avatar_face_fallbacks_total", "Face streams that failed and went on with the phoneme driver", registry=r
+        )
         self.errors = Counter("avatar_errors_total", "Errors reported to clients, by code", ["code"], registry=r)
 
     def render_text(self) -> bytes:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from engines.avatar import AvatarBundle, UnknownAvatar, list_avatars, load_avatar
 from engines.face.factory import create_face_engine
+from engines.face.fallback import with_phoneme_fallback
 from engines.tts.base import UnknownVoice
 from engines.tts.registry import VoiceRegistry
 from server.admission import Admission
@@ -29,7 +30,10 @@ class Services:
         self.metrics = Metrics()
         self.voices = VoiceRegistry(_engine_names(config.tts), default=config.tts)
         self.default_voice = self.voice_id(config.voice)
-        self.face = create_face_engine(config.face_driver, config.face_backend, on_batch=self._face_batch)
+        self.face = with_phoneme_fallback(
+            create_face_engine(config.face_driver, config.face_backend, on_batch=self._face_batch),
+            on_fallback=lambda reason: self.metrics.face_fallbacks.inc(),
+        )
         self.default_avatar = self.avatar(config.avatar)
         # TTS engines release the GIL in their native code; two workers let two sessions synthesize at once.
         self.tts_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tts")
