@@ -129,9 +129,10 @@ def test_concurrent_synthesis_matches_sequential(case) -> None:
 
 
 def _assert_same_speech(actual: Speech, expected: Speech) -> None:
-    """Same phonemes and words at the same times. Not sample-exact: espeak's wave generator carries a little
-    pitch flutter from one call to the next, so repeated calls differ by a few samples even in one thread."""
-    tolerance = 0.005
+    """Same phonemes and words at the same times, within half a video frame. Not sample-exact: espeak's wave
+    generator carries some state from one call to the next, so repeated calls in one thread differ by a few
+    samples inside the phrase and by up to about 11 ms of final silence."""
+    tolerance = 0.02
     assert abs(actual.duration - expected.duration) < tolerance
     for got, want in zip(actual.phonemes + actual.words, expected.phonemes + expected.words, strict=True):
         assert got.text == want.text
