@@ -50,6 +50,7 @@ class _Builder:
         if symbol in STRESS_MARKS:
             self.stress = (self.stress[0] if self.stress is not None else start, end)
         elif is_modifier(symbol) and self.in_word and last is not None:
+            self.stress = None  # a stray stress mark before a modifier: its time stays with this phoneme
             self.extend_last(last.text + symbol, end)
         elif is_phoneme_start(symbol):
             start = self.take_stress(start)

@@ -48,10 +48,6 @@ class VoiceRegistry:
         self.default_voice_id = f"{engine.name}{SEPARATOR}{voice}"
         log.info("voices: %s (default %s)", ", ".join(self.voices()), self.default_voice_id)
 
-    @property
-    def engines(self) -> dict[str, TTSEngine]:
-        return dict(self._engines)
-
     def voices(self) -> list[str]:
         """Every voice id this process offers."""
         return [f"{name}{SEPARATOR}{voice}" for name, engine in self._engines.items() for voice in engine.voices()]
