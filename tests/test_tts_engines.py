@@ -52,6 +52,17 @@ def test_phonemes_cover_the_audio_in_order(case) -> None:
     assert all(p.text.strip() and not p.text.startswith("ˈ") for p in phonemes)
 
 
+@pytest.mark.parametrize("text", ["", " ", "...", "a", "😀", "Dr. Smith lives at 221B Baker St.", "x [[[☃]]] y"])
+def test_odd_text_keeps_the_timeline_whole(case, text: str) -> None:
+    engine, voice, _ = case
+    speech = engine.synthesize(text, voice)
+    if speech.phonemes:
+        assert speech.phonemes[0].start == 0.0
+        assert speech.phonemes[-1].end == pytest.approx(speech.duration, abs=1e-6)
+    assert all(a.end <= b.start + 1e-9 for a, b in zip(speech.words, speech.words[1:]))
+    assert [w.text for w in speech.words] == text_words(text)
+
+
 def test_words_are_the_texts_words_in_order_with_energy(case) -> None:
     engine, voice, text = case
     speech = engine.synthesize(text, voice)

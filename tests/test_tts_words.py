@@ -53,6 +53,12 @@ def test_joined_and_split_spoken_words_still_give_each_written_word_its_place() 
     ]
 
 
+def test_a_single_word_takes_all_spoken_words() -> None:
+    spoken = [SpokenWord(0.1, 0.3, 2), SpokenWord(0.4, 0.9, 5)]
+    assert place_words(["221B"], [7], spoken) == [Timed("221B", 0.1, 0.9)]
+    assert place_words([], [], spoken) == [] and place_words(["a"], [1], []) == []
+
+
 def test_more_written_than_spoken_words_splits_inside_spoken_ones() -> None:
     words = place_words(["a", "b", "c"], [2, 2, 2], [SpokenWord(1.0, 1.6, 6)])
     assert [w.text for w in words] == ["a", "b", "c"]

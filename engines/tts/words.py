@@ -56,6 +56,8 @@ _INNER_CUT_PENALTY = 1.5  # phonemes: how far a boundary between spoken words ma
 
 def _best_cuts(sizes: Sequence[float], spoken: Sequence[SpokenWord]) -> list[_Cut]:
     """The len(sizes)-1 cuts whose positions in the spoken phonemes best match the written words' sizes."""
+    if len(sizes) < 2:
+        return []
     candidates = _candidates(spoken)
     positions = np.array([position for position, _, _ in candidates])
     penalties = np.array([penalty for _, penalty, _ in candidates])
