@@ -23,13 +23,11 @@ class AudioToFace(nn.Module):
         # Input: the normalised bands plus the same bands with the window's mean removed, which cancels a voice's
         # or a microphone's fixed spectral colour and loudness while the first half still tells speech from silence.
         self.convs = nn.Sequential(
-            nn.Conv1d(2 * N_MELS, channels, kernel_size=5, padding=2),
+            nn.Conv1d(2 * N_MELS, channels, kernel_size=5, stride=2),
             nn.ReLU(),
             nn.Conv1d(channels, channels, kernel_size=5, stride=2),
             nn.ReLU(),
-            nn.Conv1d(channels, 128, kernel_size=5, stride=2),
-            nn.ReLU(),
-            nn.Conv1d(128, 128, kernel_size=3, stride=2),
+            nn.Conv1d(channels, hidden, kernel_size=3, stride=2),
             nn.ReLU(),
         )
         with torch.no_grad():
