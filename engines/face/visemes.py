@@ -2,7 +2,7 @@
 
 Each phoneme has a target mouth shape and a dominance: how strongly, and over how much time around it, it pulls
 the mouth towards that shape (after Cohen & Massaro's coarticulation model). The mouth at time t is the
-dominance-weighted mean of the targets of the phonemes around t, so neighbours blend smoothly, weak consonants
+dominance-weighted mean of the targets of the phonemes around t, so neighbours blend smoothly and weak consonants
 (h, k, g) take the shape of the vowels beside them. Blending alone never quite reaches a target, so the
 articulations the eye checks (lips shut for m, b, p; lower lip tucked for f, v; rounding for u, w) also lay a
 smooth envelope over their parameter that reaches the target inside the phoneme and ramps over a few tens of
@@ -22,32 +22,41 @@ from engines.face.base import MOUTH_PARAMS, N_PARAMS, REST
 from engines.tts.base import Timed
 from engines.tts.ipa import PAUSE, is_modifier, strip_prosody
 
-JAW, SPREAD, ROUND, CLOSE, TUCK = (MOUTH_PARAMS.index(name) for name in
-                                   ("jaw_open", "lip_spread", "lip_round", "lip_close", "lip_tuck"))
-
 
 @dataclass(frozen=True)
 class Viseme:
-    """Target shape (jaw_open, lip_spread, lip_round, lip_close, lip_tuck), how strongly it pulls (`weight`),
-    for how long past its phoneme's plateau (`reach`, seconds) and which parameters it must reach (`critical`)."""
+    """Target mouth shape (one value per MOUTH_PARAMS entry), how strongly it pulls (`weight`), for how long
+    past its phoneme's plateau (`reach`, seconds) and which parameters it must reach (`critical`, names)."""
 
-    shape: tuple[float, float, float, float, float]
+    shape: tuple[float, ...]
     weight: float
     reach: float
-    critical: tuple[int, ...] = ()
+    critical: tuple[str, ...] = ()
+
+
+def _shape(**values: float) -> tuple[float, ...]:
+    """A shape by parameter name; parameters not named are 0."""
+    unknown = set(values) - set(MOUTH_PARAMS)
+    if unknown:
+        raise ValueError(f"not mouth parameters: {sorted(unknown)}")
+    return tuple(values.get(name, 0.0) for name in MOUTH_PARAMS)
 
 
 def _vowel(jaw: float, spread: float = 0.0, round_: float = 0.0) -> Viseme:
-    return Viseme((jaw, spread, round_, 0.0, 0.0), weight=1.0, reach=0.05)
+    return Viseme(_shape(jaw_open=jaw, lip_spread=spread, lip_round=round_), weight=1.0, reach=0.05)
 
 
 def _consonant(jaw: float, spread: float = 0.0, round_: float = 0.0, weight: float = 0.6) -> Viseme:
-    return Viseme((jaw, spread, round_, 0.0, 0.0), weight=weight, reach=0.035)
+    return Viseme(_shape(jaw_open=jaw, lip_spread=spread, lip_round=round_), weight=weight, reach=0.035)
 
 
-_BILABIAL = Viseme((0.05, 0.1, 0.0, 1.0, 0.0), weight=1.5, reach=0.02, critical=(CLOSE,))
-_LABIODENTAL = Viseme((0.12, 0.15, 0.0, 0.0, 1.0), weight=1.5, reach=0.02, critical=(TUCK,))
-_LABIAL_GLIDE = Viseme((0.1, 0.0, 0.9, 0.0, 0.0), weight=1.5, reach=0.035, critical=(ROUND,))
+def _rounded_vowel(jaw: float, round_: float) -> Viseme:
+    return Viseme(_shape(jaw_open=jaw, lip_round=round_), weight=1.2, reach=0.05, critical=("lip_round",))
+
+
+_BILABIAL = Viseme(_shape(jaw_open=0.05, lip_spread=0.1, lip_close=1.0), weight=1.5, reach=0.02, critical=("lip_close",))
+_LABIODENTAL = Viseme(_shape(jaw_open=0.12, lip_spread=0.15, lip_tuck=1.0), weight=1.5, reach=0.02, critical=("lip_tuck",))
+_LABIAL_GLIDE = Viseme(_shape(jaw_open=0.1, lip_round=0.9), weight=1.5, reach=0.035, critical=("lip_round",))
 _POSTALVEOLAR = _consonant(0.12, 0.05, 0.55, weight=1.0)  # ʃ ʒ tʃ: lips pushed out
 _ALVEOLAR = _consonant(0.18, 0.3)
 _SIBILANT = _consonant(0.08, 0.45, weight=0.8)  # s z: teeth nearly closed
@@ -58,7 +67,7 @@ NEUTRAL = _consonant(0.3, 0.2, 0.1, weight=0.5)  # for anything the table does n
 _TABLE: dict[str, Viseme] = {
     PAUSE: _SILENCE,
     # Open vowels
-    **dict.fromkeys(["a", "ɑ", "æ", "ɐ", "ɶ", "ä"], _vowel(0.85, 0.25)),
+    **dict.fromkeys(["a", "ɑ", "æ", "ɐ", "ɶ"], _vowel(0.85, 0.25)),
     "ʌ": _vowel(0.6, 0.2),
     "ɒ": _vowel(0.7, 0.0, 0.45),
     "ɔ": _vowel(0.6, 0.0, 0.6),
@@ -72,8 +81,8 @@ _TABLE: dict[str, Viseme] = {
     "i": _vowel(0.15, 0.9),
     **dict.fromkeys(["ɪ", "ɨ", "ɯ"], _vowel(0.2, 0.7)),
     "ʊ": _vowel(0.22, 0.0, 0.7),
-    **dict.fromkeys(["u", "ʉ"], Viseme((0.12, 0.0, 0.95, 0.0, 0.0), weight=1.2, reach=0.05, critical=(ROUND,))),
-    **dict.fromkeys(["y", "ʏ"], Viseme((0.12, 0.0, 0.85, 0.0, 0.0), weight=1.2, reach=0.05, critical=(ROUND,))),
+    **dict.fromkeys(["u", "ʉ"], _rounded_vowel(0.12, 0.95)),
+    **dict.fromkeys(["y", "ʏ"], _rounded_vowel(0.12, 0.85)),
     # Lips
     **dict.fromkeys(["p", "b", "m", "ɓ", "ʙ"], _BILABIAL),
     **dict.fromkeys(["f", "v", "ɱ", "ⱱ", "ɸ", "β"], _LABIODENTAL),
@@ -171,7 +180,8 @@ def _envelopes(visemes: list[Viseme], starts: np.ndarray, ends: np.ndarray, time
             continue
         hold = max((end - start) / 2 - _ENVELOPE_RAMP, _MIN_HOLD / 2)
         envelope = _smoothstep((hold + 2 * _ENVELOPE_RAMP - np.abs(times - (start + end) / 2)) / (2 * _ENVELOPE_RAMP))
-        for param in viseme.critical:
+        for name in viseme.critical:
+            param = MOUTH_PARAMS.index(name)
             result[:, param] = np.maximum(result[:, param], viseme.shape[param] * envelope)
     return result
 
