@@ -8,6 +8,7 @@ audio is that call's duration. Each engine is built (and warmed up) first, and i
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import time
@@ -57,14 +58,15 @@ def measure(voice_id: str, phrases: list[str], build_s: float, registry: VoiceRe
     return Result(voice_id, build_s, latencies, audio)
 
 
-def report(results: list[Result], command: str) -> str:
+def report(results: list[Result], command: str, load: tuple[float, float]) -> str:
     lines = [
         "",
         "## TTS",
         "",
-        f"Command: `{command}`. Machine: 2-core CPU dev box, no GPU ({platform.processor() or platform.machine()}),",
-        "other sessions' work possibly running. Time to audio = one `synthesize` call for a phrase of <= 40 characters",
-        "(10 phrases per voice, engines built and warmed up first); real-time factor = synthesis time / audio time.",
+        f"Command: `{command}`. Machine: 2-core CPU dev box, no GPU ({platform.machine()}); 1-minute load average",
+        f"{load[0]:.1f} before and {load[1]:.1f} after the run (other work shares the cores). Time to audio = one",
+        "`synthesize` call for a phrase of <= 40 characters (10 phrases per voice, engines built and warmed up",
+        "first); real-time factor = synthesis time / audio time.",
         "",
         "| voice | engine build + warm-up (s) | time to audio median (ms) | max (ms) | real-time factor |",
         "| --- | --- | --- | --- | --- |",
@@ -82,6 +84,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--append", type=Path, help="append the results as a markdown section to this file")
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     results = []
     for engine_name in ("piper", "espeak"):
         started = time.perf_counter()
@@ -91,7 +94,7 @@ def main() -> None:
             if voice_id.startswith(engine_name + ":"):
                 results.append(measure(voice_id, phrases, build_s, registry))
     command = "python tools/bench_tts.py" + (f" --append {args.append}" if args.append else "")
-    text = report(results, command)
+    text = report(results, command, (load_before, os.getloadavg()[0]))
     print(text)
     if args.append:
         with args.append.open("a", encoding="utf-8") as out:
