@@ -73,6 +73,7 @@ class EspeakEngine(TTSEngine):
 
 
 def _prosody(options: SynthesisOptions) -> Prosody:
+    """Options in espeak's units, clipped to the ranges it accepts (80-450 words per minute, 0-100)."""
     return Prosody(
         rate_wpm=int(np.clip(round(_DEFAULT_RATE_WPM * options.rate), 80, 450)),
         pitch=int(np.clip(round(_DEFAULT_PITCH * options.pitch), 0, 100)),
