@@ -51,6 +51,7 @@ class EspeakEngine(TTSEngine):
         missing = [voice for voice, espeak_voice in VOICES.items() if not self._library.has_voice(espeak_voice)]
         if missing:
             raise RuntimeError(f"espeak-ng data lacks voices {missing}")
+        log.info("espeak-ng ready at %d Hz with voices %s", self._library.sample_rate, ", ".join(VOICES))
 
     def voices(self) -> list[str]:
         return list(VOICES)
