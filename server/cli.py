@@ -7,6 +7,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import fields
 
+from engines.tts.registry import ENGINES
 from server.app import AvatarServer
 from server.config import ServerConfig
 
@@ -22,7 +23,7 @@ def parse_args(argv: Sequence[str] | None = None) -> ServerConfig:
     p.add_argument("--max-sessions", type=int, default=_DEFAULTS["max_sessions"])
     p.add_argument("--admit-by-headroom", action="store_true",
                    help="also refuse new sessions while open ones render late frames")
-    p.add_argument("--tts", default=_DEFAULTS["tts"], choices=("piper", "espeak"), help="default speech engine")
+    p.add_argument("--tts", default=_DEFAULTS["tts"], choices=tuple(ENGINES), help="default speech engine")
     p.add_argument("--voice", default=None, help="default voice id, e.g. piper:joe or espeak:en-us")
     p.add_argument("--avatar", default=_DEFAULTS["avatar"], help="default avatar: a bundle name or folder")
     p.add_argument("--face-driver", default=_DEFAULTS["face_driver"], choices=("network", "phonemes"),

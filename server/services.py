@@ -12,7 +12,7 @@ from engines.avatar import AvatarBundle, UnknownAvatar, list_avatars, load_avata
 from engines.face.factory import create_face_engine
 from engines.face.fallback import with_phoneme_fallback
 from engines.tts.base import UnknownVoice
-from engines.tts.registry import VoiceRegistry
+from engines.tts.registry import ENGINES, VoiceRegistry
 from server.admission import Admission
 from server.config import ServerConfig
 from server.metrics import Metrics
@@ -79,5 +79,5 @@ def _load_avatar(name: str) -> AvatarBundle:
 
 
 def _engine_names(default: str) -> list[str]:
-    """The default engine first, then every other engine this machine can run."""
-    return [default] + [name for name in ("piper", "espeak") if name != default]
+    """The default engine first, then every other registered engine (all of them ship with the project)."""
+    return [default] + [name for name in ENGINES if name != default]
