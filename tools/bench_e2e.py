@@ -1,0 +1,423 @@
+"""End-to-end benchmark at the client: how fast the avatar starts speaking, whether lips and voice stay together,
+how steady the video is, how fast it stops, and how many sessions one machine carries.
+
+Starts the server as a child process (or measures one at --url), connects clients with the project's Python
+client over real WebRTC and measures what arrives. Server-side CPU and memory come from /proc (own server only);
+/metrics is scraped around each phase and its numbers are printed beside the client's.
+
+    .venv/bin/python -m tools.bench_e2e                      # latency, A/V offset, interrupt, 1 steady session
+    .venv/bin/python -m tools.bench_e2e --phases steady --sessions 4
+    .venv/bin/python -m tools.bench_e2e --phases sweep --sweep-max 10
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from client import AvatarClient
+from engines.avatar import load_avatar
+from tools.e2e_measure import (
+    MouthWatch,
+    VideoStats,
+    av_onset,
+    first_speech,
+    silent_from,
+    summary,
+    video_stats,
+)
+from tools.server_process import (
+    ServerProcess,
+    histogram_quantile,
+    http_base,
+    metrics_delta,
+    sample_process,
+    scrape_metrics,
+    wait_healthy,
+)
+
+SENTENCES = [
+    "Hello there!",
+    "How are you today?",
+    "Let me check that for you.",
+    "Sure, I can help with that.",
+    "The weather looks nice.",
+    "Good morning, everyone.",
+    "That is a great question.",
+    "Please wait a moment.",
+    "Thanks for your patience.",
+    "Here is what I found out.",
+]
+VOWELS = ["Ah.", "Oh.", "Ah!", "Oh!", "Aah."]
+LONG_TEXT = "This is a long answer that keeps on going, so that there is plenty of speech left to interrupt."
+TALK = [
+    "The quick brown fox jumps over the lazy dog, and then it runs away into the forest.",
+    "Streaming avatars have to start speaking fast and keep their lips in sync with the voice.",
+    "Every session gets its own timeline, and both tracks are paced from one origin.",
+]
+FPS_TARGET = 24.5  # 25 fps, allowing for the first and last frame of a window
+MAX_LATE = 0.01
+
+
+@dataclass
+class Target:
+    """The server being measured: its websocket URL, and its process id when it is ours."""
+
+    url: str
+    token: str | None
+    pid: int | None
+
+    @property
+    def base(self) -> str:
+        return http_base(self.url)
+
+    def metrics(self) -> dict[str, float]:
+        return scrape_metrics(self.base, self.token)
+
+    async def connect(self, watch: MouthWatch | None = None, keep_audio: bool = True) -> AvatarClient:
+        client = await AvatarClient.connect(self.url, token=self.token)
+        client.keep_audio = keep_audio
+        client.on_video = watch
+        await client.wait_for_media(timeout=30)
+        return client
+
+
+@contextlib.contextmanager
+def target_for(args: argparse.Namespace) -> Any:
+    if args.url:
+        wait_healthy(http_base(args.url))
+        yield Target(args.url, args.token, args.pid)
+        return
+    extra = ["--max-sessions", str(args.max_sessions), *args.server_arg]
+    with ServerProcess(extra, log_path=args.server_log) as server:
+        yield Target(f"ws://127.0.0.1:{server.port}/ws", None, server.pid)
+
+
+def ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
+
+
+async def idle_calibrated(target: Target, idle_s: float = 1.5) -> tuple[AvatarClient, MouthWatch]:
+    """One client whose mouth detector has learned the idle face."""
+    watch = MouthWatch(load_avatar(target_avatar(target)).mouth_box)
+    client = await target.connect(watch)
+    began = time.monotonic()
+    await asyncio.sleep(idle_s)
+    watch.calibrate(began, time.monotonic())
+    return client, watch
+
+
+def target_avatar(target: Target) -> str:
+    return wait_healthy(target.base)["default_avatar"]
+
+
+async def speak_and_settle(client: AvatarClient, text: str, settle_s: float = 0.4) -> tuple[float, float]:
+    """Say `text`; return when it was sent and when the client had everything of it."""
+    sent = time.monotonic()
+    await client.say(text)
+    await client.wait_for("speech_ended", timeout=30)
+    await asyncio.sleep(settle_s)
+    return sent, time.monotonic()
+
+
+async def latency_phase(target: Target) -> dict[str, Any]:
+    """say -> first speech audio and -> first open-mouth frame, over short sentences, one at a time."""
+    client, watch = await idle_calibrated(target)
+    to_audio, to_mouth = [], []
+    try:
+        before = target.metrics()
+        for sentence in SENTENCES:
+            sent, done = await speak_and_settle(client, sentence)
+            heard = first_speech(client.audio, sent)
+            opened = watch.first_open(sent, done)
+            if heard is not None and heard.arrival < done:
+                to_audio.append(heard.arrival - sent)
+            if opened is not None:
+                to_mouth.append(opened.arrival - sent)
+        delta = metrics_delta(before, target.metrics())
+    finally:
+        await client.close()
+    return {
+        "sentences": len(SENTENCES),
+        "say_to_first_audio_ms": summary([ms(t) for t in to_audio]),
+        "say_to_first_open_mouth_ms": summary([ms(t) for t in to_mouth]),
+        "server_first_audio_ms": server_histogram(delta, "avatar_time_to_first_audio_seconds"),
+        "server_first_frame_ms": server_histogram(delta, "avatar_time_to_first_frame_seconds"),
+    }
+
+
+def server_histogram(delta: dict[str, float], name: str) -> dict[str, float | None]:
+    count = delta.get(f"{name}_count", 0.0)
+    return {
+        "n": count,
+        "mean": ms(delta[f"{name}_sum"] / count) if count else None,
+        "median_bucket_le": ms(histogram_quantile(delta, name, 0.5) or 0) if count else None,
+    }
+
+
+async def av_phase(target: Target, repeats: int) -> dict[str, Any]:
+    """Mouth-opening onset against sound onset, on short isolated vowels."""
+    client, watch = await idle_calibrated(target)
+    try:
+        offsets = await measure_av(client, watch, repeats)
+    finally:
+        await client.close()
+    return {"vowels": len(offsets), "offsets_ms": offsets, "offset_ms": summary(offsets)}
+
+
+async def measure_av(client: AvatarClient, watch: MouthWatch, repeats: int) -> list[float]:
+    """A/V offsets (ms, positive = mouth after sound) of `repeats` rounds of isolated vowels."""
+    offsets = []
+    for vowel in VOWELS * repeats:
+        sent, done = await speak_and_settle(client, vowel, settle_s=0.6)
+        onset = av_onset(client.audio, watch, sent, done)
+        if onset is not None:
+            offsets.append(round(onset.offset_ms, 1))
+    return offsets
+
+
+async def interrupt_phase(target: Target, trials: int) -> dict[str, Any]:
+    """interrupt -> audio silent and mouth closed at the client, after a second of speech."""
+    client, watch = await idle_calibrated(target)
+    to_silence, to_rest, to_event = [], [], []
+    try:
+        before = target.metrics()
+        for _ in range(trials):
+            await client.say(LONG_TEXT)
+            await client.wait_for("speech_started", timeout=30)
+            await asyncio.sleep(1.0)
+            sent = time.monotonic()
+            await client.interrupt()
+            ended = await client.wait_for("speech_ended", timeout=10)
+            await asyncio.sleep(1.0)
+            settled = time.monotonic()
+            silent = silent_from(client.audio, sent, settled)
+            closed = watch.closed_from(sent, settled)
+            to_event.append(ms(ended["_at"] - sent))
+            if silent is not None:
+                to_silence.append(ms(silent - sent))
+            if closed is not None:
+                to_rest.append(ms(closed - sent))
+        delta = metrics_delta(before, target.metrics())
+    finally:
+        await client.close()
+    return {
+        "trials": trials,
+        "to_silence_ms": summary(to_silence),
+        "to_mouth_closed_ms": summary(to_rest),
+        "to_speech_ended_event_ms": summary(to_event),
+        "server_interrupt_ms": server_histogram(delta, "avatar_interrupt_latency_seconds"),
+    }
+
+
+async def keep_talking(client: AvatarClient, texts: Sequence[str] = TALK) -> None:
+    """Say one text after another, forever (cancel to stop); refused phrases do not stop it."""
+    index = 0
+    while True:
+        await client.say(texts[index % len(texts)])
+        await client.wait_for("speech_ended", timeout=60, raise_errors=False)
+        index += 1
+
+
+class TalkingSessions:
+    """N clients, each talking without pause; more can be added while the others talk."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.clients: list[AvatarClient] = []
+        self._talkers: list[asyncio.Task] = []
+
+    async def add(self) -> None:
+        client = await self.target.connect(keep_audio=False)
+        self.clients.append(client)
+        self._talkers.append(asyncio.create_task(keep_talking(client)))
+
+    async def close(self) -> None:
+        for task in self._talkers:
+            task.cancel()
+        await asyncio.gather(*self._talkers, return_exceptions=True)
+        await asyncio.gather(*(c.close() for c in self.clients), return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
+async def talking_sessions(target: Target) -> AsyncIterator[TalkingSessions]:
+    sessions = TalkingSessions(target)
+    try:
+        yield sessions
+    finally:
+        await sessions.close()
+
+
+async def steady_window(target: Target, sessions: TalkingSessions, seconds: float) -> dict[str, Any]:
+    """Frame rate and lateness at every client, server late frames, and CPU and memory, over one window."""
+    server_before = sample_process(target.pid) if target.pid else None
+    bench_before = sample_process(os.getpid())
+    metrics_before = target.metrics()
+    began = time.monotonic()
+    await asyncio.sleep(seconds)
+    ended = time.monotonic()
+    delta = metrics_delta(metrics_before, target.metrics())
+    bench_after = sample_process(os.getpid())
+    stats = [video_stats(c.video_times, began, ended) for c in sessions.clients]
+    sent = delta.get("avatar_video_frames_sent_total", 0.0)
+    late = delta.get("avatar_video_frames_late_total", 0.0)
+    result: dict[str, Any] = {
+        "sessions": len(sessions.clients),
+        "seconds": round(ended - began, 1),
+        "client_fps_min": round(min(s.fps for s in stats), 2),
+        "client_fps_median": round(statistics.median(s.fps for s in stats), 2),
+        "client_missing_frames": sum(s.missing for s in stats),
+        "client_late_frames": sum(s.late for s in stats),
+        "client_frames": sum(s.frames for s in stats),
+        "server_frames_sent": sent,
+        "server_frames_late": late,
+        "server_late_fraction": round(late / sent, 4) if sent else None,
+        "server_render_ms_p50_bucket": ms(histogram_quantile(delta, "avatar_render_seconds", 0.5) or 0),
+        "bench_process_cpu_percent": round(bench_after.cpu_percent_since(bench_before), 1),
+    }
+    if server_before is not None:
+        server_after = sample_process(target.pid)
+        cpu = server_after.cpu_percent_since(server_before)
+        result |= {
+            "server_cpu_percent": round(cpu, 1),
+            "server_cpu_percent_per_session": round(cpu / max(1, len(sessions.clients)), 1),
+            "server_rss_mb": round(server_after.rss_mb, 1),
+        }
+    result["holds_25fps"] = holds_25fps(result, stats)
+    return result
+
+
+def holds_25fps(window: dict[str, Any], stats: list[VideoStats]) -> bool:
+    """Every client at 25 fps with at most 1% of frames missing, and at most 1% rendered late at the server."""
+    late = window["server_late_fraction"]
+    return (
+        window["client_fps_min"] >= FPS_TARGET
+        and all(s.missing / max(1, s.frames + s.missing) <= MAX_LATE for s in stats)
+        and late is not None
+        and late <= MAX_LATE
+    )
+
+
+async def steady_phase(target: Target, sessions_wanted: int, seconds: float) -> dict[str, Any]:
+    idle = await idle_server(target)
+    async with talking_sessions(target) as sessions:
+        for _ in range(sessions_wanted):
+            await sessions.add()
+        await asyncio.sleep(3.0)  # every session talking, warm caches
+        window = await steady_window(target, sessions, seconds)
+    return {"idle_server": idle, **window, **memory_per_session(idle, window)}
+
+
+async def sweep_phase(target: Target, max_sessions: int, seconds: float) -> dict[str, Any]:
+    """Add talking sessions one at a time; the answer is the last count that still held 25 fps."""
+    idle = await idle_server(target)
+    steps = []
+    async with talking_sessions(target) as sessions:
+        for _ in range(max_sessions):
+            await sessions.add()
+            await asyncio.sleep(3.0)
+            window = await steady_window(target, sessions, seconds)
+            steps.append(window | memory_per_session(idle, window))
+            print_step(window)
+            if not window["holds_25fps"]:
+                break
+    held = [s["sessions"] for s in steps if s["holds_25fps"]]
+    largest = 0
+    while largest + 1 in held:
+        largest += 1
+    return {"idle_server": idle, "steps": steps, "largest_sessions_at_25fps": largest}
+
+
+async def idle_server(target: Target, seconds: float = 2.0) -> dict[str, float] | None:
+    """The server's own CPU and memory with no session open."""
+    if target.pid is None:
+        return None
+    before = sample_process(target.pid)
+    await asyncio.sleep(seconds)
+    after = sample_process(target.pid)
+    return {"cpu_percent": round(after.cpu_percent_since(before), 1), "rss_mb": round(after.rss_mb, 1)}
+
+
+def memory_per_session(idle: dict[str, float] | None, window: dict[str, Any]) -> dict[str, float]:
+    if idle is None or "server_rss_mb" not in window:
+        return {}
+    return {"server_rss_mb_per_session": round((window["server_rss_mb"] - idle["rss_mb"]) / window["sessions"], 1)}
+
+
+def print_step(window: dict[str, Any]) -> None:
+    print(
+        f"  {window['sessions']:>2} sessions: client fps min {window['client_fps_min']:.2f}, "
+        f"missing {window['client_missing_frames']}, server late {window['server_late_fraction']}, "
+        f"server CPU {window.get('server_cpu_percent', '?')}%, bench CPU {window['bench_process_cpu_percent']}% "
+        f"-> {'holds' if window['holds_25fps'] else 'FAILS'} 25 fps",
+        flush=True,
+    )
+
+
+PHASES: dict[str, Callable[[Target, argparse.Namespace], Any]] = {
+    "latency": lambda target, args: latency_phase(target),
+    "av": lambda target, args: av_phase(target, args.av_repeats),
+    "interrupt": lambda target, args: interrupt_phase(target, args.interrupts),
+    "steady": lambda target, args: steady_phase(target, args.sessions, args.seconds),
+    "sweep": lambda target, args: sweep_phase(target, args.sweep_max, args.seconds),
+}
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    with target_for(args) as target:
+        health = wait_healthy(target.base)
+        results: dict[str, Any] = {
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+            "server": {k: health.get(k) for k in ("tts", "face_driver", "face_backend", "default_avatar")},
+            "target": asdict(target) | {"token": None},
+        }
+        for phase in args.phases.split(","):
+            print(f"phase {phase} ...", flush=True)
+            results[phase] = await PHASES[phase](target, args)
+            print(json.dumps(results[phase], indent=1), flush=True)
+    return results
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--url", help="measure a running server at this ws:// URL instead of starting one")
+    p.add_argument("--token", help="access token of the server at --url")
+    p.add_argument("--pid", type=int, help="process id of the server at --url, for CPU and memory")
+    p.add_argument("--phases", default="latency,av,interrupt,steady", help=f"comma list of {', '.join(PHASES)}")
+    p.add_argument("--sessions", type=int, default=1, help="talking sessions in the steady phase")
+    p.add_argument("--seconds", type=float, default=20.0, help="measurement window of steady and sweep steps")
+    p.add_argument("--sweep-max", type=int, default=10, help="most sessions the sweep tries")
+    p.add_argument("--av-repeats", type=int, default=2, help="rounds of the vowel list in the A/V phase")
+    p.add_argument("--interrupts", type=int, default=5)
+    p.add_argument("--max-sessions", type=int, default=32, help="--max-sessions of the server this tool starts")
+    p.add_argument("--server-arg", action="append", default=[], help="extra argument for the server it starts")
+    p.add_argument("--server-log", type=Path, help="write the started server's log here")
+    p.add_argument("--json", type=Path, help="also write every result to this file")
+    args = p.parse_args(argv)
+    unknown = set(args.phases.split(",")) - set(PHASES)
+    if unknown:
+        p.error(f"unknown phases: {', '.join(sorted(unknown))}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    results = asyncio.run(run(args))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    if "sweep" in results:
+        print(f"largest N holding 25 fps with <= 1% late frames: {results['sweep']['largest_sessions_at_25fps']}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
