@@ -156,6 +156,7 @@ async function playStream(stream) {
       return;
     }
     // The autoplay policy wants a click before sound: play muted now, offer the click.
+    log.add("state", "sound blocked by the browser's autoplay policy until a click");
     ui.video.muted = true;
     ui.unmute.hidden = false;
     await ui.video.play();
