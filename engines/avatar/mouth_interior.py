@@ -1,7 +1,9 @@
 """What shows between the lips: a shaded cavity, upper teeth fixed to the skull, lower teeth and tongue on the jaw.
 
-The layers are painted once, in the mouth's own frame (so a tilted head gets tilted teeth) and tinted by the
-photo's light level; per frame they are only shifted, stacked and cut out by the moved inner-lip polygon.
+Layers are painted once, in the mouth's own frame (a tilted head gets tilted teeth) and tinted to the photo.
+If the photo shows its own teeth, those pixels become the layers (upper part on the skull, lower part on the
+jaw), so the rest frame is the photo itself and the opening mouth keeps the person's real teeth. Per frame the
+layers are only shifted by whole pixels, stacked and cut out by the moved inner-lip polygon.
 """
 from __future__ import annotations
 
@@ -11,53 +13,109 @@ import numpy as np
 from engines.avatar.rig import smoothstep
 
 Box = tuple[int, int, int, int]
-_TEETH = np.array([0.93, 0.90, 0.83], np.float32)
-_TONGUE = np.array([0.62, 0.29, 0.31], np.float32)
-_CAVITY = np.array([0.20, 0.065, 0.07], np.float32)
+_TEETH = np.array([0.84, 0.80, 0.71], np.float32)
+_TONGUE = np.array([0.66, 0.33, 0.34], np.float32)
+_CAVITY = np.array([0.23, 0.075, 0.08], np.float32)
 # Tooth boundaries as angles around the dental arch (radians from the midline); sin() foreshortens them.
-_UPPER_TEETH = np.array([0.0, 0.31, 0.56, 0.78, 0.98, 1.16, 1.34])
-_LOWER_TEETH = np.array([0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2])
+_UPPER_TEETH = np.array([0.0, 0.30, 0.54, 0.76, 0.96, 1.14, 1.32])
+_LOWER_TEETH = np.array([0.0, 0.19, 0.38, 0.58, 0.78, 0.98, 1.18])
+_PHOTO_TEETH_MIN_GAP = 0.06  # mouth widths: a rest opening this tall shows enough teeth to sample
+_SPLIT = 0.62  # where a photo's own opening is cut into skull and jaw parts, from the upper lip down
 
 
 class MouthInterior:
     def __init__(self, image: np.ndarray, box: Box, centre: np.ndarray, u: np.ndarray, width: float,
-                 upper_lip_b: float, lower_lip_b: float) -> None:
-        """`upper_lip_b`/`lower_lip_b`: rest inner-lip centres in half mouth widths below `centre` along v."""
-        self.box = box
+                 rest_polygon: np.ndarray, upper_lip: np.ndarray, lower_lip: np.ndarray, travel: int) -> None:
+        """`upper_lip`/`lower_lip`: rest inner-lip contours (pixels); `travel`: most pixels a layer is shifted."""
+        self.width = width
+        self.travel = travel
         x0, y0, x1, y1 = box
+        self.box = box
+        px0, py0 = x0 - travel, y0 - travel  # layers carry a margin so shifted slices stay inside them
+        self._layer_origin = np.array([px0, py0])
+        h, w = y1 - y0 + 2 * travel, x1 - x0 + 2 * travel
         v = np.array([-u[1], u[0]])
-        ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        ys, xs = np.mgrid[py0:py0 + h, px0:px0 + w].astype(np.float32)
         half = width / 2
         a = ((xs - centre[0]) * u[0] + (ys - centre[1]) * u[1]) / half
         b = ((xs - centre[0]) * v[0] + (ys - centre[1]) * v[1]) / half
+        up_b = _contour_b(upper_lip, centre, u, v, half, a)
+        low_b = _contour_b(lower_lip, centre, u, v, half, a)
         pixel = 1.0 / half  # one pixel in these units, for anti-aliased edges
-        light = _light_level(image, centre, width)
-        self.cavity = (_CAVITY * light * (1 - 0.35 * smoothstep(0.0, 0.6, b - upper_lip_b))[..., None]).astype(np.float32)
-        self.upper = _teeth(a, b, pixel, light, upper_lip_b, _UPPER_TEETH, length=0.36, edge_rise=0.5, down=True)
-        lower_teeth = _teeth(a, b, pixel, light * 0.78, lower_lip_b, _LOWER_TEETH, length=0.22, edge_rise=0.55, down=False)
-        self.lower = _over(lower_teeth, _tongue(a, b, pixel, light, lower_lip_b))
-        self.width = width
-        self._alpha = np.zeros((y1 - y0, x1 - x0), np.float32)
 
-    def composite(self, frame: np.ndarray, polygon: np.ndarray, upper_shift: np.ndarray, lower_shift: np.ndarray,
-                  strength: float) -> None:
+        photo = _crop(image, px0, py0, w, h).astype(np.float32) / 255
+        opening = _polygon_alpha(rest_polygon - (px0, py0), (w, h))
+        gap = float(np.median((lower_lip - upper_lip) @ v)) / width
+        light = _light_level(image, centre, width)
+        shows_teeth = gap >= _PHOTO_TEETH_MIN_GAP
+        teeth = _photo_teeth_colour(photo, opening, _TEETH * light) if shows_teeth else _TEETH * light
+
+        # Deepest (darkest) at the middle where the throat is; the insides of the cheeks catch a little light.
+        depth = (1 - 0.5 * smoothstep(0.25, 1.0, np.abs(a))) * smoothstep(-0.1, 0.35, b - up_b)
+        self._cavity = (_CAVITY * light * (1 - 0.6 * depth)[..., None]).astype(np.float32)
+        upper = _teeth(a, b, pixel, teeth, up_b, _UPPER_TEETH, length=0.34, down=True)
+        lower = _over(_teeth(a, b, pixel, teeth * 0.72, low_b, _LOWER_TEETH, length=0.2, down=False),
+                      _tongue(a, b, pixel, light, low_b))
+        if shows_teeth:
+            split = up_b + _SPLIT * (low_b - up_b)
+            on_skull = opening * np.clip((split - b) / pixel + 0.5, 0, 1)
+            upper = _over(_premultiplied(*_extend_teeth(photo, on_skull, upward=True)), upper)
+            lower = _over(_premultiplied(*_extend_teeth(photo, opening - on_skull, upward=False)), lower)
+        self._upper_rgb, self._upper_a = upper[..., :3].copy(), upper[..., 3:].copy()
+        self._lower_rgb, self._lower_a = lower[..., :3].copy(), lower[..., 3:].copy()
+
+    def composite(self, frame: np.ndarray, polygon: np.ndarray, upper_shift: tuple[int, int],
+                  lower_shift: tuple[int, int], strength: float) -> None:
         """Paint the interior inside `polygon` (output pixels) onto `frame` in place."""
         if strength <= 0.0:
             return
-        x0, y0, x1, y1 = self.box
-        alpha = self._alpha
-        alpha.fill(0.0)
-        pts = np.round((polygon - (x0, y0)) * 4).astype(np.int32)
-        cv2.fillPoly(alpha, [pts], 1.0, cv2.LINE_AA, shift=2)
-        size = (x1 - x0, y1 - y0)
-        interior = _under(_shift(self.lower, lower_shift, size), self.cavity)
-        interior = _under(_shift(self.upper, upper_shift, size), interior)
-        # Ambient occlusion: light falls off toward the lips and into small openings.
-        occlusion = cv2.GaussianBlur(alpha, (0, 0), 0.06 * self.width)
-        interior *= (0.5 + 0.5 * np.clip(occlusion * 1.5, 0.0, 1.0))[..., None]
+        bx0, by0, bx1, by1 = self.box
+        pad = 2
+        x0 = max(int(np.floor(polygon[:, 0].min())) - pad, bx0)
+        y0 = max(int(np.floor(polygon[:, 1].min())) - pad, by0)
+        x1 = min(int(np.ceil(polygon[:, 0].max())) + pad + 1, bx1)
+        y1 = min(int(np.ceil(polygon[:, 1].max())) + pad + 1, by1)
+        if x1 <= x0 or y1 <= y0:
+            return
+        alpha = cv2.GaussianBlur(_polygon_alpha(polygon - (x0, y0), (x1 - x0, y1 - y0)), (0, 0), 0.6)
+        lower = self._window(x0, y0, x1, y1, lower_shift)
+        upper = self._window(x0, y0, x1, y1, upper_shift)
+        cavity = self._cavity[self._window(x0, y0, x1, y1, (0, 0))]
+        upper_rgb, upper_a = self._upper_rgb[upper], self._upper_a[upper]
+        lower_rgb, lower_a = self._lower_rgb[lower], self._lower_a[lower]
+        interior = upper_rgb + (1 - upper_a) * (lower_rgb + (1 - lower_a) * cavity)
+        # The lips shade what lies just inside them, and a narrow opening lets in less light overall.
+        occlusion = cv2.GaussianBlur(alpha, (0, 0), 0.03 * self.width, borderType=cv2.BORDER_CONSTANT)
+        interior *= (0.5 + 0.5 * np.clip(occlusion * 2.0, 0.0, 1.0))[..., None]
         a = (alpha * strength)[..., None]
         region = frame[y0:y1, x0:x1]
-        region[:] = np.clip(region * (1 - a) + interior * (255.0 * a) + 0.5, 0, 255).astype(np.uint8)
+        region[:] = (region * (1 - a) + interior * (255.0 * a) + 0.5).astype(np.uint8)
+
+    def _window(self, x0: int, y0: int, x1: int, y1: int, shift: tuple[int, int]) -> tuple[slice, slice]:
+        """Layer rows and columns that land on frame box (x0, y0, x1, y1) when the layer moves by `shift`."""
+        dx, dy = (int(np.clip(s, -self.travel, self.travel)) for s in shift)
+        top = y0 - int(self._layer_origin[1]) - dy
+        left = x0 - int(self._layer_origin[0]) - dx
+        return slice(top, top + y1 - y0), slice(left, left + x1 - x0)
+
+
+def _contour_b(contour: np.ndarray, centre, u, v, half, a) -> np.ndarray:
+    """The contour's b (down) coordinate as a function of a, evaluated on the grid."""
+    ca = (contour - centre) @ u / half
+    cb = (contour - centre) @ v / half
+    order = np.argsort(ca)
+    return np.interp(a, ca[order], cb[order]).astype(np.float32)
+
+
+def _crop(image: np.ndarray, x0: int, y0: int, w: int, h: int) -> np.ndarray:
+    padded = cv2.copyMakeBorder(image, h, h, w, w, cv2.BORDER_REPLICATE)
+    return padded[y0 + h: y0 + 2 * h, x0 + w: x0 + 2 * w]
+
+
+def _polygon_alpha(polygon: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    alpha = np.zeros((size[1], size[0]), np.float32)
+    cv2.fillPoly(alpha, [np.round(polygon * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
+    return alpha
 
 
 def _light_level(image: np.ndarray, centre: np.ndarray, width: float) -> float:
@@ -69,45 +127,69 @@ def _light_level(image: np.ndarray, centre: np.ndarray, width: float) -> float:
     return float(np.clip(luma / 0.62, 0.55, 1.1))
 
 
-def _teeth(a, b, pixel, light, lip_b, bounds, length, edge_rise, down) -> np.ndarray:
-    """Premultiplied RGBA row of teeth hanging from (down) or standing on (not down) the lip line at lip_b."""
+def _photo_teeth_colour(photo: np.ndarray, opening: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """The person's own teeth colour: the brighter half of what the rest opening shows."""
+    pixels = photo[opening > 0.9]
+    if len(pixels) < 20:
+        return fallback
+    luma = pixels @ np.array([0.299, 0.587, 0.114], np.float32)
+    return np.median(pixels[luma >= np.median(luma)], axis=0).astype(np.float32)
+
+
+def _teeth(a, b, pixel, colour, lip_b, bounds, length, down) -> np.ndarray:
+    """Premultiplied RGBA row of teeth hanging from (down) or standing on (not down) the lip contour lip_b."""
     phi = np.arcsin(np.clip(a / 0.97, -1, 1))
     k = np.clip(np.searchsorted(bounds, np.abs(phi)) - 1, 0, len(bounds) - 2)
     lo, hi = bounds[k], bounds[k + 1]
     tau = (np.abs(phi) - lo) / (hi - lo)  # 0..1 across one tooth
     crown = np.sin(np.pi * tau)
-    curve = edge_rise * np.abs(a) ** 2 * length + 0.05 * (1 - crown) * length
+    # Edge follows the arch up toward the corners; each tooth's corners are slightly rounded off.
+    rise = length * (0.45 * np.abs(a) ** 2 + 0.12 * (1 - np.sqrt(np.clip(crown, 0, 1))))
     if down:
-        edge = lip_b + length - curve
-        inside = (edge - b) / pixel
-        root = (b - (lip_b - 0.5)) / pixel
+        inside = (lip_b + length - rise - b) / pixel
+        depth = np.clip((b - lip_b) / length, 0, 1)  # 0 at the lip, 1 at the biting edge
     else:
-        edge = lip_b - length + curve
-        inside = (b - edge) / pixel
-        root = ((lip_b + 0.6) - b) / pixel
-    alpha = np.clip(inside, 0, 1) * np.clip(root, 0, 1) * (np.abs(a) < 0.97) * (np.abs(phi) < bounds[-1])
-    gap = 0.6 + 0.4 * smoothstep(0.0, 0.14, np.minimum(tau, 1 - tau))
-    shade = (0.8 + 0.2 * crown) * gap * (1 - 0.55 * np.abs(a) ** 1.5)
-    colour = _TEETH * light * shade[..., None]
-    return np.dstack([colour * alpha[..., None], alpha]).astype(np.float32)
+        inside = (b - (lip_b - length + rise)) / pixel
+        depth = np.clip((lip_b - b) / length, 0, 1)
+    alpha = np.clip(inside, 0, 1) * (np.abs(phi) < bounds[-1])
+    gap = 0.84 + 0.16 * smoothstep(0.0, 0.1, np.minimum(tau, 1 - tau))
+    # Convex crowns, shadow toward the back of the arch, darker and warmer at the gum, a greyish biting edge.
+    shade = (0.88 + 0.12 * crown) * gap * (1 - 0.5 * np.abs(a) ** 2) * (0.85 + 0.15 * smoothstep(0.0, 0.5, depth))
+    shade *= 1 - 0.1 * smoothstep(0.8, 1.0, depth)
+    rgb = colour * shade[..., None]
+    return np.dstack([rgb * alpha[..., None], alpha]).astype(np.float32)
 
 
 def _tongue(a, b, pixel, light, lip_b) -> np.ndarray:
-    r = np.sqrt((a / 0.62) ** 2 + ((b - (lip_b + 0.22)) / 0.3) ** 2)
+    r = np.sqrt((a / 0.62) ** 2 + ((b - (lip_b - 0.02)) / 0.3) ** 2)
     alpha = np.clip((1 - r) / (pixel * 3), 0, 1)
-    shade = 0.6 + 0.4 * smoothstep(0.2, -0.25, b - lip_b)  # lit toward the front edge
-    colour = _TONGUE * light * shade[..., None]
-    return np.dstack([colour * alpha[..., None], alpha]).astype(np.float32)
+    shade = 0.55 + 0.45 * smoothstep(0.25, -0.2, b - lip_b)  # lit toward its front edge
+    rgb = _TONGUE * light * shade[..., None]
+    return np.dstack([rgb * alpha[..., None], alpha]).astype(np.float32)
+
+
+def _extend_teeth(photo: np.ndarray, alpha: np.ndarray, upward: bool, inset: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """The photo's visible teeth continued past the rest lip line (up for the upper row, down for the lower),
+    so that a lip lifting off them reveals more of the same teeth rather than painted ones."""
+    rgb, out = photo.copy(), alpha.copy()
+    for x in range(alpha.shape[1]):
+        rows = np.flatnonzero(alpha[:, x] > 0.9)
+        if len(rows) <= 2 * inset:
+            continue
+        if upward:
+            edge = rows[0] + inset
+            rgb[:edge, x] = photo[edge, x]
+            out[:edge, x] = 1.0
+        else:
+            edge = rows[-1] - inset
+            rgb[edge + 1:, x] = photo[edge, x]
+            out[edge + 1:, x] = 1.0
+    return rgb, out
+
+
+def _premultiplied(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    return np.dstack([rgb * alpha[..., None], alpha]).astype(np.float32)
 
 
 def _over(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
     return top + bottom * (1 - top[..., 3:4])
-
-
-def _under(top: np.ndarray, rgb: np.ndarray) -> np.ndarray:
-    return top[..., :3] + rgb * (1 - top[..., 3:4])
-
-
-def _shift(layer: np.ndarray, shift: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    m = np.array([[1, 0, shift[0]], [0, 1, shift[1]]], np.float32)
-    return cv2.warpAffine(layer, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)

@@ -1,7 +1,12 @@
 """Everything a renderer precomputes from a bundle, built once per bundle and shared by every session.
 
-Per rig parameter: a dense backward warp field over the box it affects. For idle motion: smooth full-frame
-planes for head translation, roll and breathing. For the mouth: the interior layers and where the inner lips go.
+Every motion (each mouth parameter, the blink, head shift and roll, breathing) becomes a dense backward warp
+field over one box around the head and shoulders. Fields are stored as a coarse part (1/4 resolution; per frame
+all coarse parts are mixed by one small matrix product and upsampled once) plus a fine residual kept only in the
+mouth and eye boxes, where fields are sharp (the lip line, the lids). Upsampling is linear, so coarse mix plus
+residual reproduces the full-resolution mix exactly inside those boxes; the residual is faded out toward their
+edges, so elsewhere the field is the coarse one (off by under a pixel where the jaw stretches the neck) and
+there is never a step.
 """
 from __future__ import annotations
 
@@ -10,10 +15,12 @@ import logging
 import time
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from engines.avatar import face_topology as topo
 from engines.avatar.bundle import AvatarBundle
+from engines.avatar.eyelids import Eyelids
 from engines.avatar.mesh import separated_contours
 from engines.avatar.mouth_interior import MouthInterior
 from engines.avatar.rig import BLINK, MouthFrame, all_rules, smoothstep
@@ -22,19 +29,19 @@ from engines.face.base import MOUTH_PARAMS
 
 log = logging.getLogger(__name__)
 
-HEAD_SHIFT_MARGIN = 4  # pixels a field box may be moved by head motion
-BREATH_PX = 0.9
-_LOWER_LIP_MID = 14
+COARSE = 4  # coarse field resolution divisor
+RESIDUAL_FADE = 6  # pixels over which a residual fades out at its box edges
+BREATH_PX = 1.0  # shoulders rise this much on a full breath in; the head about half as much
+HEAD_TRAVEL = 3  # most pixels head motion moves the mouth, so layers carry that margin
+GLOBAL_MOTIONS = ("head_dx", "head_dy", "head_roll", "breath")
 
 
 @dataclass(frozen=True)
-class FieldGroup:
-    """Warp fields of parameters that act on the same region, as rows of one matrix so a frame is one gemv."""
+class Residual:
+    """Fine corrections of one group of fields (rows of `basis`) over `box`, in frame pixels."""
 
-    names: tuple[str, ...]
     box: Box
-    basis: np.ndarray  # (len(names), h * w * 2) float32
-    centre: np.ndarray  # (2,) where head motion is sampled to move this group along with the head
+    basis: np.ndarray  # (K, h * w * 2) float32
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -45,43 +52,52 @@ class FieldGroup:
 class PreparedAvatar:
     def __init__(self, bundle: AvatarBundle) -> None:
         started = time.perf_counter()
-        w, h = bundle.size
+        self.size = bundle.size
         points = bundle.mesh_points.copy()
         points[: topo.N_FACE_LANDMARKS] = separated_contours(bundle.landmarks[: topo.N_FACE_LANDMARKS, :2])
         rules = all_rules(points, bundle.landmarks)
-        self.size = (w, h)
-        self.groups = (
-            _group(points, bundle, rules, MOUTH_PARAMS),
-            _group(points, bundle, rules, (BLINK,)),
-        )
-        self.identity = np.dstack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
-        self.head_box, self.head_planes = _head_planes(bundle.masks[..., 0], bundle.landmarks)
-        self.breath_plane = _breath_plane(bundle.landmarks, (w, h))
-        self.head_mask = bundle.masks[..., 0]
-        self.head_centre = bundle.landmarks[list(topo.FACE_OVAL), :2].mean(axis=0)
+        head_mask = bundle.masks[..., 0]
+        supports = [support_box(points, bundle.triangles, rules[n], self.size) for n in (*MOUTH_PARAMS, BLINK)]
+        self.box = _aligned_box(_union([_mask_box(head_mask), *supports], self.size), self.size)
+        x0, y0, x1, y1 = self.box
+        gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        self.identity = np.dstack([gx, gy])
 
-        polygon = list(topo.inner_mouth_polygon())
-        self.mouth_polygon = points[polygon].astype(np.float32)
-        self.mouth_moves = np.stack([rules[n][polygon] for n in MOUTH_PARAMS]).astype(np.float32)  # (K, N, 2)
-        self.lower_lip_moves = np.stack([rules[n][_LOWER_LIP_MID] for n in MOUTH_PARAMS]).astype(np.float32)
+        rig_fields = [backward_field(points, bundle.triangles, rules[n], self.box) for n in (*MOUTH_PARAMS, BLINK)]
+        global_fields = _global_fields(head_mask[y0:y1, x0:x1], gx, gy, bundle.landmarks, self.size)
+        coarse, residuals = zip(*(_split(f) for f in rig_fields + global_fields))
+        self.coarse_shape = coarse[0].shape
+        self.coarse = np.ascontiguousarray(np.stack([c.reshape(-1) for c in coarse]))
+        k = len(MOUTH_PARAMS)
+        self.mouth_residual = _residual(residuals[:k], self.box, bundle.mouth_box)
+        self.blink_residual = _residual(residuals[k:k + 1], self.box, _union_box(bundle.eye_boxes))
+
         frame = MouthFrame(points, bundle.landmarks)
         self.mouth_width = frame.width
-        self.rest_mouth_area = _area(self.mouth_polygon)
-        x0, y0, x1, y1 = bundle.mouth_box
-        m = HEAD_SHIFT_MARGIN
+        self.mouth_global_motion = self._global_motion_at(frame.centre)
+        eye_centres = [points[list(upper)].mean(axis=0) for upper, _ in topo.EYES]
+        self.eye_global_motion = np.stack([self._global_motion_at(c) for c in eye_centres])  # (eyes, G, 2)
+        self.eyelids = Eyelids(bundle.image, points, rules[BLINK])
+
+        lips = list(topo.LIP_UPPER_INNER + topo.LIP_LOWER_INNER)
+        self.inner_lips = points[lips].astype(np.float32)  # upper contour, then lower, corner to corner
+        self.inner_lip_moves = np.stack([rules[n][lips] for n in MOUTH_PARAMS]).astype(np.float32)  # (K, 22, 2)
+        self.mouth_down = frame.v.astype(np.float32)
+        self.lower_lip_moves = np.stack([rules[n][14] for n in MOUTH_PARAMS]).astype(np.float32)  # (K, 2)
+        travel = HEAD_TRAVEL + int(np.ceil(np.abs(self.lower_lip_moves).sum(axis=0).max()))
         self.interior = MouthInterior(
-            bundle.image, (max(x0 - m, 0), max(y0 - m, 0), min(x1 + m, w), min(y1 + m, h)), frame.centre, frame.u,
-            frame.width, upper_lip_b=float(frame.b[13]), lower_lip_b=float(frame.b[14]),
+            bundle.image, _clip(_grow(bundle.mouth_box, HEAD_TRAVEL), self.size), frame.centre, frame.u, frame.width,
+            points[list(topo.inner_mouth_polygon())], points[list(topo.LIP_UPPER_INNER)], points[list(topo.LIP_LOWER_INNER)], travel,
         )
         log.info("prepared avatar %s in %.0f ms", bundle.name, (time.perf_counter() - started) * 1e3)
 
-    def head_motion_at(self, p: np.ndarray, dx: float, dy: float, roll: float, breath: float) -> np.ndarray:
-        """Forward pixel motion of the content at p under head motion and breathing."""
-        x, y = int(np.clip(p[0], 0, self.size[0] - 1)), int(np.clip(p[1], 0, self.size[1] - 1))
-        m = self.head_mask[y, x]
-        rel = p - self.head_centre
-        return np.array([m * (dx - roll * rel[1]), m * (dy + roll * rel[0]) + breath * self.breath_plane[y, x, 1]],
-                        np.float32)
+
+    def _global_motion_at(self, p: np.ndarray) -> np.ndarray:
+        """(G, 2): forward motion at p per unit of each global motion (the coarse backward field, negated)."""
+        cell = np.round((p - self.box[:2]) / COARSE).astype(int)
+        cy, cx = np.clip(cell[::-1], 0, np.array(self.coarse_shape[:2]) - 1)
+        k = len(MOUTH_PARAMS) + 1
+        return -self.coarse[k:].reshape(len(GLOBAL_MOTIONS), *self.coarse_shape)[:, cy, cx]
 
 
 @functools.lru_cache(maxsize=16)
@@ -89,45 +105,85 @@ def prepared(bundle: AvatarBundle) -> PreparedAvatar:
     return PreparedAvatar(bundle)
 
 
-def _group(points: np.ndarray, bundle: AvatarBundle, rules: dict[str, np.ndarray], names: tuple[str, ...]) -> FieldGroup:
-    boxes = np.array([support_box(points, bundle.triangles, rules[n], bundle.size) for n in names])
-    w, h = bundle.size
-    m = HEAD_SHIFT_MARGIN
-    box = (max(int(boxes[:, 0].min()) - m, m), max(int(boxes[:, 1].min()) - m, m),
-           min(int(boxes[:, 2].max()) + m, w - m), min(int(boxes[:, 3].max()) + m, h - m))
-    basis = np.stack([backward_field(points, bundle.triangles, rules[n], box).reshape(-1) for n in names])
-    x0, y0, x1, y1 = box
-    return FieldGroup(names, box, np.ascontiguousarray(basis), np.array([(x0 + x1) / 2, (y0 + y1) / 2], np.float32))
-
-
-def _head_planes(head_mask: np.ndarray, landmarks: np.ndarray) -> tuple[Box, np.ndarray]:
-    """Backward fields for head dx, dy and roll, restricted to the box where the head mask is not zero."""
-    ys, xs = np.nonzero(head_mask > 1e-3)
-    box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
-    x0, y0, x1, y1 = box
-    mask = head_mask[y0:y1, x0:x1]
+def _global_fields(mask: np.ndarray, gx: np.ndarray, gy: np.ndarray, landmarks: np.ndarray,
+                   size: tuple[int, int]) -> list[np.ndarray]:
+    """Backward fields for head dx, dy, roll (the head mask moves rigidly) and a breath in."""
     centre = landmarks[list(topo.FACE_OVAL), :2].mean(axis=0)
-    gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
     zero = np.zeros_like(mask)
-    planes = np.stack([
-        np.dstack([-mask, zero]),
-        np.dstack([zero, -mask]),
-        np.dstack([mask * (gy - centre[1]), -mask * (gx - centre[0])]),
-    ]).astype(np.float32)
-    return box, planes
-
-
-def _breath_plane(landmarks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Forward motion of a full breath in: shoulders rise most, the head a little, the frame edges not at all."""
+    rel_x, rel_y = gx - centre[0], gy - centre[1]
     w, h = size
     chin = float(landmarks[topo.CHIN, 1])
-    y = np.arange(h, dtype=np.float32)
-    rise = (0.6 + 0.4 * smoothstep(chin, chin + 0.2 * h, y)) * smoothstep(0, 0.2 * h, y) * (1 - smoothstep(0.85 * h, h, y))
-    plane = np.zeros((h, w, 2), np.float32)
-    plane[..., 1] = -BREATH_PX * rise[:, None]
-    return plane
+    rise = (0.5 + 0.5 * smoothstep(chin, chin + 0.15 * h, gy)) * (1 - smoothstep(0.8 * h, h - 1, gy))
+    left, right = float(gx[0, 0]), float(gx[0, -1])
+    rise *= smoothstep(left, left + 0.08 * w, gx) * smoothstep(right, right - 0.08 * w, gx)
+    rise *= np.maximum(mask, smoothstep(chin, chin + 0.1 * h, gy))
+    return [
+        np.dstack([-mask, zero]),
+        np.dstack([zero, -mask]),
+        np.dstack([mask * rel_y, -mask * rel_x]),
+        np.dstack([zero, BREATH_PX * rise]),
+    ]
 
 
-def _area(polygon: np.ndarray) -> float:
-    x, y = polygon[:, 0], polygon[:, 1]
-    return float(0.5 * abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))))
+def _split(field: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    h, w = field.shape[:2]
+    coarse = cv2.resize(field, (w // COARSE, h // COARSE), interpolation=cv2.INTER_AREA)
+    return coarse, field - upsample(coarse, (w, h))
+
+
+def upsample(coarse: np.ndarray, size: tuple[int, int], out: np.ndarray | None = None) -> np.ndarray:
+    return cv2.resize(coarse, size, dst=out, interpolation=cv2.INTER_LINEAR)
+
+
+def _residual(fields: tuple[np.ndarray, ...], box: Box, keep: Box) -> Residual:
+    """The fine corrections of a group of fields inside `keep` (frame pixels), faded out toward its edges."""
+    kx0, ky0, kx1, ky1 = _grow(keep, RESIDUAL_FADE)
+    kx0, ky0 = max(kx0, box[0]), max(ky0, box[1])
+    kx1, ky1 = min(kx1, box[2]), min(ky1, box[3])
+    ys = np.arange(ky0, ky1, dtype=np.float32)
+    xs = np.arange(kx0, kx1, dtype=np.float32)
+    fade = (smoothstep(ky0, ky0 + RESIDUAL_FADE, ys) * smoothstep(ky1 - 1, ky1 - 1 - RESIDUAL_FADE, ys))[:, None] * (
+        smoothstep(kx0, kx0 + RESIDUAL_FADE, xs) * smoothstep(kx1 - 1, kx1 - 1 - RESIDUAL_FADE, xs))[None, :]
+    rows, cols = slice(ky0 - box[1], ky1 - box[1]), slice(kx0 - box[0], kx1 - box[0])
+    basis = np.stack([(f[rows, cols] * fade[..., None]).reshape(-1) for f in fields]).astype(np.float32)
+    return Residual((kx0, ky0, kx1, ky1), np.ascontiguousarray(basis))
+
+
+def _union_box(boxes: list[Box]) -> Box:
+    b = np.array(boxes)
+    return int(b[:, 0].min()), int(b[:, 1].min()), int(b[:, 2].max()), int(b[:, 3].max())
+
+
+def _mask_box(mask: np.ndarray) -> Box:
+    ys, xs = np.nonzero(mask > 1e-3)
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+def _union(boxes: list[Box], size: tuple[int, int]) -> Box:
+    """Boxes joined, reaching down to the frame bottom so that breathing lifts the shoulders too."""
+    x0, y0, x1, _ = _union_box([bx for bx in boxes if bx[2] > bx[0]])
+    return x0, y0, x1, size[1]
+
+
+def _aligned_box(box: Box, size: tuple[int, int]) -> Box:
+    """Grow a box to whole coarse cells, staying inside the frame."""
+    x0, y0, x1, y1 = box
+    w, h = size
+    out = []
+    for lo, hi, limit in ((x0, x1, w), (y0, y1, h)):
+        limit -= limit % COARSE
+        length = min(-(-(hi - lo) // COARSE) * COARSE, limit)
+        lo = min(lo - lo % COARSE, limit - length)
+        out.append((lo, lo + length))
+    (x0, x1), (y0, y1) = out
+    return x0, y0, x1, y1
+
+
+def _grow(box: Box, by: int) -> Box:
+    x0, y0, x1, y1 = box
+    return x0 - by, y0 - by, x1 + by, y1 + by
+
+
+def _clip(box: Box, size: tuple[int, int]) -> Box:
+    x0, y0, x1, y1 = box
+    return max(x0, 0), max(y0, 0), min(x1, size[0]), min(y1, size[1])

@@ -31,7 +31,7 @@ def mesh_overlay(bundle: AvatarBundle) -> np.ndarray:
 
 def preview_strip(bundle: AvatarBundle) -> np.ndarray:
     renderer = AvatarRenderer(bundle, seed=0)
-    blink_frame = next(i for i in range(10_000) if renderer._idle.blink(i) >= 1.0)
+    blink_frame = next(i for i in range(10_000) if renderer.idle.blink(i) >= 1.0)
     tiles = [
         mesh_overlay(bundle),
         renderer.render(0, mouth_params()),

@@ -1,4 +1,5 @@
-"""Per-frame avatar rendering: mix precomputed warp fields, one remap of the photo, then the mouth interior."""
+"""Per-frame avatar rendering: mix precomputed warp fields, one remap of the head-and-shoulders box, then the
+mouth interior. About 2 ms per 512x512 frame on one core (docs/benchmarks.md)."""
 from __future__ import annotations
 
 import cv2
@@ -6,17 +7,18 @@ import numpy as np
 
 from engines.avatar.bundle import AvatarBundle
 from engines.avatar.idle import IdleMotion
-from engines.avatar.prepared import PreparedAvatar, prepared
+from engines.avatar.prepared import PreparedAvatar, Residual, prepared, upsample
 from engines.face.base import N_PARAMS
 
-# Extra inner-lip opening (mean gap, in mouth widths) over which the painted interior fades in: a photo taken
-# with parted lips shows its own teeth at rest, and those must not be painted over until the mouth really opens.
-_INTERIOR_FADE = 0.035
+# Mean inner-lip gap (pixels) at which the painted interior is fully on. A photo with closed lips has a gap of
+# about half a pixel at rest; the interior fades in from there, so the rest frame is the photo itself.
+_INTERIOR_ON_GAP = 2.0
+_REST_GAP = 0.5
 
 
 def mix_mouth(params: np.ndarray) -> np.ndarray:
     """Rig weights from mouth parameters: closing or tucking the lips wins over an open jaw, rounding over spread."""
-    jaw, spread, rnd, close, tuck = np.clip(np.nan_to_num(params[:N_PARAMS]), 0.0, 1.0)
+    jaw, spread, rnd, close, tuck = np.clip(np.nan_to_num(np.asarray(params, np.float32)[:N_PARAMS]), 0.0, 1.0)
     return np.array(
         [jaw * (1 - close) * (1 - 0.6 * tuck), spread * (1 - 0.5 * rnd), rnd, close, tuck * (1 - close)],
         dtype=np.float32,
@@ -28,43 +30,55 @@ class AvatarRenderer:
 
     def __init__(self, bundle: AvatarBundle, seed: int = 0) -> None:
         self.bundle = bundle
+        self.idle = IdleMotion(seed)
         self._prep: PreparedAvatar = prepared(bundle)
-        self._idle = IdleMotion(seed)
-        w, h = bundle.size
-        self._map = np.empty((h, w, 2), np.float32)
+        self._map = np.empty_like(self._prep.identity)
+        self._fine = np.empty_like(self._prep.identity)
 
     def render(self, frame_index: int, params: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8 RGB frame; a pure function of (seed, frame_index, params)."""
         prep = self._prep
-        weights = mix_mouth(np.asarray(params, dtype=np.float32))
-        blink = self._idle.blink(frame_index)
-        pose = self._idle.pose(frame_index)
-        motion = (pose.dx, pose.dy, pose.roll, pose.breath)
+        mouth = mix_mouth(params)
+        blink = self.idle.blink(frame_index)
+        pose = self.idle.pose(frame_index)
+        motion = np.array([pose.dx, pose.dy, pose.roll, pose.breath], np.float32)
+        weights = np.concatenate([mouth, [blink], motion]).astype(np.float32)
 
-        warp = self._map
-        cv2.scaleAdd(prep.breath_plane, -pose.breath, prep.identity, warp)
-        x0, y0, x1, y1 = prep.head_box
-        head = warp[y0:y1, x0:x1]
-        for amount, plane in zip((pose.dx, pose.dy, pose.roll), prep.head_planes):
-            head += amount * plane
-        mouth_shift = prep.head_motion_at(prep.groups[0].centre, *motion)
-        for group, w in zip(prep.groups, (weights, np.array([blink], np.float32))):
-            if not w.any():
-                continue
-            kx, ky = np.round(prep.head_motion_at(group.centre, *motion)).astype(int)
-            gx0, gy0, gx1, gy1 = group.box
-            warp[gy0 + ky: gy1 + ky, gx0 + kx: gx1 + kx] += (w @ group.basis).reshape(group.shape)
-        fixed, frac = cv2.convertMaps(warp, None, cv2.CV_16SC2)
-        frame = cv2.remap(self.bundle.image, fixed, frac, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        x0, y0, x1, y1 = prep.box
+        coarse = (weights @ prep.coarse).reshape(prep.coarse_shape)
+        upsample(coarse, (x1 - x0, y1 - y0), out=self._fine)
+        cv2.add(self._fine, prep.identity, dst=self._map)
+        _add_residual(self._map, prep.box, prep.mouth_residual, mouth)
+        _add_residual(self._map, prep.box, prep.blink_residual, weights[N_PARAMS: N_PARAMS + 1])
+        fixed, frac = cv2.convertMaps(self._map, None, cv2.CV_16SC2)
+        frame = self.bundle.image.copy()
+        frame[y0:y1, x0:x1] = cv2.remap(self.bundle.image, fixed, frac, cv2.INTER_LINEAR,
+                                        borderMode=cv2.BORDER_REPLICATE)
 
-        if weights.any():
-            polygon = prep.mouth_polygon + np.tensordot(weights, prep.mouth_moves, axes=1) + mouth_shift
-            lower_shift = mouth_shift + weights @ prep.lower_lip_moves
-            opening = (_area(polygon) - prep.rest_mouth_area) / prep.mouth_width**2
-            strength = float(np.clip(opening / _INTERIOR_FADE, 0.0, 1.0))
-            prep.interior.composite(frame, polygon, mouth_shift, lower_shift, strength)
+        prep.eyelids.composite(frame, blink, motion @ prep.eye_global_motion)
+        if mouth.any():
+            head = motion @ prep.mouth_global_motion
+            lips = prep.inner_lips + np.tensordot(mouth, prep.inner_lip_moves, axes=1) + head
+            polygon = _opening(lips, prep.mouth_down)
+            gap = cv2.contourArea(polygon) / prep.mouth_width
+            strength = float(np.clip((gap - _REST_GAP) / (_INTERIOR_ON_GAP - _REST_GAP), 0.0, 1.0))
+            upper = tuple(np.round(head).astype(int))
+            lower = tuple(np.round(head + mouth @ prep.lower_lip_moves).astype(int))
+            prep.interior.composite(frame, polygon, upper, lower, strength)
         return frame
 
 
-def _area(polygon: np.ndarray) -> float:
-    return float(cv2.contourArea(polygon.astype(np.float32)))
+def _opening(lips: np.ndarray, down: np.ndarray) -> np.ndarray:
+    """The inner-lip polygon; where pressed lips overlap, the lower lip is held at the upper one (no twist)."""
+    n = len(lips) // 2
+    upper, lower = lips[:n], lips[n:].copy()
+    overlap = np.minimum((lower - upper) @ down, 0.0)
+    lower -= overlap[:, None] * down
+    return np.concatenate([upper, lower[-2:0:-1]])
+
+
+def _add_residual(warp: np.ndarray, box: tuple[int, int, int, int], residual: Residual, weights: np.ndarray) -> None:
+    if not weights.any():
+        return
+    rx0, ry0, rx1, ry1 = residual.box
+    warp[ry0 - box[1]: ry1 - box[1], rx0 - box[0]: rx1 - box[0]] += (weights @ residual.basis).reshape(residual.shape)

@@ -6,17 +6,16 @@ rule into a dense warp field once and mixes the fields per frame.
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from engines.avatar import face_topology as topo
 from engines.avatar.regions import mouth_width
 
 BLINK = "blink"
-_CORNERS = {61, 291, 78, 308}
-_UPPER_LIP = (set(topo.LIP_UPPER_OUTER) | set(topo.LIP_UPPER_INNER)) - _CORNERS
-_LOWER_LIP = (set(topo.LIP_LOWER_OUTER) | set(topo.LIP_LOWER_INNER)) - _CORNERS
-_OUTER_LIP = (set(topo.LIP_UPPER_OUTER) | set(topo.LIP_LOWER_OUTER)) - _CORNERS
 _EYE_CLOSE_AT = 0.72  # where the lids meet, as a share of the opening measured from the upper lid
+LID_OVERLAP = 0.8  # pixels the closed upper lid reaches past the lower one
+LID_FALLOFF = 0.28  # eye widths above the margin over which the upper lid's skin follows it (Gaussian)
 
 
 def smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
@@ -58,10 +57,33 @@ def _outside_face(points: np.ndarray, lm: np.ndarray) -> np.ndarray:
     return 1.0 - smoothstep(1.0, 1.6, np.linalg.norm(rel, axis=1) / radius)
 
 
-def _member(n_points: int, indices) -> np.ndarray:
-    mask = np.zeros(n_points, bool)
-    mask[list(indices)] = True
-    return mask
+def lip_layers(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per point: in the upper lip, in the lower lip, and depth across the lip (0 at its inner edge, 1 outer).
+
+    Found geometrically rather than from index lists, so every MediaPipe lip ring between the contours moves
+    with its lip instead of staying behind as skin and folding it.
+    """
+    upper = _inside(points, topo.LIP_UPPER_OUTER + topo.LIP_UPPER_INNER[::-1])
+    lower = _inside(points, topo.LIP_LOWER_OUTER + topo.LIP_LOWER_INNER[::-1])
+    inner = np.minimum(_polyline_distance(points, points[list(topo.LIP_UPPER_INNER)]),
+                       _polyline_distance(points, points[list(topo.LIP_LOWER_INNER)]))
+    outer = np.minimum(_polyline_distance(points, points[list(topo.LIP_UPPER_OUTER)]),
+                       _polyline_distance(points, points[list(topo.LIP_LOWER_OUTER)]))
+    depth = inner / np.maximum(inner + outer, 1e-6)
+    return upper, lower, depth
+
+
+def _inside(points: np.ndarray, polygon_indices: tuple[int, ...]) -> np.ndarray:
+    contour = points[list(polygon_indices)].astype(np.float32).reshape(-1, 1, 2)
+    return np.array([cv2.pointPolygonTest(contour, (float(x), float(y)), True) >= -0.25 for x, y in points])
+
+
+def _polyline_distance(points: np.ndarray, line: np.ndarray) -> np.ndarray:
+    a, b = line[:-1], line[1:]
+    ab = b - a
+    t = np.clip(np.einsum("psk,sk->ps", points[:, None] - a[None], ab) / np.maximum((ab**2).sum(1), 1e-9), 0, 1)
+    closest = a[None] + t[..., None] * ab[None]
+    return np.linalg.norm(points[:, None] - closest, axis=2).min(axis=1)
 
 
 def mouth_rules(points: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndarray]:
@@ -69,10 +91,12 @@ def mouth_rules(points: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndarr
     f = MouthFrame(points, landmarks)
     n = len(points)
     a, b = f.a, f.b
-    upper, lower = _member(n, _UPPER_LIP), _member(n, _LOWER_LIP)
-    corners, outer = _member(n, _CORNERS), _member(n, _OUTER_LIP)
-    inner_up, inner_low = _member(n, topo.LIP_UPPER_INNER) & ~corners, _member(n, topo.LIP_LOWER_INNER) & ~corners
-    skin = ~(upper | lower | corners)
+    in_upper, in_lower, depth = lip_layers(points)
+    corners = in_upper & in_lower
+    upper, lower = in_upper & ~corners, in_lower & ~corners
+    skin = ~(in_upper | in_lower)
+    up_in, up_out = upper * (1 - depth), upper * depth
+    low_in, low_out = lower * (1 - depth), lower * depth
     ac = np.clip(a, -1, 1)
     arch = 1 - ac**2  # 1 at the mouth centre, 0 at the corners
     near_mouth = np.exp(-np.maximum(np.abs(a) - 1, 0) ** 2 / 0.8**2) * np.exp(-(b**2) / 0.9**2)
@@ -83,20 +107,19 @@ def mouth_rules(points: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndarr
     jaw_u = np.where(corners, -0.05 * np.sign(a), 0.0)
     # Spread: corners pulled back and up, lips thinned, teeth showing between them.
     spread_u = 0.13 * ac * np.where(skin, near_mouth, 1.0)
-    spread_v = np.where(corners, -0.03, 0.0) + np.where(inner_up, -0.035 * arch, 0.0) + np.where(inner_low, 0.06 * arch, 0.0)
-    spread_v += np.where(outer & upper, 0.012, 0.0) + np.where(outer & lower, -0.02, 0.0)
+    spread_v = np.where(corners, -0.03, 0.0) - 0.02 * arch * up_in + 0.03 * arch * low_in
+    spread_v += 0.012 * up_out - 0.02 * low_out
     # Round: corners pushed in, lips pouting (outer contour out), a small round opening.
-    round_u = -0.17 * ac * np.where(skin, near_mouth, 1.0)
-    round_v = np.where(outer & upper, -0.05 * np.sqrt(arch), 0.0) + np.where(outer & lower, 0.05 * np.sqrt(arch), 0.0)
-    round_v += np.where(inner_up, -0.03 * arch, 0.0) + np.where(inner_low, 0.07 * arch, 0.0)
+    # The inner corners come in further than the outer ones, so the opening closes from the sides into an O.
+    round_u = -ac * np.where(skin, 0.17 * near_mouth, 0.17 + 0.1 * (1 - depth) * np.abs(ac))
+    round_v = -0.05 * np.sqrt(arch) * (up_out - low_out) + np.sqrt(arch) * (0.07 * low_in - 0.03 * up_in)
     # Close: the inner lips meet half way and press a little; skin next to the lips follows.
-    gap = _lip_gaps(points, f)
-    half_gap = gap / f.width / 2
+    half_gap = _lip_gaps(points, f) / f.width / 2
     close_v = np.where(upper, half_gap + 0.012, 0.0) + np.where(lower, -half_gap - 0.02, 0.0)
     close_v += np.where(skin & (b < 0), 0.012 * near_mouth, 0.0) + np.where(skin & (b > 0), -0.02 * near_mouth, 0.0)
     # Tuck (f, v): upper lip lifts off the teeth, lower lip rolls up and in under them.
-    tuck_v = np.where(inner_up, -0.07 * arch, 0.0) + np.where(outer & upper, -0.035 * arch, 0.0)
-    tuck_v += np.where(inner_low, -2 * half_gap - 0.01, 0.0) + np.where(outer & lower, -0.13 * arch, 0.0)
+    tuck_v = -0.07 * arch * up_in - 0.035 * arch * up_out
+    tuck_v += low_in * (-1.1 * half_gap - 0.01) - 0.13 * arch * low_out
     tuck_v += np.where(skin & (b > 0), -0.05 * near_mouth * smoothstep(0.0, 0.6, b), 0.0)
     tuck_v += np.where(skin & (b < 0), -0.02 * near_mouth, 0.0)
 
@@ -110,42 +133,55 @@ def mouth_rules(points: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndarr
 
 
 def _lip_gaps(points: np.ndarray, f: MouthFrame) -> np.ndarray:
-    """Per point: the rest gap between facing inner lip points, interpolated across the mouth (pixels)."""
-    up = np.array(topo.LIP_UPPER_INNER)
-    low = np.array(topo.LIP_LOWER_INNER)
-    gaps = np.maximum((points[low] - points[up]) @ f.v, 0.0)
-    xs = f.a[up]
+    """Per point: the rest gap between the inner lips at its position across the mouth (pixels)."""
+    up = list(topo.LIP_UPPER_INNER)
+    low = list(topo.LIP_LOWER_INNER)
+    gap = (_along(f.a, f.a[low], f.b[low]) - _along(f.a, f.a[up], f.b[up])) * f.width / 2
+    return np.maximum(gap, 0.0) * (np.abs(f.a) <= 1)
+
+
+def _along(x: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """A contour given as samples (xs, ys), read at positions x."""
     order = np.argsort(xs)
-    return np.interp(f.a, xs[order], gaps[order]) * (np.abs(f.a) <= 1)
+    return np.interp(x, xs[order], ys[order])
 
 
-def blink_rule(points: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-    """(P, 2) displacement that closes both eyes: the upper lid sweeps down, the lower lid rises a little."""
+def blink_rule(points: np.ndarray) -> np.ndarray:
+    """(P, 2) displacement that closes both eyes: the upper lid sweeps down, the lower lid rises a little.
+
+    The lids meet at _EYE_CLOSE_AT of the opening measured column by column, and the upper lid goes a little
+    further (LID_OVERLAP) so it lies over the lower one with no white line between them.
+    """
     total = np.zeros_like(points)
     for upper, lower in topo.EYES:
-        outer_c, inner_c = points[upper[0]], points[upper[-1]]
-        width = float(np.linalg.norm(inner_c - outer_c))
-        u = (inner_c - outer_c) / width
-        v = np.array([-u[1], u[0]]) * np.sign(u[0] if u[0] != 0 else 1)
-        rel = points - outer_c
-        s = rel @ u / width
-        t = rel @ v / width
-        up, low = np.array(upper), np.array(lower)
-        gap = np.maximum((points[low] - points[up]) @ v, 0.0) / width
-        lid_up = np.interp(s, s[up], t[up])
-        lid_low = np.interp(s, s[low], t[low])
-        g = np.interp(s, s[up], gap) * (1 - smoothstep(0.9, 1.35, np.abs(2 * s - 1)))
+        frame = EyeFrame(points, upper)
+        s, t, width = frame.s, frame.t, frame.width
+        up, low = list(upper), list(lower)
+        lid_up = _along(s, s[up], t[up])
+        lid_low = _along(s, s[low], t[low])
+        gap = np.maximum(lid_low - lid_up, 0) * (1 - smoothstep(0.9, 1.3, np.abs(2 * s - 1)))
+        overlap = LID_OVERLAP / width * (gap > 0)
         above = np.maximum(lid_up - t, 0)
         below = np.maximum(t - lid_low, 0)
-        dv = np.zeros(len(points))
-        dv += np.where(t <= lid_up + 1e-6, _EYE_CLOSE_AT * g * np.exp(-((above / 0.28) ** 2)), 0.0)
-        dv += np.where(t >= lid_low - 1e-6, -(1 - _EYE_CLOSE_AT) * g * np.exp(-((below / 0.15) ** 2)), 0.0)
-        dv[up[1:-1]] = _EYE_CLOSE_AT * gap[1:-1]
-        dv[low[1:-1]] = -(1 - _EYE_CLOSE_AT) * gap[1:-1]
+        dv = np.where(t <= lid_up + 1e-6, (_EYE_CLOSE_AT * gap + overlap) * np.exp(-((above / LID_FALLOFF) ** 2)), 0.0)
+        dv += np.where(t >= lid_low - 1e-6, -(1 - _EYE_CLOSE_AT) * gap * np.exp(-((below / 0.15) ** 2)), 0.0)
         dv[topo.N_FACE_LANDMARKS:] = 0.0
-        total += np.outer(dv, v) * width
+        total += np.outer(dv, frame.v) * width
     return total
 
 
+class EyeFrame:
+    """Eye-aligned coordinates: s from the outer corner (0) to the inner one (1), t down, in eye widths."""
+
+    def __init__(self, points: np.ndarray, upper_lid: tuple[int, ...]) -> None:
+        outer, inner = points[upper_lid[0]], points[upper_lid[-1]]
+        self.width = float(np.linalg.norm(inner - outer))
+        self.u = (inner - outer) / self.width
+        self.v = np.array([-self.u[1], self.u[0]]) * (1.0 if self.u[0] >= 0 else -1.0)
+        rel = points - outer
+        self.s = rel @ self.u / self.width
+        self.t = rel @ self.v / self.width
+
+
 def all_rules(points: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndarray]:
-    return {**mouth_rules(points, landmarks), BLINK: blink_rule(points, landmarks)}
+    return {**mouth_rules(points, landmarks), BLINK: blink_rule(points)}

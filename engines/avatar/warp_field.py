@@ -25,10 +25,11 @@ def backward_field(points: np.ndarray, triangles: np.ndarray, moves: np.ndarray,
     dst_h[~usable] = np.eye(3)
     affine = np.einsum("tkc,trk->tcr", src_tri, np.linalg.inv(dst_h))  # (T, 2, 3)
 
-    # Only triangles that move or overlap the box matter; draw still ones first so moving ones win on folds.
+    # Where moved triangles overlap (lips pressed together, lids meeting), the one that moved down most is drawn
+    # last and so lies on top, as an upper lip or lid does.
     index = np.zeros((y1 - y0, x1 - x0), np.int32)
-    moving = np.abs(moves[triangles]).max(axis=(1, 2)) > 1e-4
-    order = np.concatenate([np.flatnonzero(usable & ~moving), np.flatnonzero(usable & moving)])
+    order = np.flatnonzero(usable)
+    order = order[np.argsort(moves[triangles[order], 1].mean(axis=1), kind="stable")]
     scale = 1 << _SUBPIXEL_BITS
     offset = np.array([x0, y0], np.float64)
     for t in order:
