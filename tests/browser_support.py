@@ -52,9 +52,9 @@ def _healthz(base_url: str) -> dict | None:
 
 
 @contextlib.contextmanager
-def running_server(*extra_args: str) -> Iterator[str]:
-    """Runs `python -m server` on a free loopback port until the block ends; yields its base URL."""
-    port = free_port()
+def running_server(*extra_args: str, port: int | None = None) -> Iterator[str]:
+    """Runs `python -m server` on `port` (default: a free one) until the block ends; yields its base URL."""
+    port = port or free_port()
     base_url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as output:
         process = subprocess.Popen(
@@ -105,6 +105,22 @@ async def painted_fps(page: Page, seconds: float) -> float:
             setTimeout(() => resolve((last - first) / (ms / 1000)), ms);
         })""",
         seconds * 1000,
+    )
+
+
+async def frame_signature(page: Page) -> list[float]:
+    """Mean red, green and blue of the frame the <video> shows now: enough to tell one avatar from another."""
+    return await page.evaluate(
+        """() => {
+            const video = document.getElementById('video');
+            const canvas = new OffscreenCanvas(64, 64);
+            const context = canvas.getContext('2d');
+            context.drawImage(video, 0, 0, 64, 64);
+            const pixels = context.getImageData(0, 0, 64, 64).data;
+            const sums = [0, 0, 0];
+            for (let i = 0; i < pixels.length; i += 4) for (let c = 0; c < 3; c++) sums[c] += pixels[i + c];
+            return sums.map((sum) => sum / (pixels.length / 4));
+        }"""
     )
 
 

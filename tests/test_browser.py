@@ -15,6 +15,8 @@ from playwright.async_api import Browser, Page, async_playwright
 from tests.browser_support import (
     CHROMIUM,
     REPO,
+    frame_signature,
+    free_port,
     launch_chromium,
     page_now_ms,
     painted_fps,
@@ -32,6 +34,8 @@ pytestmark = [
 
 # RMS levels of the remote audio: the server sends digital silence between utterances, speech is far louder.
 SPEECH_LEVEL = 0.01
+# Mean colour change (0-255 scale) that tells two different portraits apart; blinks and mouth motion stay far below.
+AVATAR_CHANGE = 12
 SILENCE_LEVEL = 0.002
 LAPTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
@@ -160,6 +164,41 @@ async def test_stream_mode_speaks_before_the_text_is_complete(server: str, brows
     assert await shown_errors(page) == []
 
 
+async def changed_frame(page: Page, before: list[float], timeout_s: float = 5.0) -> list[float]:
+    """Polls the <video> until its mean colour moves clearly away from `before`; returns the new signature."""
+    for _ in range(int(timeout_s / 0.2)):
+        now = await frame_signature(page)
+        if max(abs(a - b) for a, b in zip(now, before)) > AVATAR_CHANGE:
+            return now
+        await page.wait_for_timeout(200)
+    raise AssertionError(f"the picture did not change: {before} -> {now}")
+
+
+async def test_pickers_switch_avatar_and_voice_without_reconnecting(server: str, browser: Browser) -> None:
+    page = await live_page(browser, server)
+    await page.wait_for_function("document.getElementById('video').videoWidth > 0")
+    avatars = await page.locator("#avatar-control option:not([disabled])").evaluate_all("(os) => os.map((o) => o.value)")
+    voices = await page.locator("#voice-control option:not([disabled])").evaluate_all("(os) => os.map((o) => o.value)")
+    assert len(avatars) >= 2 and len(voices) >= 2, "the server lists its avatars and voices in /healthz"
+    session_line = await page.locator("#log li[data-kind=answer]").inner_text()
+
+    before = await frame_signature(page)
+    current_avatar = await page.input_value("#avatar-control")
+    await page.select_option("#avatar-control", next(name for name in avatars if name != current_avatar))
+    await changed_frame(page, before)
+
+    current_voice = await page.input_value("#voice-control")
+    await page.select_option("#voice-control", next(name for name in voices if name != current_voice))
+    await start_audio_probe(page)
+    sent_at = await page_now_ms(page)
+    await say(page, "A new voice.")
+    await wait_for_level(page, SPEECH_LEVEL, since_ms=sent_at, timeout_ms=10_000)
+
+    assert await page.locator("#log li[data-kind=set]").count() == 2
+    assert await page.locator("#log li[data-kind=answer]").inner_text() == session_line, "no reconnection"
+    assert await shown_errors(page) == []
+
+
 # A browser that refuses sound without a click, as a desktop Chrome does on a first visit: play() rejects
 # with NotAllowedError unless the element is muted or the page has been clicked.
 REFUSE_AUTOPLAY_WITH_SOUND = """
@@ -211,6 +250,21 @@ async def test_full_server_shows_busy_then_recovers(browser: Browser) -> None:
                 break
             await second.wait_for_timeout(500)
         assert await second.evaluate("document.body.dataset.state") == "live"
+
+
+async def test_lost_server_shows_disconnected_and_reconnects(browser: Browser) -> None:
+    port = free_port()
+    with running_server(port=port) as url:
+        page = await live_page(browser, url)
+    await wait_for_state(page, "disconnected")
+    assert await page.inner_text("#status-text") == "Disconnected"
+    assert await page.locator("#reconnect").is_visible()
+    assert await page.locator("#send").is_disabled()
+
+    with running_server(port=port):
+        await page.click("#reconnect")
+        await wait_for_state(page, "live")
+        assert await page.locator("#send").is_enabled()
 
 
 async def test_access_token_from_the_url_and_from_the_form(browser: Browser) -> None:

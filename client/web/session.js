@@ -7,6 +7,12 @@
 const ICE_GATHERING_TIMEOUT_MS = 5000;
 const MEDIA_CONNECT_TIMEOUT_MS = 20000;
 const CLOSE_TRY_AGAIN_LATER = 1013;
+const CLOSE_REASONS = {
+  1000: "The server ended the session.",
+  1001: "The server is shutting down.",
+  1006: "The connection to the server was lost.",
+  1011: "The server hit an internal error.",
+};
 
 /** The websocket URL of the page's own server, carrying the page's `?token=` along (browsers cannot set headers). */
 export function sessionUrl(pageLocation, token) {
@@ -187,8 +193,9 @@ export class Session extends EventTarget {
       this.#setState("busy", { reason: this.#busyMessage ?? "Every session on this server is in use." });
       return;
     }
+    const said = ev.reason ? ` (${ev.code}: ${ev.reason})` : ` (code ${ev.code})`;
     const reason = this.#opened
-      ? `The server closed the session (code ${ev.code}${ev.reason ? `: ${ev.reason}` : ""}).`
+      ? `${CLOSE_REASONS[ev.code] ?? "The server closed the session."}${said}`
       : "Could not open a session: the server is unreachable, or it needs an access token.";
     this.#setState("disconnected", { reason, neverOpened: !this.#opened });
   }
