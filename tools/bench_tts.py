@@ -3,7 +3,7 @@
 Synthesis is not streamed within a phrase, so a phrase's first sample exists when `synthesize` returns: time to
 audio is that call's duration. Each engine is built (and warmed up) first, and its build time is reported too.
 
-    .venv/bin/python tools/bench_tts.py [--append docs/benchmarks.md]
+    .venv/bin/python -m tools.bench_tts [--append docs/benchmarks.md]
 """
 from __future__ import annotations
 
@@ -63,10 +63,10 @@ def report(results: list[Result], command: str, load: tuple[float, float]) -> st
         "",
         "## TTS",
         "",
-        f"Command: `{command}`. Machine: 2-core CPU dev box, no GPU ({platform.machine()}); 1-minute load average",
-        f"{load[0]:.1f} before and {load[1]:.1f} after the run (other work shares the cores). Time to audio = one",
-        "`synthesize` call for a phrase of <= 40 characters (10 phrases per voice, engines built and warmed up",
-        "first); real-time factor = synthesis time / audio time.",
+        f"Command: `{command}`. Machine: 2-core CPU dev box, no GPU ({platform.machine()}).",
+        f"1-minute load average {load[0]:.1f} before and {load[1]:.1f} after the run (other work shares the cores).",
+        "Time to audio = one `synthesize` call for a phrase of <= 40 characters (10 phrases per voice, engines built",
+        "and warmed up first); real-time factor = synthesis time / audio time.",
         "",
         "| voice | engine build + warm-up (s) | time to audio median (ms) | max (ms) | real-time factor |",
         "| --- | --- | --- | --- | --- |",
@@ -93,7 +93,7 @@ def main() -> None:
         for voice_id, phrases in CASES.items():
             if voice_id.startswith(engine_name + ":"):
                 results.append(measure(voice_id, phrases, build_s, registry))
-    command = "python tools/bench_tts.py" + (f" --append {args.append}" if args.append else "")
+    command = "python -m tools.bench_tts" + (f" --append {args.append}" if args.append else "")
     text = report(results, command, (load_before, os.getloadavg()[0]))
     print(text)
     if args.append:
