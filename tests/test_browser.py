@@ -99,7 +99,11 @@ async def test_page_connects_and_video_plays_at_25_fps(server: str, browser: Bro
     await page.wait_for_function("document.getElementById('video').videoWidth > 0")
     fps = await painted_fps(page, seconds=4)
     assert 21 <= fps <= 29, f"the <video> presented {fps:.1f} frames per second"
-    await page.wait_for_function("!document.querySelector('[data-stat=fps]').textContent.startsWith('–')")
+    await page.wait_for_function("document.querySelector('[data-stat=fps]').textContent.endsWith(' fps')")
+    width, height = await page.evaluate("(({videoWidth: w, videoHeight: h}) => [w, h])(document.getElementById('video'))")
+    assert await page.inner_text("[data-stat=resolution]") == f"{width}×{height}"
+    assert (await page.inner_text("[data-stat=roundTripMs]")).endswith(" ms")
+    assert await page.inner_text("[data-stat=codec]") in ("VP8", "H264")
     assert await shown_errors(page) == []
 
 
@@ -196,6 +200,19 @@ async def test_pickers_switch_avatar_and_voice_without_reconnecting(server: str,
 
     assert await page.locator("#log li[data-kind=set]").count() == 2
     assert await page.locator("#log li[data-kind=answer]").inner_text() == session_line, "no reconnection"
+    assert await shown_errors(page) == []
+
+
+async def test_server_errors_are_shown_and_the_session_goes_on(server: str, browser: Browser) -> None:
+    page = await live_page(browser, server)
+    # A stale list (an avatar removed from the server after the page loaded) is the way a picker meets a refusal.
+    await page.evaluate("document.getElementById('avatar-control').append(new Option('no-such-avatar'))")
+    await page.select_option("#avatar-control", "no-such-avatar")
+    notice = page.locator("#errors .error[data-code=unknown_avatar]")
+    await notice.wait_for()
+    assert "unknown_avatar" in await notice.inner_text()
+    assert await page.evaluate("document.body.dataset.state") == "live"
+    await notice.locator("button").click()
     assert await shown_errors(page) == []
 
 

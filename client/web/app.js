@@ -37,8 +37,10 @@ const errors = new ErrorList($("errors"));
 const log = new EventLog($("log"));
 const statsView = new StatsView($("stats"));
 const level = new LevelMeter();
-let latestStats = { audioBufferMs: 0, roundTripMs: 0 };
-const captions = new Captions($("captions"), () => (latestStats.audioBufferMs ?? 0) + (latestStats.roundTripMs ?? 0) / 2);
+let latestStats = {};
+// What the listener hears lags what the server sends by half a round trip plus the audio jitter buffer.
+const playoutDelayMs = () => (latestStats.audioBufferMs ?? 0) + (latestStats.roundTripMs ?? 0) / 2;
+const captions = new Captions($("captions"), playoutDelayMs);
 
 let session = null;
 let stats = null;
@@ -92,6 +94,7 @@ function connect() {
   stats?.stop();
   statsView.clear();
   captions.clear();
+  sentAt.clear();
   speaking.clear();
   renderSpeaking();
   const on = (type, handle) => current.addEventListener(type, (ev) => current === session && handle(ev.detail));
@@ -123,6 +126,12 @@ function renderState({ state, reason, neverOpened }) {
     speaking.clear();
     renderSpeaking();
   }
+}
+
+function renderControls() {
+  const live = session?.state === "live";
+  ui.send.disabled = !live || streamer.active;
+  ui.interrupt.disabled = !live;
 }
 
 function reconnectWithToken() {
@@ -180,12 +189,6 @@ function onStats(sample) {
 }
 
 // --- server events --------------------------------------------------------------------------------------------
-
-function renderControls() {
-  const live = session?.state === "live";
-  ui.send.disabled = !live || streamer.active;
-  ui.interrupt.disabled = !live;
-}
 
 function renderSpeaking() {
   document.body.dataset.speaking = String(speaking.size > 0);

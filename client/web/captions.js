@@ -34,7 +34,10 @@ export class Captions {
     this.#line.append(span, " ");
     this.#pending.add(span);
     const origin = this.#startedAt + this.#playoutDelayMs();
-    this.#at(origin + startMs, () => span.classList.add("is-current"));
+    this.#at(origin + startMs, () => {
+      span.classList.add("is-current");
+      this.#keepInView(span);
+    });
     this.#at(origin + endMs, () => {
       span.classList.remove("is-current");
       span.classList.add("is-spoken");
@@ -70,6 +73,15 @@ export class Captions {
     this.#line.className = "caption-line";
     this.#line.dataset.utterance = String(utterance);
     this.#container.append(this.#line);
+  }
+
+  /** Long utterances scroll inside the caption box, keeping the word being heard on its last visible lines. */
+  #keepInView(span) {
+    const box = this.#container;
+    const bottom = span.offsetTop + span.offsetHeight;
+    if (bottom > box.scrollTop + box.clientHeight || span.offsetTop < box.scrollTop) {
+      box.scrollTop = bottom - box.clientHeight + parseFloat(getComputedStyle(box).paddingBottom);
+    }
   }
 
   #at(when, action) {

@@ -52,15 +52,24 @@ export class EventLog {
   }
 }
 
-const FORMATS = {
-  fps: (s) => (s.fps == null ? null : `${s.fps.toFixed(1)} fps`),
-  framesDropped: (s) => (s.framesDropped == null ? null : String(s.framesDropped)),
-  videoBufferMs: (s) => (s.videoBufferMs == null ? null : `${Math.round(s.videoBufferMs)} ms`),
-  audioBufferMs: (s) => (s.audioBufferMs == null ? null : `${Math.round(s.audioBufferMs)} ms`),
-  roundTripMs: (s) => (s.roundTripMs == null ? null : `${s.roundTripMs.toFixed(1)} ms`),
-  speechLatencyMs: (s) => (s.speechLatencyMs == null ? null : `${Math.round(s.speechLatencyMs)} ms`),
-  resolution: (s) => (s.width ? `${s.width}×${s.height}` : null),
-  bitrateKbps: (s) => (s.bitrateKbps == null ? null : `${Math.round(s.bitrateKbps)} kbit/s`),
+/** A cell that shows `field` of a sample with `digits` decimals and a unit. */
+const number = (field, unit = "", digits = 0) => ({
+  field,
+  format: (sample) => `${sample[field].toFixed(digits)}${unit}`,
+});
+
+// Cell name (data-stat) -> the sample field it follows and how it reads.
+const CELLS = {
+  fps: number("fps", " fps", 1),
+  framesDropped: number("framesDropped"),
+  videoBufferMs: number("videoBufferMs", " ms"),
+  audioBufferMs: number("audioBufferMs", " ms"),
+  roundTripMs: number("roundTripMs", " ms", 1),
+  speechLatencyMs: number("speechLatencyMs", " ms"),
+  resolution: { field: "width", format: (sample) => `${sample.width}×${sample.height}` },
+  bitrateKbps: number("bitrateKbps", " kbit/s"),
+  packetsLost: number("packetsLost"),
+  codec: { field: "codec", format: (sample) => sample.codec },
 };
 
 /** Writes the numbers it is given into the panel, leaving the others as they are. */
@@ -72,9 +81,8 @@ export class StatsView {
   }
 
   update(sample) {
-    for (const [name, format] of Object.entries(FORMATS)) {
-      if (!(name in sample) && !(name === "resolution" && "width" in sample)) continue;
-      this.#cells.get(name).textContent = format(sample) ?? "–";
+    for (const [name, { field, format }] of Object.entries(CELLS)) {
+      if (field in sample) this.#cells.get(name).textContent = sample[field] == null ? "–" : format(sample);
     }
   }
 

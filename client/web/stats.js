@@ -37,7 +37,7 @@ function rate(now, before, field, seconds) {
 
 /**
  * Calls `onSample` every second with
- * {fps, framesDropped, framesDecoded, width, height, videoBufferMs, audioBufferMs, roundTripMs, bitrateKbps, packetsLost}
+ * {fps, framesDropped, width, height, videoBufferMs, audioBufferMs, roundTripMs, bitrateKbps, packetsLost, codec}
  * (null where the browser does not report a number yet).
  */
 export class StatsMonitor {
@@ -46,7 +46,6 @@ export class StatsMonitor {
   #onFailure;
   #timer = null;
   #previous = { video: null, audio: null, at: 0 };
-  audioBufferMs = 0;
 
   constructor(pc, onSample, onFailure) {
     this.#pc = pc;
@@ -77,21 +76,18 @@ export class StatsMonitor {
     const pair = selectedPair(report);
     const seconds = (at - this.#previous.at) / 1000;
     const prev = this.#previous;
-    const videoBufferMs = bufferDelayMs(video, prev.video);
-    const audioBufferMs = bufferDelayMs(audio, prev.audio);
-    if (audioBufferMs !== null) this.audioBufferMs = audioBufferMs;
     const bytesPerSecond = (rate(video, prev.video, "bytesReceived", seconds) ?? 0) + (rate(audio, prev.audio, "bytesReceived", seconds) ?? 0);
     this.#onSample({
       fps: video?.framesPerSecond ?? rate(video, prev.video, "framesDecoded", seconds),
       framesDropped: video?.framesDropped ?? null,
-      framesDecoded: video?.framesDecoded ?? null,
       width: video?.frameWidth ?? null,
       height: video?.frameHeight ?? null,
-      videoBufferMs,
-      audioBufferMs,
+      videoBufferMs: bufferDelayMs(video, prev.video),
+      audioBufferMs: bufferDelayMs(audio, prev.audio),
       roundTripMs: pair?.currentRoundTripTime != null ? pair.currentRoundTripTime * 1000 : null,
       bitrateKbps: prev.video ? (8 * bytesPerSecond) / 1000 : null,
-      packetsLost: (video?.packetsLost ?? 0) + (audio?.packetsLost ?? 0),
+      packetsLost: video || audio ? (video?.packetsLost ?? 0) + (audio?.packetsLost ?? 0) : null,
+      codec: video?.codecId ? report.get(video.codecId)?.mimeType.replace("video/", "") ?? null : null,
     });
     this.#previous = { video, audio, at };
   }
