@@ -11,8 +11,11 @@ Errors are one line on stderr with exit status 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -37,8 +40,28 @@ class PreparationError(Exception):
     """A photo we cannot turn into an avatar; the message is shown to the user as is."""
 
 
+@contextlib.contextmanager
+def _native_logs_silenced() -> Iterator[None]:
+    """MediaPipe's C++ side writes TensorFlow Lite and absl chatter straight to fd 2; keep errors to one line."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(devnull)
+        os.close(saved)
+
+
 def detect_face(rgb: np.ndarray, min_face: int) -> np.ndarray:
     """(478, 3) landmarks in image pixels of the only face in the photo."""
+    with _native_logs_silenced():
+        return _landmarks(rgb, min_face)
+
+
+def _landmarks(rgb: np.ndarray, min_face: int) -> np.ndarray:
     import mediapipe as mp
 
     h, w = rgb.shape[:2]

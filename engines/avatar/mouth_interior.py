@@ -29,6 +29,8 @@ class MouthInterior:
         """`upper_lip`/`lower_lip`: rest inner-lip contours (pixels); `travel`: most pixels a layer is shifted."""
         self.width = width
         self.travel = travel
+        side = int(0.25 * width) | 1
+        self._wide = (side, side)
         x0, y0, x1, y1 = box
         self.box = box
         px0, py0 = x0 - travel, y0 - travel  # layers carry a margin so shifted slices stay inside them
@@ -85,8 +87,9 @@ class MouthInterior:
         lower_rgb, lower_a = self._lower_rgb[lower], self._lower_a[lower]
         interior = upper_rgb + (1 - upper_a) * (lower_rgb + (1 - lower_a) * cavity)
         # The lips shade what lies just inside them, and a narrow opening lets in less light overall.
-        occlusion = cv2.GaussianBlur(alpha, (0, 0), 0.03 * self.width, borderType=cv2.BORDER_CONSTANT)
-        interior *= (0.5 + 0.5 * np.clip(occlusion * 2.0, 0.0, 1.0))[..., None]
+        rim = cv2.GaussianBlur(alpha, (0, 0), 0.03 * self.width, borderType=cv2.BORDER_CONSTANT)
+        size = cv2.boxFilter(alpha, -1, self._wide, borderType=cv2.BORDER_CONSTANT)
+        interior *= ((0.5 + 0.5 * np.clip(rim * 2.0, 0.0, 1.0)) * (0.55 + 0.45 * np.clip(size * 2.5, 0.0, 1.0)))[..., None]
         a = (alpha * strength)[..., None]
         region = frame[y0:y1, x0:x1]
         region[:] = (region * (1 - a) + interior * (255.0 * a) + 0.5).astype(np.uint8)

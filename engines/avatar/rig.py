@@ -99,7 +99,9 @@ def mouth_rules(points: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndarr
     low_in, low_out = lower * (1 - depth), lower * depth
     ac = np.clip(a, -1, 1)
     arch = 1 - ac**2  # 1 at the mouth centre, 0 at the corners
+    # Skin around the mouth follows the lips, fading out sideways and downward, and stopping below the nose.
     near_mouth = np.exp(-np.maximum(np.abs(a) - 1, 0) ** 2 / 0.8**2) * np.exp(-(b**2) / 0.9**2)
+    near_mouth *= smoothstep(-1.2, -0.7, b)
 
     # Jaw: everything below the mouth line drops, less toward the jaw angles; the opening is an oval.
     jaw_skin = smoothstep(-0.15, 0.55, b) * (1 - 0.75 * smoothstep(0.8, 3.2, np.abs(a))) * (1 - 0.6 * np.minimum(a**2, 1))
