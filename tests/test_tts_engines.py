@@ -38,28 +38,34 @@ def _rms(speech: Speech, start: float, end: float) -> float:
     return float(np.sqrt(np.mean(chunk**2))) if len(chunk) else 0.0
 
 
+def _assert_timeline_whole(speech: Speech) -> None:
+    """Phonemes back to back from the first sample to the last; words in order, not overlapping."""
+    phonemes = speech.phonemes
+    if phonemes:
+        assert phonemes[0].start == 0.0
+        assert phonemes[-1].end == pytest.approx(speech.duration, abs=1e-6)
+    for before, after in zip(phonemes, phonemes[1:]):
+        assert before.start < before.end == pytest.approx(after.start, abs=1e-9)
+    for before, after in zip(speech.words, speech.words[1:]):
+        assert before.start < before.end <= after.start + 1e-9
+    assert all(0.0 <= w.start and w.end <= speech.duration + 1e-9 for w in speech.words)
+
+
 def test_phonemes_cover_the_audio_in_order(case) -> None:
     engine, voice, text = case
     speech = engine.synthesize(text, voice)
     assert speech.pcm.dtype == np.int16 and speech.duration > 1.0
-    phonemes = speech.phonemes
-    assert phonemes[0].start == 0.0
-    assert phonemes[-1].end == pytest.approx(speech.duration, abs=1e-6)
-    for before, after in zip(phonemes, phonemes[1:]):
-        assert before.start < before.end == pytest.approx(after.start, abs=1e-9)
-    spoken = [p.text for p in phonemes if p.text != PAUSE]
+    _assert_timeline_whole(speech)
+    spoken = [p.text for p in speech.phonemes if p.text != PAUSE]
     assert len(spoken) >= 15
-    assert all(p.text.strip() and not p.text.startswith("ˈ") for p in phonemes)
+    assert all(p.text.strip() and not p.text.startswith("ˈ") for p in speech.phonemes)
 
 
 @pytest.mark.parametrize("text", ["", " ", "...", "a", "😀", "Dr. Smith lives at 221B Baker St.", "x [[[☃]]] y"])
 def test_odd_text_keeps_the_timeline_whole(case, text: str) -> None:
     engine, voice, _ = case
     speech = engine.synthesize(text, voice)
-    if speech.phonemes:
-        assert speech.phonemes[0].start == 0.0
-        assert speech.phonemes[-1].end == pytest.approx(speech.duration, abs=1e-6)
-    assert all(a.end <= b.start + 1e-9 for a, b in zip(speech.words, speech.words[1:]))
+    _assert_timeline_whole(speech)
     assert [w.text for w in speech.words] == text_words(text)
 
 
@@ -71,9 +77,6 @@ def test_words_are_the_texts_words_in_order_with_energy(case) -> None:
         assert "".join(w.text for w in words) == "你好世界我们走吧"
     else:
         assert [w.text for w in words] == text_words(text)
-    for before, after in zip(words, words[1:]):
-        assert before.start < before.end <= after.start + 1e-9
-    assert 0.0 <= words[0].start and words[-1].end <= speech.duration + 1e-9
     loudness = np.median([_rms(speech, w.start, w.end) for w in words])
     assert loudness > 1000
     assert all(_rms(speech, w.start, w.end) > 0.2 * loudness for w in words)
@@ -84,10 +87,12 @@ def test_words_are_the_texts_words_in_order_with_energy(case) -> None:
 def test_rate_changes_duration(case) -> None:
     engine, voice, text = case
     steady = SynthesisOptions(variability=0.0)
-    normal = engine.synthesize(text, voice, options=steady).duration
-    fast = engine.synthesize(text, voice, options=SynthesisOptions(rate=2.0, variability=0.0)).duration
-    slow = engine.synthesize(text, voice, options=SynthesisOptions(rate=0.6, variability=0.0)).duration
-    assert fast < 0.75 * normal and slow > 1.3 * normal
+    normal = engine.synthesize(text, voice, options=steady)
+    fast = engine.synthesize(text, voice, options=SynthesisOptions(rate=2.0, variability=0.0))
+    slow = engine.synthesize(text, voice, options=SynthesisOptions(rate=0.6, variability=0.0))
+    assert fast.duration < 0.75 * normal.duration and slow.duration > 1.3 * normal.duration
+    for speech in (fast, slow):
+        _assert_timeline_whole(speech)
 
 
 def _dominant_period(speech: Speech) -> float:
@@ -110,6 +115,7 @@ def test_pitch_changes_pitch_not_duration(case) -> None:
     normal = engine.synthesize(text, voice, options=SynthesisOptions(variability=0.0))
     high = engine.synthesize(text, voice, options=SynthesisOptions(pitch=1.5, variability=0.0))
     assert high.duration == pytest.approx(normal.duration, rel=0.15)
+    _assert_timeline_whole(high)
     assert _dominant_period(high) < 0.9 * _dominant_period(normal)
 
 

@@ -23,6 +23,7 @@ import onnx
 import onnxruntime
 from piper import PiperVoice, SynthesisConfig
 from piper.config import PiperConfig
+from piper.voice import PhonemeAlignment
 from piper.patch_voice_with_alignment import add_alignment_output
 from scipy.signal import resample_poly
 
@@ -81,21 +82,27 @@ class PiperEngine(TTSEngine):
         offset = 0
         spoken_text = _RAW_PHONEME_MARKERS.sub(lambda match: match.group(0)[0], text)
         for chunk in piper_voice.synthesize(spoken_text, _piper_config(piper_voice, options), include_alignments=True):
-            pieces.append(chunk.audio_int16_array)
             if chunk.phoneme_alignments is None:
                 raise RuntimeError(f"piper gave no phoneme alignments for {text!r}")
-            position = offset
-            for alignment in chunk.phoneme_alignments:
-                end = position + int(alignment.num_samples)
-                symbols.append((alignment.phoneme, position / rate, end / rate))
-                position = end
+            pieces.append(chunk.audio_int16_array)
+            symbols.extend(_symbol_spans(chunk.phoneme_alignments, offset, len(chunk.audio_int16_array), rate))
             offset += len(chunk.audio_int16_array)
         pcm = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int16)
         phonemes, spoken = phonemes_from_symbols(symbols)
-        words = text_words(text)
+        words = text_words(spoken_text)
         sizes = [_phoneme_count(piper_voice, word) for word in words]
         speech = Speech(pcm, rate, phonemes, place_words(words, sizes, spoken))
         return _shift_pitch(speech, options.pitch)
+
+
+def _symbol_spans(
+    alignments: list[PhonemeAlignment], offset: int, length: int, rate: int
+) -> list[tuple[str, float, float]]:
+    """(symbol, start s, end s) of one sentence's alignments placed at sample `offset`. The model makes exactly
+    as many samples as its alignments add up to; scaling to the chunk's real length keeps that true regardless."""
+    counts = np.array([alignment.num_samples for alignment in alignments], dtype=np.float64)
+    edges = offset + np.concatenate([[0.0], np.cumsum(counts)]) * (length / max(counts.sum(), 1.0))
+    return [(a.phoneme, start / rate, end / rate) for a, start, end in zip(alignments, edges[:-1], edges[1:])]
 
 
 def _phoneme_count(voice: PiperVoice, word: str) -> int:
