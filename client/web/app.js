@@ -268,9 +268,14 @@ ui.text.addEventListener("keydown", (ev) => {
 ui.composer.addEventListener("change", (ev) => {
   if (ev.target.name === "mode") ui.send.textContent = sendMode() === "say" ? "Say" : "Stream";
 });
-ui.interrupt.addEventListener("click", () => {
+function interrupt() {
   streamer.cancel();
   if (send({ type: "interrupt" })) log.add("send", "interrupt");
+}
+
+ui.interrupt.addEventListener("click", interrupt);
+document.addEventListener("keydown", (ev) => {
+  if (ev.key === "Escape" && !ui.interrupt.disabled) interrupt();
 });
 
 // --- start ----------------------------------------------------------------------------------------------------
