@@ -13,14 +13,14 @@ import numpy as np
 from engines.avatar.rig import smoothstep
 
 Box = tuple[int, int, int, int]
-_TEETH = np.array([0.84, 0.80, 0.71], np.float32)
+_TEETH = np.array([0.80, 0.75, 0.64], np.float32)
 _TONGUE = np.array([0.66, 0.33, 0.34], np.float32)
 _CAVITY = np.array([0.23, 0.075, 0.08], np.float32)
 # Tooth boundaries as angles around the dental arch (radians from the midline); sin() foreshortens them.
 _UPPER_TEETH = np.array([0.0, 0.30, 0.54, 0.76, 0.96, 1.14, 1.32])
 _LOWER_TEETH = np.array([0.0, 0.19, 0.38, 0.58, 0.78, 0.98, 1.18])
 _PHOTO_TEETH_MIN_GAP = 0.06  # mouth widths: a rest opening this tall shows enough teeth to sample
-_SPLIT = 0.62  # where a photo's own opening is cut into skull and jaw parts, from the upper lip down
+_SPLIT = 0.62  # where a photo's opening is cut into skull and jaw parts when no biting edge is found
 
 
 class MouthInterior:
@@ -48,19 +48,20 @@ class MouthInterior:
         photo = _crop(image, px0, py0, w, h).astype(np.float32) / 255
         opening = _polygon_alpha(rest_polygon - (px0, py0), (w, h))
         gap = float(np.median((lower_lip - upper_lip) @ v)) / width
-        light = _light_level(image, centre, width)
+        light, cast = _skin_light(image, centre, width)
+        painted = _TEETH * light * (0.75 + 0.25 * cast)
         shows_teeth = gap >= _PHOTO_TEETH_MIN_GAP
-        teeth = _photo_teeth_colour(photo, opening, _TEETH * light) if shows_teeth else _TEETH * light
+        teeth = _photo_teeth_colour(photo, opening, painted) if shows_teeth else painted
 
         # Deepest (darkest) at the middle where the throat is; the insides of the cheeks catch a little light.
         depth = (1 - 0.5 * smoothstep(0.25, 1.0, np.abs(a))) * smoothstep(-0.1, 0.35, b - up_b)
         self._cavity = (_CAVITY * light * (1 - 0.6 * depth)[..., None]).astype(np.float32)
+        self._shadow = (_CAVITY * light * 0.8).astype(np.float32)
         upper = _teeth(a, b, pixel, teeth, up_b, _UPPER_TEETH, length=0.34, down=True)
-        lower = _over(_teeth(a, b, pixel, teeth * 0.72, low_b, _LOWER_TEETH, length=0.2, down=False),
+        lower = _over(_teeth(a, b, pixel, teeth * 0.95, low_b, _LOWER_TEETH, length=0.2, down=False),
                       _tongue(a, b, pixel, light, low_b))
         if shows_teeth:
-            split = up_b + _SPLIT * (low_b - up_b)
-            on_skull = opening * np.clip((split - b) / pixel + 0.5, 0, 1)
+            on_skull = opening * _upper_teeth(photo, opening, up_b, low_b, b)
             upper = _over(_premultiplied(*_extend_teeth(photo, on_skull, upward=True)), upper)
             lower = _over(_premultiplied(*_extend_teeth(photo, opening - on_skull, upward=False)), lower)
         self._upper_rgb, self._upper_a = upper[..., :3].copy(), upper[..., 3:].copy()
@@ -89,7 +90,8 @@ class MouthInterior:
         # The lips shade what lies just inside them, and a narrow opening lets in less light overall.
         rim = cv2.GaussianBlur(alpha, (0, 0), 0.03 * self.width, borderType=cv2.BORDER_CONSTANT)
         size = cv2.boxFilter(alpha, -1, self._wide, borderType=cv2.BORDER_CONSTANT)
-        interior *= ((0.5 + 0.5 * np.clip(rim * 2.0, 0.0, 1.0)) * (0.55 + 0.45 * np.clip(size * 2.5, 0.0, 1.0)))[..., None]
+        light = ((0.5 + 0.5 * np.clip(rim * 2.0, 0.0, 1.0)) * (0.55 + 0.45 * np.clip(size * 2.5, 0.0, 1.0)))[..., None]
+        interior = interior * light + self._shadow * (1 - light)  # shade toward warm dark, never toward grey
         a = (alpha * strength)[..., None]
         region = frame[y0:y1, x0:x1]
         region[:] = (region * (1 - a) + interior * (255.0 * a) + 0.5).astype(np.uint8)
@@ -121,13 +123,17 @@ def _polygon_alpha(polygon: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return alpha
 
 
-def _light_level(image: np.ndarray, centre: np.ndarray, width: float) -> float:
-    """Brightness of the skin around the mouth relative to a well-lit face, so teeth never glow in a dark photo."""
+def _skin_light(image: np.ndarray, centre: np.ndarray, width: float) -> tuple[float, np.ndarray]:
+    """How brightly the skin around the mouth is lit (1 = a well-lit face) and the photo's colour cast (skin
+    colour over its brightness), so painted teeth are neither glowing in a dark photo nor cold in a warm one."""
     x, y = int(centre[0]), int(centre[1])
     r = int(width)
     patch = image[max(y - r, 0): y + r, max(x - r, 0): x + r].reshape(-1, 3).astype(np.float32) / 255
-    luma = np.percentile(patch @ np.array([0.299, 0.587, 0.114], np.float32), 75)
-    return float(np.clip(luma / 0.62, 0.55, 1.1))
+    luma = patch @ np.array([0.299, 0.587, 0.114], np.float32)
+    light = float(np.clip(np.percentile(luma, 75) / 0.62, 0.55, 1.1))
+    skin = np.median(patch, axis=0)
+    cast = skin / max(float(skin @ np.array([0.299, 0.587, 0.114], np.float32)), 1e-3)
+    return light, cast.astype(np.float32)
 
 
 def _photo_teeth_colour(photo: np.ndarray, opening: np.ndarray, fallback: np.ndarray) -> np.ndarray:
@@ -146,6 +152,10 @@ def _teeth(a, b, pixel, colour, lip_b, bounds, length, down) -> np.ndarray:
     lo, hi = bounds[k], bounds[k + 1]
     tau = (np.abs(phi) - lo) / (hi - lo)  # 0..1 across one tooth
     crown = np.sin(np.pi * tau)
+    # No two teeth alike: a fixed small spread of length and shade per tooth (left and right differ too).
+    tooth = k * 2 + (a < 0)
+    length = length * (1 + 0.05 * np.sin(tooth * 2.3 + 0.7))
+    variation = 1 + 0.04 * np.sin(tooth * 3.7 + 1.1)
     # Edge follows the arch up toward the corners; each tooth's corners are slightly rounded off.
     rise = length * (0.45 * np.abs(a) ** 2 + 0.12 * (1 - np.sqrt(np.clip(crown, 0, 1))))
     if down:
@@ -158,35 +168,64 @@ def _teeth(a, b, pixel, colour, lip_b, bounds, length, down) -> np.ndarray:
     gap = 0.84 + 0.16 * smoothstep(0.0, 0.1, np.minimum(tau, 1 - tau))
     # Convex crowns, shadow toward the back of the arch, darker and warmer at the gum, a greyish biting edge.
     shade = (0.88 + 0.12 * crown) * gap * (1 - 0.5 * np.abs(a) ** 2) * (0.85 + 0.15 * smoothstep(0.0, 0.5, depth))
-    shade *= 1 - 0.1 * smoothstep(0.8, 1.0, depth)
+    shade *= (1 - 0.1 * smoothstep(0.8, 1.0, depth)) * variation
     rgb = colour * shade[..., None]
     return np.dstack([rgb * alpha[..., None], alpha]).astype(np.float32)
 
 
 def _tongue(a, b, pixel, light, lip_b) -> np.ndarray:
-    r = np.sqrt((a / 0.62) ** 2 + ((b - (lip_b - 0.02)) / 0.3) ** 2)
+    r = np.sqrt((a / 0.5) ** 2 + ((b - lip_b) / 0.3) ** 2)
     alpha = np.clip((1 - r) / (pixel * 3), 0, 1)
     shade = 0.55 + 0.45 * smoothstep(0.25, -0.2, b - lip_b)  # lit toward its front edge
     rgb = _TONGUE * light * shade[..., None]
     return np.dstack([rgb * alpha[..., None], alpha]).astype(np.float32)
 
 
-def _extend_teeth(photo: np.ndarray, alpha: np.ndarray, upward: bool, inset: int = 2) -> tuple[np.ndarray, np.ndarray]:
+def _upper_teeth(photo: np.ndarray, opening: np.ndarray, up_b: np.ndarray, low_b: np.ndarray,
+                 b: np.ndarray) -> np.ndarray:
+    """1 where the photo's opening shows upper teeth (they stay on the skull), 0 below their biting edge.
+
+    Per column, the upper teeth are the first bright run down from the upper lip; whatever lies below a dark
+    gap (lower teeth, tongue) goes with the jaw. A column with no bright pixels splits at _SPLIT.
+    """
+    luma = photo @ np.array([0.299, 0.587, 0.114], np.float32)
+    inside = opening > 0.5
+    bright_level = 0.75 * np.percentile(luma[inside], 90) if inside.any() else 1.0
+    edges = np.full(opening.shape[1], np.nan, np.float32)
+    for x in np.flatnonzero(inside.any(axis=0)):
+        rows = np.flatnonzero(inside[:, x])
+        bright = luma[rows, x] >= bright_level
+        if bright.any():
+            first = int(np.argmax(bright))
+            dark_after = np.flatnonzero(~bright[first:])
+            edges[x] = rows[first + dark_after[0]] if len(dark_after) else rows[-1] + 1
+    cols = np.arange(opening.shape[1])
+    known = ~np.isnan(edges)
+    fallback = up_b + _SPLIT * (low_b - up_b)  # in b units, per pixel
+    skull = b <= fallback
+    if known.sum() >= 3:
+        edge_rows = np.interp(cols, cols[known], cv2.medianBlur(edges[known][None, :].astype(np.float32), 5)[0]
+                              if known.sum() >= 5 else edges[known])
+        skull = np.arange(opening.shape[0])[:, None] < edge_rows[None, :]
+    return skull.astype(np.float32)
+
+
+def _extend_teeth(photo: np.ndarray, alpha: np.ndarray, upward: bool, inset: int = 4) -> tuple[np.ndarray, np.ndarray]:
     """The photo's visible teeth continued past the rest lip line (up for the upper row, down for the lower),
-    so that a lip lifting off them reveals more of the same teeth rather than painted ones."""
+    so that a lip lifting off them reveals more of the same teeth rather than painted ones. The continuation
+    repeats a row a few pixels inside the teeth (clear of the lip's edge), smoothed along the row so it does not
+    streak, and darkens away from it as teeth do toward the gums."""
+    smooth = cv2.blur(photo, (5, 1))
     rgb, out = photo.copy(), alpha.copy()
     for x in range(alpha.shape[1]):
         rows = np.flatnonzero(alpha[:, x] > 0.9)
         if len(rows) <= 2 * inset:
             continue
-        if upward:
-            edge = rows[0] + inset
-            rgb[:edge, x] = photo[edge, x]
-            out[:edge, x] = 1.0
-        else:
-            edge = rows[-1] - inset
-            rgb[edge + 1:, x] = photo[edge, x]
-            out[edge + 1:, x] = 1.0
+        edge = rows[0] + inset if upward else rows[-1] - inset
+        span = np.arange(0, edge) if upward else np.arange(edge + 1, alpha.shape[0])
+        fade = 1 - 0.3 * smoothstep(0.0, 12.0, np.abs(span - edge).astype(np.float32))
+        rgb[span, x] = smooth[edge, x] * fade[:, None]
+        out[span, x] = 1.0
     return rgb, out
 
 

@@ -23,9 +23,8 @@ from engines.avatar.bundle import AvatarBundle
 from engines.avatar.eyelids import Eyelids
 from engines.avatar.mesh import separated_contours
 from engines.avatar.mouth_interior import MouthInterior
-from engines.avatar.rig import BLINK, MouthFrame, all_rules, smoothstep
+from engines.avatar.rig import BLINK, MOUTH_SHAPES, MouthFrame, all_rules, smoothstep
 from engines.avatar.warp_field import Box, backward_field, support_box
-from engines.face.base import MOUTH_PARAMS
 
 log = logging.getLogger(__name__)
 
@@ -57,18 +56,18 @@ class PreparedAvatar:
         points[: topo.N_FACE_LANDMARKS] = separated_contours(bundle.landmarks[: topo.N_FACE_LANDMARKS, :2])
         rules = all_rules(points, bundle.landmarks)
         head_mask = bundle.masks[..., 0]
-        supports = [support_box(points, bundle.triangles, rules[n], self.size) for n in (*MOUTH_PARAMS, BLINK)]
+        supports = [support_box(points, bundle.triangles, rules[n], self.size) for n in (*MOUTH_SHAPES, BLINK)]
         self.box = _aligned_box(_union([_mask_box(head_mask), *supports], self.size), self.size)
         x0, y0, x1, y1 = self.box
         gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
         self.identity = np.dstack([gx, gy])
 
-        rig_fields = [backward_field(points, bundle.triangles, rules[n], self.box) for n in (*MOUTH_PARAMS, BLINK)]
+        rig_fields = [backward_field(points, bundle.triangles, rules[n], self.box) for n in (*MOUTH_SHAPES, BLINK)]
         global_fields = _global_fields(head_mask[y0:y1, x0:x1], gx, gy, bundle.landmarks, self.size)
         coarse, residuals = zip(*(_split(f) for f in rig_fields + global_fields))
         self.coarse_shape = coarse[0].shape
         self.coarse = np.ascontiguousarray(np.stack([c.reshape(-1) for c in coarse]))
-        k = len(MOUTH_PARAMS)
+        k = len(MOUTH_SHAPES)
         self.mouth_residual = _residual(residuals[:k], self.box, bundle.mouth_box)
         self.blink_residual = _residual(residuals[k:k + 1], self.box, _union_box(bundle.eye_boxes))
 
@@ -81,9 +80,9 @@ class PreparedAvatar:
 
         lips = list(topo.LIP_UPPER_INNER + topo.LIP_LOWER_INNER)
         self.inner_lips = points[lips].astype(np.float32)  # upper contour, then lower, corner to corner
-        self.inner_lip_moves = np.stack([rules[n][lips] for n in MOUTH_PARAMS]).astype(np.float32)  # (K, 22, 2)
+        self.inner_lip_moves = np.stack([rules[n][lips] for n in MOUTH_SHAPES]).astype(np.float32)  # (K, 22, 2)
         self.mouth_down = frame.v.astype(np.float32)
-        self.lower_lip_moves = np.stack([rules[n][14] for n in MOUTH_PARAMS]).astype(np.float32)  # (K, 2)
+        self.lower_lip_moves = np.stack([rules[n][14] for n in MOUTH_SHAPES]).astype(np.float32)  # (K, 2)
         travel = HEAD_TRAVEL + int(np.ceil(np.abs(self.lower_lip_moves).sum(axis=0).max()))
         self.interior = MouthInterior(
             bundle.image, _clip(_grow(bundle.mouth_box, HEAD_TRAVEL), self.size), frame.centre, frame.u, frame.width,
@@ -96,7 +95,7 @@ class PreparedAvatar:
         """(G, 2): forward motion at p per unit of each global motion (the coarse backward field, negated)."""
         cell = np.round((p - self.box[:2]) / COARSE).astype(int)
         cy, cx = np.clip(cell[::-1], 0, np.array(self.coarse_shape[:2]) - 1)
-        k = len(MOUTH_PARAMS) + 1
+        k = len(MOUTH_SHAPES) + 1
         return -self.coarse[k:].reshape(len(GLOBAL_MOTIONS), *self.coarse_shape)[:, cy, cx]
 
 

@@ -17,12 +17,11 @@ _REST_GAP = 0.5
 
 
 def mix_mouth(params: np.ndarray) -> np.ndarray:
-    """Rig weights from mouth parameters: closing or tucking the lips wins over an open jaw, rounding over spread."""
+    """Rig weights (MOUTH_SHAPES order) from mouth parameters: closing or tucking the lips wins over an open
+    jaw, rounding over spread, and an open jaw while rounding makes an O."""
     jaw, spread, rnd, close, tuck = np.clip(np.nan_to_num(np.asarray(params, np.float32)[:N_PARAMS]), 0.0, 1.0)
-    return np.array(
-        [jaw * (1 - close) * (1 - 0.6 * tuck), spread * (1 - 0.5 * rnd), rnd, close, tuck * (1 - close)],
-        dtype=np.float32,
-    )
+    jaw = jaw * (1 - close) * (1 - 0.6 * tuck)
+    return np.array([jaw, spread * (1 - 0.5 * rnd), rnd, close, tuck * (1 - close), jaw * rnd], dtype=np.float32)
 
 
 class AvatarRenderer:
@@ -49,7 +48,7 @@ class AvatarRenderer:
         upsample(coarse, (x1 - x0, y1 - y0), out=self._fine)
         cv2.add(self._fine, prep.identity, dst=self._map)
         _add_residual(self._map, prep.box, prep.mouth_residual, mouth)
-        _add_residual(self._map, prep.box, prep.blink_residual, weights[N_PARAMS: N_PARAMS + 1])
+        _add_residual(self._map, prep.box, prep.blink_residual, weights[len(mouth): len(mouth) + 1])
         fixed, frac = cv2.convertMaps(self._map, None, cv2.CV_16SC2)
         frame = self.bundle.image.copy()
         frame[y0:y1, x0:x1] = cv2.remap(self.bundle.image, fixed, frac, cv2.INTER_LINEAR,

@@ -11,8 +11,13 @@ import numpy as np
 
 from engines.avatar import face_topology as topo
 from engines.avatar.regions import mouth_width
+from engines.face.base import MOUTH_PARAMS
 
 BLINK = "blink"
+# The rig's mouth shapes: the five mouth parameters plus one interaction, an open jaw while rounding, which
+# narrows the opening toward the corners into an O (a linear mix of the two alone gives a slot).
+JAW_ROUND = "jaw_round"
+MOUTH_SHAPES = (*MOUTH_PARAMS, JAW_ROUND)
 _EYE_CLOSE_AT = 0.72  # where the lids meet, as a share of the opening measured from the upper lid
 LID_OVERLAP = 0.8  # pixels the closed upper lid reaches past the lower one
 LID_FALLOFF = 0.28  # eye widths above the margin over which the upper lid's skin follows it (Gaussian)
@@ -112,9 +117,11 @@ def mouth_rules(points: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndarr
     spread_v = np.where(corners, -0.03, 0.0) - 0.02 * arch * up_in + 0.03 * arch * low_in
     spread_v += 0.012 * up_out - 0.02 * low_out
     # Round: corners pushed in, lips pouting (outer contour out), a small round opening.
-    # The inner corners come in further than the outer ones, so the opening closes from the sides into an O.
+    # Round: corners pushed in (the inner ones further, so the opening closes from the sides), lips pouting:
+    # the outer contour moves out while the upper lip slides down over the teeth.
     round_u = -ac * np.where(skin, 0.17 * near_mouth, 0.17 + 0.1 * (1 - depth) * np.abs(ac))
-    round_v = -0.05 * np.sqrt(arch) * (up_out - low_out) + np.sqrt(arch) * (0.07 * low_in - 0.03 * up_in)
+    round_v = -0.05 * np.sqrt(arch) * (up_out - low_out) + np.sqrt(arch) * (0.03 * up_in + 0.03 * low_in)
+    jaw_round_v = np.where(lower, -(1 - 0.6 * ac**2) * smoothstep(0.15, 0.9, np.abs(ac)), 0.0)
     # Close: the inner lips meet half way and press a little; skin next to the lips follows.
     half_gap = _lip_gaps(points, f) / f.width / 2
     close_v = np.where(upper, half_gap + 0.012, 0.0) + np.where(lower, -half_gap - 0.02, 0.0)
@@ -129,6 +136,7 @@ def mouth_rules(points: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndarr
         "jaw_open": f.move(jaw_u, 0.5 * jaw_v),
         "lip_spread": f.move(spread_u, spread_v),
         "lip_round": f.move(round_u, round_v),
+        JAW_ROUND: f.move(np.zeros(n), 0.5 * jaw_round_v),
         "lip_close": f.move(np.zeros(n), close_v),
         "lip_tuck": f.move(np.zeros(n), tuck_v),
     }
