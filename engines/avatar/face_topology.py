@@ -13,6 +13,7 @@ LIP_UPPER_OUTER = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291)
 LIP_LOWER_OUTER = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291)
 LIP_UPPER_INNER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
 LIP_LOWER_INNER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
+LIP_UPPER_MID, LIP_LOWER_MID = 13, 14  # the middle of the inner lip contours
 
 # Each eye: (upper lid, lower lid), corner to corner. "right" is the subject's right eye (left in the image).
 EYE_RIGHT = (

@@ -24,6 +24,8 @@ _SPLIT = 0.62  # where a photo's opening is cut into skull and jaw parts when no
 
 
 class MouthInterior:
+    """The mouth's inside for one bundle, painted once; `composite` cuts it to the current lip opening."""
+
     def __init__(self, image: np.ndarray, box: Box, centre: np.ndarray, u: np.ndarray, width: float,
                  rest_polygon: np.ndarray, upper_lip: np.ndarray, lower_lip: np.ndarray, travel: int) -> None:
         """`upper_lip`/`lower_lip`: rest inner-lip contours (pixels); `travel`: most pixels a layer is shifted."""
@@ -90,8 +92,8 @@ class MouthInterior:
         # The lips shade what lies just inside them, and a narrow opening lets in less light overall.
         rim = cv2.GaussianBlur(alpha, (0, 0), 0.03 * self.width, borderType=cv2.BORDER_CONSTANT)
         size = cv2.boxFilter(alpha, -1, self._wide, borderType=cv2.BORDER_CONSTANT)
-        light = ((0.5 + 0.5 * np.clip(rim * 2.0, 0.0, 1.0)) * (0.55 + 0.45 * np.clip(size * 2.5, 0.0, 1.0)))[..., None]
-        interior = interior * light + self._shadow * (1 - light)  # shade toward warm dark, never toward grey
+        lit = ((0.5 + 0.5 * np.clip(rim * 2.0, 0.0, 1.0)) * (0.55 + 0.45 * np.clip(size * 2.5, 0.0, 1.0)))[..., None]
+        interior = interior * lit + self._shadow * (1 - lit)  # shade toward warm dark, never toward grey
         a = (alpha * strength)[..., None]
         region = frame[y0:y1, x0:x1]
         region[:] = (region * (1 - a) + interior * (255.0 * a) + 0.5).astype(np.uint8)

@@ -49,6 +49,8 @@ class Residual:
 
 
 class PreparedAvatar:
+    """Warp fields, mouth interior and lids of one bundle; read-only once built, so sessions share it."""
+
     def __init__(self, bundle: AvatarBundle) -> None:
         started = time.perf_counter()
         self.size = bundle.size
@@ -82,14 +84,14 @@ class PreparedAvatar:
         self.inner_lips = points[lips].astype(np.float32)  # upper contour, then lower, corner to corner
         self.inner_lip_moves = np.stack([rules[n][lips] for n in MOUTH_SHAPES]).astype(np.float32)  # (K, 22, 2)
         self.mouth_down = frame.v.astype(np.float32)
-        self.lower_lip_moves = np.stack([rules[n][14] for n in MOUTH_SHAPES]).astype(np.float32)  # (K, 2)
+        self.lower_lip_moves = np.stack([rules[n][topo.LIP_LOWER_MID] for n in MOUTH_SHAPES]).astype(np.float32)
         travel = HEAD_TRAVEL + int(np.ceil(np.abs(self.lower_lip_moves).sum(axis=0).max()))
         self.interior = MouthInterior(
             bundle.image, _clip(_grow(bundle.mouth_box, HEAD_TRAVEL), self.size), frame.centre, frame.u, frame.width,
-            points[list(topo.inner_mouth_polygon())], points[list(topo.LIP_UPPER_INNER)], points[list(topo.LIP_LOWER_INNER)], travel,
+            rest_polygon=points[list(topo.inner_mouth_polygon())], upper_lip=points[list(topo.LIP_UPPER_INNER)],
+            lower_lip=points[list(topo.LIP_LOWER_INNER)], travel=travel,
         )
         log.info("prepared avatar %s in %.0f ms", bundle.name, (time.perf_counter() - started) * 1e3)
-
 
     def _global_motion_at(self, p: np.ndarray) -> np.ndarray:
         """(G, 2): forward motion at p per unit of each global motion (the coarse backward field, negated)."""

@@ -37,7 +37,7 @@ class MouthFrame:
         self.width = mouth_width(landmarks)
         self.u = (right - left) / self.width
         self.v = np.array([-self.u[1], self.u[0]])
-        self.centre = (points[13] + points[14]) / 2
+        self.centre = (points[topo.LIP_UPPER_MID] + points[topo.LIP_LOWER_MID]) / 2
         half = self.width / 2
         rel = points - self.centre
         self.a = rel @ self.u / half
@@ -92,7 +92,7 @@ def _polyline_distance(points: np.ndarray, line: np.ndarray) -> np.ndarray:
 
 
 def mouth_rules(points: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndarray]:
-    """(P, 2) pixel displacement per mouth parameter at full strength."""
+    """(P, 2) pixel displacement per mouth shape (MOUTH_SHAPES) at full strength."""
     f = MouthFrame(points, landmarks)
     n = len(points)
     a, b = f.a, f.b
@@ -108,7 +108,8 @@ def mouth_rules(points: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndarr
     near_mouth = np.exp(-np.maximum(np.abs(a) - 1, 0) ** 2 / 0.8**2) * np.exp(-(b**2) / 0.9**2)
     near_mouth *= smoothstep(-1.2, -0.7, b)
 
-    # Jaw: everything below the mouth line drops, less toward the jaw angles; the opening is an oval.
+    # Jaw: everything below the mouth line drops (the lower lip by half a mouth width), less toward the jaw
+    # angles; the opening is an oval.
     jaw_skin = smoothstep(-0.15, 0.55, b) * (1 - 0.75 * smoothstep(0.8, 3.2, np.abs(a))) * (1 - 0.6 * np.minimum(a**2, 1))
     jaw_v = np.where(lower, 1 - 0.6 * ac**2, np.where(corners, 0.38, np.where(upper, -0.04 * arch, jaw_skin)))
     jaw_u = np.where(corners, -0.05 * np.sign(a), 0.0)
@@ -116,7 +117,6 @@ def mouth_rules(points: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndarr
     spread_u = 0.13 * ac * np.where(skin, near_mouth, 1.0)
     spread_v = np.where(corners, -0.03, 0.0) - 0.02 * arch * up_in + 0.03 * arch * low_in
     spread_v += 0.012 * up_out - 0.02 * low_out
-    # Round: corners pushed in, lips pouting (outer contour out), a small round opening.
     # Round: corners pushed in (the inner ones further, so the opening closes from the sides), lips pouting:
     # the outer contour moves out while the upper lip slides down over the teeth.
     round_u = -ac * np.where(skin, 0.17 * near_mouth, 0.17 + 0.1 * (1 - depth) * np.abs(ac))
@@ -194,4 +194,5 @@ class EyeFrame:
 
 
 def all_rules(points: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndarray]:
+    """Every rig motion by name: the mouth shapes and the blink."""
     return {**mouth_rules(points, landmarks), BLINK: blink_rule(points)}
