@@ -52,7 +52,8 @@ LONG_TEXT = (
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[str]:
+def server_url() -> Iterator[str]:
+    """One server subprocess for the module (conftest's in-loop `server` would share the tests' event loop)."""
     with running_server() as url:
         yield url
 
@@ -92,8 +93,8 @@ def words_of(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower())
 
 
-async def test_page_connects_and_video_plays_at_25_fps(server: str, browser: Browser) -> None:
-    page = await live_page(browser, server)
+async def test_page_connects_and_video_plays_at_25_fps(server_url: str, browser: Browser) -> None:
+    page = await live_page(browser, server_url)
     assert await page.inner_text("#status-text") == "Live"
     assert await page.locator("#overlay").is_hidden()
     await page.wait_for_function("document.getElementById('video').videoWidth > 0")
@@ -107,8 +108,8 @@ async def test_page_connects_and_video_plays_at_25_fps(server: str, browser: Bro
     assert await shown_errors(page) == []
 
 
-async def test_say_produces_audio_and_highlighted_captions(server: str, browser: Browser) -> None:
-    page = await live_page(browser, server)
+async def test_say_produces_audio_and_highlighted_captions(server_url: str, browser: Browser) -> None:
+    page = await live_page(browser, server_url)
     await start_audio_probe(page)
     await page.wait_for_timeout(600)
     assert await peak_level(page, 0) < SILENCE_LEVEL, "the avatar should be silent before anything is said"
@@ -131,8 +132,8 @@ async def test_say_produces_audio_and_highlighted_captions(server: str, browser:
     assert await shown_errors(page) == []
 
 
-async def test_interrupt_stops_the_audio(server: str, browser: Browser) -> None:
-    page = await live_page(browser, server)
+async def test_interrupt_stops_the_audio(server_url: str, browser: Browser) -> None:
+    page = await live_page(browser, server_url)
     await start_audio_probe(page)
     sent_at = await page_now_ms(page)
     await say(page, LONG_TEXT)
@@ -151,8 +152,8 @@ async def test_interrupt_stops_the_audio(server: str, browser: Browser) -> None:
     assert await shown_errors(page) == []
 
 
-async def test_stream_mode_speaks_before_the_text_is_complete(server: str, browser: Browser) -> None:
-    page = await live_page(browser, server)
+async def test_stream_mode_speaks_before_the_text_is_complete(server_url: str, browser: Browser) -> None:
+    page = await live_page(browser, server_url)
     await say(page, STREAMED_TEXT, mode="stream")
     assert await page.inner_text("#send") == "Stream"
     streaming_when_speech_started = await page.wait_for_function(
@@ -178,8 +179,8 @@ async def changed_frame(page: Page, before: list[float], timeout_s: float = 5.0)
     raise AssertionError(f"the picture did not change: {before} -> {now}")
 
 
-async def test_pickers_switch_avatar_and_voice_without_reconnecting(server: str, browser: Browser) -> None:
-    page = await live_page(browser, server)
+async def test_pickers_switch_avatar_and_voice_without_reconnecting(server_url: str, browser: Browser) -> None:
+    page = await live_page(browser, server_url)
     await page.wait_for_function("document.getElementById('video').videoWidth > 0")
     avatars = await page.locator("#avatar-control option:not([disabled])").evaluate_all("(os) => os.map((o) => o.value)")
     voices = await page.locator("#voice-control option:not([disabled])").evaluate_all("(os) => os.map((o) => o.value)")
@@ -203,8 +204,8 @@ async def test_pickers_switch_avatar_and_voice_without_reconnecting(server: str,
     assert await shown_errors(page) == []
 
 
-async def test_server_errors_are_shown_and_the_session_goes_on(server: str, browser: Browser) -> None:
-    page = await live_page(browser, server)
+async def test_server_errors_are_shown_and_the_session_goes_on(server_url: str, browser: Browser) -> None:
+    page = await live_page(browser, server_url)
     # A stale list (an avatar removed from the server after the page loaded) is the way a picker meets a refusal.
     await page.evaluate("document.getElementById('avatar-control').append(new Option('no-such-avatar'))")
     await page.select_option("#avatar-control", "no-such-avatar")
@@ -229,10 +230,10 @@ HTMLMediaElement.prototype.play = function () {
 """
 
 
-async def test_autoplay_refusal_plays_muted_and_offers_a_click_for_sound(server: str, browser: Browser) -> None:
+async def test_autoplay_refusal_plays_muted_and_offers_a_click_for_sound(server_url: str, browser: Browser) -> None:
     page = await browser.new_page(viewport=LAPTOP)
     await page.add_init_script(REFUSE_AUTOPLAY_WITH_SOUND)
-    await page.goto(server)
+    await page.goto(server_url)
     await wait_for_state(page, "live")
     await page.wait_for_selector("#unmute", state="visible")
     video_flags = "(({muted, paused}) => [muted, paused])(document.getElementById('video'))"
@@ -243,8 +244,8 @@ async def test_autoplay_refusal_plays_muted_and_offers_a_click_for_sound(server:
     assert await shown_errors(page) == []
 
 
-async def test_phone_layout_fits_the_screen(server: str, browser: Browser) -> None:
-    page = await live_page(browser, server, viewport=PHONE)
+async def test_phone_layout_fits_the_screen(server_url: str, browser: Browser) -> None:
+    page = await live_page(browser, server_url, viewport=PHONE)
     assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     for selector in ("#video", "#text", "#send", "#interrupt", "#captions"):
         box = await page.locator(selector).bounding_box()

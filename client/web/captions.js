@@ -2,14 +2,15 @@
 //
 // Word times count from the utterance's first sample, and `speech_started` says that sample is being sent now;
 // the listener hears it one playout delay later (network plus jitter buffer), so highlights are shifted by the
-// delay the stats panel measures.
+// delay the stats panel measures, taken once per utterance so its words keep their spacing.
 
 export class Captions {
   #container;
   #playoutDelayMs;
   #line = null;
   #utterance = null;
-  #startedAt = 0;
+  #origin = 0;
+  #current = null;
   #timers = new Set();
   #pending = new Set();
 
@@ -33,16 +34,13 @@ export class Captions {
     span.textContent = text;
     this.#line.append(span, " ");
     this.#pending.add(span);
-    const origin = this.#startedAt + this.#playoutDelayMs();
-    this.#at(origin + startMs, () => {
+    this.#at(this.#origin + startMs, () => {
+      if (this.#current) this.#markSpoken(this.#current);
+      this.#current = span;
       span.classList.add("is-current");
       this.#keepInView(span);
     });
-    this.#at(origin + endMs, () => {
-      span.classList.remove("is-current");
-      span.classList.add("is-spoken");
-      this.#pending.delete(span);
-    });
+    this.#at(this.#origin + endMs, () => this.#markSpoken(span));
   }
 
   /** On an interrupted utterance the words not yet heard are struck through, the rest play out as scheduled. */
@@ -63,16 +61,24 @@ export class Captions {
     this.#container.replaceChildren();
     this.#line = null;
     this.#utterance = null;
+    this.#current = null;
   }
 
   #startLine(utterance, startedAt) {
     this.clear();
     this.#utterance = utterance;
-    this.#startedAt = startedAt;
+    this.#origin = startedAt + this.#playoutDelayMs();
     this.#line = document.createElement("p");
     this.#line.className = "caption-line";
     this.#line.dataset.utterance = String(utterance);
     this.#container.append(this.#line);
+  }
+
+  #markSpoken(span) {
+    span.classList.remove("is-current");
+    span.classList.add("is-spoken");
+    this.#pending.delete(span);
+    if (this.#current === span) this.#current = null;
   }
 
   /** Long utterances scroll inside the caption box, keeping the word being heard on its last visible lines. */
