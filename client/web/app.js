@@ -178,6 +178,10 @@ ui.unmute.addEventListener("click", async () => {
   await Promise.all([ui.video.play(), level.resume()]);
 });
 
+// Any first click or key press also lets the level meter's AudioContext run (the autoplay policy holds it).
+document.addEventListener("pointerdown", () => level.resume(), { once: true });
+document.addEventListener("keydown", () => level.resume(), { once: true });
+
 function drawLevel() {
   ui.meterBar.style.transform = `scaleX(${Math.min(1, level.rms() * 6).toFixed(3)})`;
   requestAnimationFrame(drawLevel);
