@@ -94,14 +94,19 @@ class AvatarClient:
         voice: str | None = None,
         keep_video: bool = False,
         timeout: float = 15.0,
+        mode: str = "text",
+        voice_track: MediaStreamTrack | None = None,
     ) -> AvatarClient:
-        """Open the websocket, make the offer and return once the answer is applied (media then flows)."""
+        """Open the websocket, make the offer and return once the answer is applied (media then flows).
+
+        In `mode="voice"` the avatar speaks with `voice_track` (any aiortc audio track, e.g. an ArrayAudioTrack),
+        sent on a sendrecv audio transceiver; `voice` (a TTS voice) has no effect there."""
         ws = await connect(_with_token(url, token), max_size=None)
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         client = cls(ws, pc)
         client.keep_video = keep_video
         try:
-            await client._negotiate(avatar, voice, timeout)
+            await client._negotiate(avatar, voice, timeout, mode, voice_track)
         except BaseException:
             await client.close()
             raise
@@ -113,12 +118,17 @@ class AvatarClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def _negotiate(self, avatar: str | None, voice: str | None, timeout: float) -> None:
-        self._pc.addTransceiver("audio", direction="recvonly")
+    async def _negotiate(
+        self, avatar: str | None, voice: str | None, timeout: float, mode: str, voice_track: MediaStreamTrack | None
+    ) -> None:
+        if voice_track is None:
+            self._pc.addTransceiver("audio", direction="recvonly")
+        else:
+            self._pc.addTransceiver(voice_track, direction="sendrecv")
         self._pc.addTransceiver("video", direction="recvonly")
         self._pc.on("track", self._on_track)
         await self._pc.setLocalDescription(await self._pc.createOffer())
-        offer: dict[str, Any] = {"type": "offer", "sdp": self._pc.localDescription.sdp}
+        offer: dict[str, Any] = {"type": "offer", "sdp": self._pc.localDescription.sdp, "mode": mode}
         offer.update({k: v for k, v in (("avatar", avatar), ("voice", voice)) if v is not None})
         self._tasks.append(asyncio.create_task(self._read_events()))
         await self.send(offer)

@@ -24,6 +24,7 @@ from server.services import Services
 from server.speaker import Speaker
 from server.stage import Stage
 from server.tracks import SessionAudioTrack, SessionVideoTrack
+from server.voice import VoiceMirror, incoming_voice
 
 logger = logging.getLogger(__name__)
 # Events a client may leave unread before it is considered gone.
@@ -39,7 +40,7 @@ class SessionLog(logging.LoggerAdapter):
 class _Media:
     """What exists once the offer is answered."""
 
-    def __init__(self, pc: RTCPeerConnection, stage: Stage, speaker: Speaker, tracks: list) -> None:
+    def __init__(self, pc: RTCPeerConnection, stage: Stage, speaker: Speaker | VoiceMirror, tracks: list) -> None:
         self.pc = pc
         self.stage = stage
         self.speaker = speaker
@@ -124,6 +125,8 @@ class Session:
         media = self._media
         if media is None:
             raise ProtocolError("no_session", "send an 'offer' first")
+        if isinstance(message, (Text, Flush)) and isinstance(media.speaker, VoiceMirror):
+            raise ProtocolError("bad_message", "this session is in voice mode: the avatar speaks with your audio, not text")
         if isinstance(message, Text):
             if media.speaker.pending_chars + len(message.text) > self._limits.max_pending_chars:
                 raise ProtocolError(
@@ -142,8 +145,6 @@ class Session:
     async def _offer(self, offer: Offer) -> None:
         if self._media is not None:
             raise ProtocolError("bad_offer", "this session already has an offer; open a new websocket to renegotiate")
-        if offer.mode == "voice":
-            raise ProtocolError("bad_offer", "voice mode is not available on this server yet; use mode 'text'")
         services = self._services
         bundle = services.avatar(offer.avatar)
         voice = services.voice_id(offer.voice) if offer.voice else services.default_voice
@@ -156,19 +157,22 @@ class Session:
         )
         tracks = [SessionAudioTrack(clock, stage), SessionVideoTrack(clock, stage)]
         pc = await answer_offer(offer.sdp, tracks)
-        speaker = Speaker(
-            stage=stage,
-            clock=clock,
-            voices=services.voices,
-            voice=voice,
-            face=services.face.open_stream(),
-            tts_pool=services.tts_pool,
-            metrics=services.metrics,
-            limits=self._limits,
-            lead_s=services.config.speech_lead_s,
-            emit=self.emit,
-            log=self.log,
-        )
+        if offer.mode == "voice":
+            speaker = await self._voice_mirror(pc, stage, clock, tracks)
+        else:
+            speaker = Speaker(
+                stage=stage,
+                clock=clock,
+                voices=services.voices,
+                voice=voice,
+                face=services.face.open_stream(),
+                tts_pool=services.tts_pool,
+                metrics=services.metrics,
+                limits=self._limits,
+                lead_s=services.config.speech_lead_s,
+                emit=self.emit,
+                log=self.log,
+            )
         self._media = _Media(pc, stage, speaker, tracks)
 
         @pc.on("connectionstatechange")
@@ -177,15 +181,35 @@ class Session:
             if pc.connectionState in ("failed", "closed"):
                 self.close(f"peer connection {pc.connectionState}")
 
-        self.log.info("answered offer: avatar %s, voice %s", bundle.name, voice)
+        self.log.info("answered %s-mode offer: avatar %s, voice %s", offer.mode, bundle.name, voice)
         self.emit({"type": "answer", "sdp": pc.localDescription.sdp, "session_id": self.id})
+
+    async def _voice_mirror(
+        self, pc: RTCPeerConnection, stage: Stage, clock: MediaClock, tracks: list
+    ) -> VoiceMirror:
+        try:
+            track = incoming_voice(pc)
+        except ProtocolError:
+            for outgoing in tracks:
+                outgoing.stop()
+            await pc.close()
+            raise
+        return VoiceMirror(
+            stage=stage,
+            clock=clock,
+            track=track,
+            face=self._services.face.open_stream(),
+            metrics=self._services.metrics,
+            emit=self.emit,
+            log=self.log,
+        )
 
     def _set(self, media: _Media, message: Set) -> None:
         bundle = self._services.avatar(message.avatar) if message.avatar else None
         voice = self._services.voice_id(message.voice) if message.voice else None
         if bundle is not None:
             media.stage.renderer = AvatarRenderer(bundle, seed=next(_seeds))
-        if voice is not None:
+        if voice is not None and isinstance(media.speaker, Speaker):  # voice mode speaks with the client's voice
             media.speaker.voice = voice
 
     async def _add_candidate(self, pc: RTCPeerConnection, message: Ice) -> None:
