@@ -199,3 +199,12 @@ def test_idle_frames_are_never_frozen(bundle):
     renderer = AvatarRenderer(bundle, seed=5)
     frames = [renderer.render(i, mouth_params()) for i in range(0, 50, 5)]
     assert all(not np.array_equal(a, b) for a, b in zip(frames, frames[1:]))
+
+
+@pytest.mark.parametrize("name", ["jaw_open", "lip_spread", "lip_round", "lip_close", "lip_tuck"])
+def test_speech_starts_without_a_pop(bundle, name):
+    """A barely moving mouth looks like the rest frame: the painted interior fades in, it does not switch on."""
+    renderer = AvatarRenderer(bundle, seed=0)
+    rest = renderer.render(9, mouth_params()).astype(np.int16)
+    nudged = renderer.render(9, mouth_params(**{name: 0.01})).astype(np.int16)
+    assert np.abs(nudged - rest).max() < 60

@@ -1,8 +1,8 @@
 """What shows between the lips: a shaded cavity, upper teeth fixed to the skull, lower teeth and tongue on the jaw.
 
 Layers are painted once, in the mouth's own frame (a tilted head gets tilted teeth) and tinted to the photo.
-If the photo shows its own teeth, those pixels become the layers (upper part on the skull, lower part on the
-jaw), so the rest frame is the photo itself and the opening mouth keeps the person's real teeth. Per frame the
+If the photo shows its own teeth, those pixels are laid over the painted ones (upper teeth on the skull, lower
+on the jaw), so the rest frame is nearly the photo itself and the opening mouth keeps the person's real teeth. Per frame the
 layers are only shifted by whole pixels, stacked and cut out by the moved inner-lip polygon.
 """
 from __future__ import annotations
@@ -21,6 +21,7 @@ _UPPER_TEETH = np.array([0.0, 0.30, 0.54, 0.76, 0.96, 1.14, 1.32])
 _LOWER_TEETH = np.array([0.0, 0.19, 0.38, 0.58, 0.78, 0.98, 1.18])
 _PHOTO_TEETH_MIN_GAP = 0.06  # mouth widths: a rest opening this tall shows enough teeth to sample
 _SPLIT = 0.62  # where a photo's opening is cut into skull and jaw parts when no biting edge is found
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
 class MouthInterior:
@@ -59,13 +60,14 @@ class MouthInterior:
         depth = (1 - 0.5 * smoothstep(0.25, 1.0, np.abs(a))) * smoothstep(-0.1, 0.35, b - up_b)
         self._cavity = (_CAVITY * light * (1 - 0.6 * depth)[..., None]).astype(np.float32)
         self._shadow = (_CAVITY * light * 0.8).astype(np.float32)
-        upper = _teeth(a, b, pixel, teeth, up_b, _UPPER_TEETH, length=0.34, down=True)
-        lower = _over(_teeth(a, b, pixel, teeth * 0.95, low_b, _LOWER_TEETH, length=0.2, down=False),
+        upper = _teeth(a, b, pixel, teeth, up_b, _UPPER_TEETH, length=0.34, down=True, gap_depth=0.16)
+        lower = _over(_teeth(a, b, pixel, teeth * 0.95, low_b, _LOWER_TEETH, length=0.2, down=False, gap_depth=0.08),
                       _tongue(a, b, pixel, light, low_b))
         if shows_teeth:
-            on_skull = opening * _upper_teeth(photo, opening, up_b, low_b, b)
-            upper = _over(_premultiplied(*_extend_teeth(photo, on_skull, upward=True)), upper)
-            lower = _over(_premultiplied(*_extend_teeth(photo, opening - on_skull, upward=False)), lower)
+            tooth = _toothness(photo, opening)
+            on_skull = _upper_teeth(tooth > 0.5, opening, up_b, low_b, b)
+            upper = _over(_premultiplied(photo, opening * tooth * on_skull), upper)
+            lower = _over(_premultiplied(photo, opening * tooth * (1 - on_skull)), lower)
         self._upper_rgb, self._upper_a = upper[..., :3].copy(), upper[..., 3:].copy()
         self._lower_rgb, self._lower_a = lower[..., :3].copy(), lower[..., 3:].copy()
 
@@ -131,10 +133,9 @@ def _skin_light(image: np.ndarray, centre: np.ndarray, width: float) -> tuple[fl
     x, y = int(centre[0]), int(centre[1])
     r = int(width)
     patch = image[max(y - r, 0): y + r, max(x - r, 0): x + r].reshape(-1, 3).astype(np.float32) / 255
-    luma = patch @ np.array([0.299, 0.587, 0.114], np.float32)
-    light = float(np.clip(np.percentile(luma, 75) / 0.62, 0.55, 1.1))
+    light = float(np.clip(np.percentile(patch @ _LUMA, 75) / 0.62, 0.55, 1.1))
     skin = np.median(patch, axis=0)
-    cast = skin / max(float(skin @ np.array([0.299, 0.587, 0.114], np.float32)), 1e-3)
+    cast = skin / max(float(skin @ _LUMA), 1e-3)
     return light, cast.astype(np.float32)
 
 
@@ -143,11 +144,11 @@ def _photo_teeth_colour(photo: np.ndarray, opening: np.ndarray, fallback: np.nda
     pixels = photo[opening > 0.9]
     if len(pixels) < 20:
         return fallback
-    luma = pixels @ np.array([0.299, 0.587, 0.114], np.float32)
+    luma = pixels @ _LUMA
     return np.median(pixels[luma >= np.median(luma)], axis=0).astype(np.float32)
 
 
-def _teeth(a, b, pixel, colour, lip_b, bounds, length, down) -> np.ndarray:
+def _teeth(a, b, pixel, colour, lip_b, bounds, length, down, gap_depth) -> np.ndarray:
     """Premultiplied RGBA row of teeth hanging from (down) or standing on (not down) the lip contour lip_b."""
     phi = np.arcsin(np.clip(a / 0.97, -1, 1))
     k = np.clip(np.searchsorted(bounds, np.abs(phi)) - 1, 0, len(bounds) - 2)
@@ -167,7 +168,7 @@ def _teeth(a, b, pixel, colour, lip_b, bounds, length, down) -> np.ndarray:
         inside = (b - (lip_b - length + rise)) / pixel
         depth = np.clip((lip_b - b) / length, 0, 1)
     alpha = np.clip(inside, 0, 1) * (np.abs(phi) < bounds[-1])
-    gap = 0.84 + 0.16 * smoothstep(0.0, 0.1, np.minimum(tau, 1 - tau))
+    gap = 1 - gap_depth * (1 - smoothstep(0.0, 0.1, np.minimum(tau, 1 - tau)))
     # Convex crowns, shadow toward the back of the arch, darker and warmer at the gum, a greyish biting edge.
     shade = (0.88 + 0.12 * crown) * gap * (1 - 0.5 * np.abs(a) ** 2) * (0.85 + 0.15 * smoothstep(0.0, 0.5, depth))
     shade *= (1 - 0.1 * smoothstep(0.8, 1.0, depth)) * variation
@@ -183,52 +184,40 @@ def _tongue(a, b, pixel, light, lip_b) -> np.ndarray:
     return np.dstack([rgb * alpha[..., None], alpha]).astype(np.float32)
 
 
-def _upper_teeth(photo: np.ndarray, opening: np.ndarray, up_b: np.ndarray, low_b: np.ndarray,
+def _upper_teeth(tooth: np.ndarray, opening: np.ndarray, up_b: np.ndarray, low_b: np.ndarray,
                  b: np.ndarray) -> np.ndarray:
     """1 where the photo's opening shows upper teeth (they stay on the skull), 0 below their biting edge.
 
-    Per column, the upper teeth are the first bright run down from the upper lip; whatever lies below a dark
-    gap (lower teeth, tongue) goes with the jaw. A column with no bright pixels splits at _SPLIT.
+    Per column, the upper teeth are the first run of tooth pixels down from the upper lip; whatever lies below
+    a dark gap (lower teeth, tongue) goes with the jaw. Columns without teeth split at _SPLIT.
     """
-    luma = photo @ np.array([0.299, 0.587, 0.114], np.float32)
     inside = opening > 0.5
-    bright_level = 0.75 * np.percentile(luma[inside], 90) if inside.any() else 1.0
     edges = np.full(opening.shape[1], np.nan, np.float32)
     for x in np.flatnonzero(inside.any(axis=0)):
         rows = np.flatnonzero(inside[:, x])
-        bright = luma[rows, x] >= bright_level
+        bright = tooth[rows, x]
         if bright.any():
             first = int(np.argmax(bright))
             dark_after = np.flatnonzero(~bright[first:])
             edges[x] = rows[first + dark_after[0]] if len(dark_after) else rows[-1] + 1
-    cols = np.arange(opening.shape[1])
     known = ~np.isnan(edges)
-    fallback = up_b + _SPLIT * (low_b - up_b)  # in b units, per pixel
-    skull = b <= fallback
-    if known.sum() >= 3:
-        edge_rows = np.interp(cols, cols[known], cv2.medianBlur(edges[known][None, :].astype(np.float32), 5)[0]
-                              if known.sum() >= 5 else edges[known])
-        skull = np.arange(opening.shape[0])[:, None] < edge_rows[None, :]
-    return skull.astype(np.float32)
+    if known.sum() < 5:
+        return (b <= up_b + _SPLIT * (low_b - up_b)).astype(np.float32)
+    cols = np.arange(opening.shape[1])
+    edge_rows = np.interp(cols, cols[known], cv2.medianBlur(edges[known][None, :], 5)[0])
+    return (np.arange(opening.shape[0])[:, None] < edge_rows[None, :]).astype(np.float32)
 
 
-def _extend_teeth(photo: np.ndarray, alpha: np.ndarray, upward: bool, inset: int = 4) -> tuple[np.ndarray, np.ndarray]:
-    """The photo's visible teeth continued past the rest lip line (up for the upper row, down for the lower),
-    so that a lip lifting off them reveals more of the same teeth rather than painted ones. The continuation
-    repeats a row a few pixels inside the teeth (clear of the lip's edge), smoothed along the row so it does not
-    streak, and darkens away from it as teeth do toward the gums."""
-    smooth = cv2.blur(photo, (5, 1))
-    rgb, out = photo.copy(), alpha.copy()
-    for x in range(alpha.shape[1]):
-        rows = np.flatnonzero(alpha[:, x] > 0.9)
-        if len(rows) <= 2 * inset:
-            continue
-        edge = rows[0] + inset if upward else rows[-1] - inset
-        span = np.arange(0, edge) if upward else np.arange(edge + 1, alpha.shape[0])
-        fade = 1 - 0.3 * smoothstep(0.0, 12.0, np.abs(span - edge).astype(np.float32))
-        rgb[span, x] = smooth[edge, x] * fade[:, None]
-        out[span, x] = 1.0
-    return rgb, out
+def _toothness(photo: np.ndarray, opening: np.ndarray) -> np.ndarray:
+    """How surely each pixel of the photo's opening is tooth (bright, unsaturated) rather than lip edge or the
+    dark mouth corners: only teeth are carried along, the rest is painted, so nothing pink or brown stays
+    stuck to a tooth once the lips move. Thin dark lines between teeth are closed over."""
+    luma = photo @ _LUMA
+    bright = np.percentile(luma[opening > 0.5], 90)
+    saturation = (photo.max(axis=2) - photo.min(axis=2)) / np.maximum(photo.max(axis=2), 1e-3)
+    tooth = smoothstep(0.55 * bright, 0.8 * bright, luma) * (1 - smoothstep(0.3, 0.5, saturation))
+    tooth = cv2.morphologyEx(tooth.astype(np.float32), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+    return cv2.GaussianBlur(tooth, (0, 0), 0.7)
 
 
 def _premultiplied(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:

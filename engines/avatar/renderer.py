@@ -15,10 +15,9 @@ from engines.avatar.idle import IdleMotion
 from engines.avatar.prepared import PreparedAvatar, Residual, prepared, upsample
 from engines.face.base import N_PARAMS
 
-# Mean inner-lip gap (pixels) at which the painted interior is fully on. A photo with closed lips has a gap of
-# about half a pixel at rest; the interior fades in from there, so the rest frame is the photo itself.
-_INTERIOR_ON_GAP = 2.0
-_REST_GAP = 0.5
+# Mean movement of the inner lips (pixels) at which the painted interior is fully on. It fades in from rest, so
+# the rest frame is the photo itself and the first frames of speech never pop.
+_INTERIOR_ON_MOVE = 3.0
 
 
 def mix_mouth(params: np.ndarray) -> np.ndarray:
@@ -62,10 +61,9 @@ class AvatarRenderer:
         prep.eyelids.composite(frame, blink, motion @ prep.eye_global_motion)
         if mouth.any():
             head = motion @ prep.mouth_global_motion
-            lips = prep.inner_lips + np.tensordot(mouth, prep.inner_lip_moves, axes=1) + head
-            polygon = _opening(lips, prep.mouth_down)
-            gap = cv2.contourArea(polygon) / prep.mouth_width
-            strength = float(np.clip((gap - _REST_GAP) / (_INTERIOR_ON_GAP - _REST_GAP), 0.0, 1.0))
+            moves = np.tensordot(mouth, prep.inner_lip_moves, axes=1)
+            polygon = _opening(prep.inner_lips + moves + head, prep.mouth_down)
+            strength = float(np.clip(np.linalg.norm(moves, axis=1).mean() / _INTERIOR_ON_MOVE, 0.0, 1.0))
             upper = tuple(np.round(head).astype(int))
             lower = tuple(np.round(head + mouth @ prep.lower_lip_moves).astype(int))
             prep.interior.composite(frame, polygon, upper, lower, strength)
