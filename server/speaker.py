@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -157,13 +157,19 @@ class Speaker:
             await asyncio.sleep(0.1)
 
     async def _synthesize(self, utterance: Utterance, phrase: str) -> Speech | None:
+        """The phrase's speech, already at the timeline's rate: resampling runs in the worker thread too, so the
+        event loop that paces the tracks never waits on it."""
         engine, voice = self._voices.resolve(utterance.voice)
         began = time.perf_counter()
         loop = asyncio.get_running_loop()
+
+        def synthesize() -> Speech:
+            speech = engine.synthesize(phrase, voice)
+            pcm = resample(speech.pcm, speech.sample_rate, TIMELINE_RATE)
+            return replace(speech, pcm=pcm, sample_rate=TIMELINE_RATE)
+
         try:
-            speech = await asyncio.wait_for(
-                loop.run_in_executor(self._tts_pool, engine.synthesize, phrase, voice), self._limits.tts_timeout_s
-            )
+            speech = await asyncio.wait_for(loop.run_in_executor(self._tts_pool, synthesize), self._limits.tts_timeout_s)
         except Exception as exc:  # a failing engine costs one phrase, never the session
             reason = "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
             self._log.warning("TTS %s failed on %r: %s", engine.name, phrase, reason)
@@ -174,9 +180,8 @@ class Speaker:
         return speech
 
     async def _place(self, utterance: Utterance, speech: Speech) -> None:
-        pcm = resample(speech.pcm, speech.sample_rate, TIMELINE_RATE)
-        skip = _leading_silence(pcm) if utterance.first_sample is None else 0
-        pcm = pcm[skip:]
+        skip = _leading_silence(speech.pcm) if utterance.first_sample is None else 0
+        pcm = speech.pcm[skip:]
         start = self._stage.timeline.place(pcm, self._earliest_start()) - skip
         if utterance.first_sample is None:
             utterance.first_sample = start + skip
