@@ -21,7 +21,8 @@ from typing import Any
 
 import av
 import numpy as np
-from aiortc import RTCPeerConnection
+from aiortc import RTCPeerConnection, RTCRtpReceiver
+from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from engines.face.base import SAMPLES_PER_FRAME, TIMELINE_RATE, FaceStream, FrameParams, frame_center
@@ -31,13 +32,12 @@ from server.protocol import ProtocolError
 from server.speaker import FADE_SAMPLES, MAX_FACE_GAP
 from server.stage import Stage
 from server.timeline import seconds_to_samples
-from server.tracks import AUDIO_FRAME_SAMPLES, RENDER_AHEAD_S
+from server.tracks import RENDER_AHEAD_S
 from server.vad import Transition, VoiceActivityDetector
 
 # What a video frame's mouth needs beyond the network's look-ahead: the frame is shown from its start, half a
-# frame before its centre; it is rendered RENDER_AHEAD_S before that; and the audio it needs may sit at the end
-# of a 20 ms packet.
-FACE_DEADLINE = SAMPLES_PER_FRAME // 2 + seconds_to_samples(RENDER_AHEAD_S) + AUDIO_FRAME_SAMPLES
+# frame before its centre, and it is rendered RENDER_AHEAD_S before that.
+FACE_DEADLINE = SAMPLES_PER_FRAME // 2 + seconds_to_samples(RENDER_AHEAD_S)
 # Slack for inference time and arrival jitter on top of that: the fixed delay is look-ahead + FACE_DEADLINE + this.
 PROCESSING_MARGIN_S = 0.025
 # Audio that would land more than this beyond the fixed delay (a burst after a stall, a client clock running
@@ -53,6 +53,7 @@ MOUTH_LEAD = seconds_to_samples(0.06)
 MOUTH_TAIL = seconds_to_samples(0.1)
 
 Emit = Callable[[dict[str, Any]], None]
+log = logging.getLogger(__name__)
 
 
 def incoming_voice(pc: RTCPeerConnection) -> MediaStreamTrack:
@@ -63,8 +64,23 @@ def incoming_voice(pc: RTCPeerConnection) -> MediaStreamTrack:
             and transceiver.receiver.track is not None
             and transceiver.currentDirection == "sendrecv"
         ):
+            _shorten_jitter_buffer(transceiver.receiver)
             return transceiver.receiver.track
     raise ProtocolError("bad_offer", "voice mode needs an audio transceiver the client sends on (sendrecv)")
+
+
+def _shorten_jitter_buffer(receiver: RTCRtpReceiver) -> None:
+    """Release each incoming audio packet as soon as the next one arrives, instead of four packets (80 ms) later.
+
+    aiortc holds audio back by a fixed four packets and has no setting for it. Voice mode places packets by their
+    timestamps and its fixed delay already absorbs arrival jitter, so that hold would only add 60 ms to the delay
+    the user sees. The receiver keeps its buffer in a private attribute; if a future aiortc renames it, the
+    default buffer stays and a warning says so."""
+    attribute = "_RTCRtpReceiver__jitter_buffer"
+    if not hasattr(receiver, attribute):
+        log.warning("aiortc's receiver has no %s: the incoming voice keeps its 80 ms jitter buffer", attribute)
+        return
+    setattr(receiver, attribute, JitterBuffer(capacity=16, prefetch=0))
 
 
 @dataclass
@@ -122,6 +138,8 @@ class VoiceMirror:
         self._mutes: list[_Mute] = []
         self._frames: asyncio.Queue[av.AudioFrame] = asyncio.Queue()
         self._tasks = [asyncio.create_task(self._receive(track)), asyncio.create_task(self._run())]
+        for task in self._tasks:
+            task.add_done_callback(self._report_failure)
 
     @property
     def delay_s(self) -> float:
@@ -147,6 +165,10 @@ class VoiceMirror:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _report_failure(self, task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self._log.error("voice pipeline failed; the avatar idles", exc_info=task.exception())
 
     async def _receive(self, track: MediaStreamTrack) -> None:
         with contextlib.suppress(MediaStreamError):
