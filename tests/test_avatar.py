@@ -8,10 +8,11 @@ import pytest
 from engines.avatar import AvatarRenderer, UnknownAvatar, list_avatars, load_avatar
 from engines.avatar import face_topology as topo
 from engines.avatar.bundle import save_bundle
-from engines.avatar.idle import FPS, IdleMotion
+from engines.avatar.bundle import AVATARS_DIR
+from engines.avatar.idle import IdleMotion
 from engines.avatar.preview import mouth_params
-from engines.avatar.rig import all_rules, MouthFrame
-from engines.face.base import N_PARAMS
+from engines.avatar.rig import MouthFrame, all_rules
+from engines.face.base import FPS, N_PARAMS
 
 AVATARS = ["astronaut", "grace_hopper"]
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
@@ -49,8 +50,6 @@ def test_committed_avatars_are_listed_and_load_by_name_and_path(bundle):
     assert len(bundle.eye_boxes) == 2
     for ex0, ey0, ex1, ey1 in bundle.eye_boxes:
         assert ey1 <= y0, "eyes sit above the mouth"
-    from engines.avatar.bundle import AVATARS_DIR
-
     assert load_avatar(AVATARS_DIR / bundle.name) is bundle  # one shared load per folder
 
 

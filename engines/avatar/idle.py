@@ -1,7 +1,8 @@
 """Idle life as pure functions of (seed, frame index): blinks, a slow drifting head, breathing.
 
-No wall clock and no per-frame state, so any frame can be rendered again identically (tests, replays, several
-workers) and a stalled session resumes exactly where its timeline is.
+No wall clock, and the only state is a blink timetable that grows deterministically from the seed, so any frame
+can be rendered again identically, in any order (tests, replays, several workers), and a stalled session resumes
+exactly where its timeline is.
 """
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-FPS = 25
+from engines.face.base import FPS
+
 BLINK_MIN_S, BLINK_MAX_S = 2.0, 6.0
 # Lid closure per frame of one blink: fast down, short hold, slower up (about 280 ms).
 BLINK_SHAPE = np.array([0.45, 0.9, 1.0, 0.75, 0.4, 0.12], dtype=np.float32)

@@ -1,4 +1,5 @@
-"""What shows between the lips: a shaded cavity, upper teeth fixed to the skull, lower teeth and tongue on the jaw.
+"""What shows between the lips: a shaded cavity, upper teeth fixed to the skull, lower teeth and tongue on the
+jaw.
 
 Layers are painted once, in the mouth's own frame (a tilted head gets tilted teeth) and tinted to the photo.
 If the photo shows its own teeth, those pixels are laid over the painted ones (upper teeth on the skull, lower

@@ -110,7 +110,8 @@ def mouth_rules(points: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndarr
 
     # Jaw: everything below the mouth line drops (the lower lip by half a mouth width), less toward the jaw
     # angles; the opening is an oval.
-    jaw_skin = smoothstep(-0.15, 0.55, b) * (1 - 0.75 * smoothstep(0.8, 3.2, np.abs(a))) * (1 - 0.6 * np.minimum(a**2, 1))
+    jaw_skin = smoothstep(-0.15, 0.55, b) * (1 - 0.75 * smoothstep(0.8, 3.2, np.abs(a)))
+    jaw_skin *= 1 - 0.6 * np.minimum(a**2, 1)
     jaw_v = np.where(lower, 1 - 0.6 * ac**2, np.where(corners, 0.38, np.where(upper, -0.04 * arch, jaw_skin)))
     jaw_u = np.where(corners, -0.05 * np.sign(a), 0.0)
     # Spread: corners pulled back and up, lips thinned, teeth showing between them.

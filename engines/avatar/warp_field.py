@@ -56,7 +56,8 @@ def support_box(points: np.ndarray, triangles: np.ndarray, moves: np.ndarray, si
     moving = np.abs(moves[triangles]).max(axis=(1, 2)) > 1e-4
     if not moving.any():
         return 0, 0, 0, 0
-    corners = np.concatenate([points[triangles[moving]].reshape(-1, 2), (points + moves)[triangles[moving]].reshape(-1, 2)])
+    tris = triangles[moving]
+    corners = np.concatenate([points[tris].reshape(-1, 2), (points + moves)[tris].reshape(-1, 2)])
     w, h = size
     lo = np.floor(corners.min(axis=0)).astype(int) - margin
     hi = np.ceil(corners.max(axis=0)).astype(int) + margin
