@@ -1,0 +1,197 @@
+"""Voice mode, measured at a client: end-to-end delay, lip-sync quality on voices the face network never heard,
+and the offset between the returned audio and video.
+
+For each voice, a few sentences are synthesized (with the engine's phoneme timings), joined with pauses and
+streamed in real time as a voice-mode client's audio to a server in a child process. From what comes back:
+
+- delay: arrival of each returned speech packet minus when the same audio was handed to the client's WebRTC
+  sender (cross-correlation finds where the sent audio sits in the returned stream); the same for video frames.
+  This includes the client's own aiortc receive buffer (a fixed 80 ms), as a program using the client sees it.
+- lip sync: the mouth opening seen in the decoded video (client.lipsync.mouth_opening) against the jaw curve that
+  engines/face/visemes.py `mouth_curves` gives for the phoneme timings, at the time each frame shows (Pearson r).
+- A/V offset: the shift of that reference curve that best matches the video, in media time (positive = the mouth
+  moves later than the voice), and the difference of the video and audio arrival delays.
+
+    .venv/bin/python -m tools.bench_voice [--voices espeak:en-029 espeak:en-us+f4 piper:joe] [--append docs/benchmarks.md]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from client import ArrayAudioTrack, AvatarClient
+from client.lipsync import arrival_of, best_lag, mouth_opening, received_stream
+from engines.avatar import load_avatar
+from engines.face.base import MOUTH_PARAMS, SAMPLES_PER_FRAME, TIMELINE_RATE
+from engines.face.network_driver import LOOKAHEAD_SAMPLES
+from engines.face.visemes import mouth_curves
+from engines.resample import resample
+from engines.tts.base import Timed
+from engines.tts.registry import VoiceRegistry
+from server.voice import FACE_DEADLINE, PROCESSING_MARGIN_S
+from tools.server_process import ServerProcess
+
+SENTENCES = (
+    "Could you send me the report before lunch?",
+    "The small boat drifted slowly toward the harbour.",
+    "We will meet again next week in Paris.",
+    "My favourite colour has always been a deep blue.",
+)
+PAUSE_S = 0.8
+HELD_OUT = ("espeak:en-029", "espeak:en-us+f4")  # tools/make_dataset.py HELD_OUT_VOICES: never heard in training
+SPEECH_RMS = 300.0
+SHIFTS_MS = np.arange(-200, 201, 5)
+VIDEO_PTS_PER_FRAME = 3600
+JAW = MOUTH_PARAMS.index("jaw_open")
+
+
+@dataclass(frozen=True)
+class Recording:
+    voice: str
+    pcm: np.ndarray  # 48 kHz int16
+    phonemes: list[Timed]  # seconds from the first sample of pcm
+
+
+@dataclass(frozen=True)
+class Result:
+    voice: str
+    audio_delay_ms: tuple[float, float]  # median, p95
+    video_delay_ms: float  # median
+    lip_r: float
+    best_shift_ms: float
+    best_r: float
+    frames: int
+
+
+def record(voice_id: str, registry: VoiceRegistry) -> Recording:
+    engine, voice = registry.resolve(voice_id)
+    pause = np.zeros(int(PAUSE_S * TIMELINE_RATE), dtype=np.int16)
+    parts, phonemes, at = [pause], [], len(pause)
+    for sentence in SENTENCES:
+        speech = engine.synthesize(sentence, voice)
+        offset = at / TIMELINE_RATE
+        phonemes += [Timed(p.text, p.start + offset, p.end + offset) for p in speech.phonemes]
+        pcm = resample(speech.pcm, speech.sample_rate, TIMELINE_RATE)
+        parts += [pcm, pause]
+        at += len(pcm) + len(pause)
+    return Recording(voice_id, np.concatenate(parts), phonemes)
+
+
+async def stream(url: str, recording: Recording) -> tuple[AvatarClient, ArrayAudioTrack]:
+    track = ArrayAudioTrack(recording.pcm, TIMELINE_RATE)
+    client = await AvatarClient.connect(url, keep_video=True, mode="voice", voice_track=track)
+    try:
+        await client.wait_for_media()
+        while not track.finished:
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)
+    finally:
+        await client.close()
+    return client, track
+
+
+def analyse(recording: Recording, client: AvatarClient, track: ArrayAudioTrack, box: tuple[int, int, int, int]) -> Result:
+    received, first_pts = received_stream(client.audio)
+    to_returned = first_pts + best_lag(recording.pcm, received)  # returned pts of sent sample 0
+    packet = len(client.audio[0].pcm)
+    audio_delays = []
+    for k in range(0, len(recording.pcm) - packet, packet):
+        chunk = recording.pcm[k : k + packet].astype(np.float64)
+        arrival = arrival_of(client.audio, to_returned + k)
+        if arrival is not None and np.sqrt(np.mean(chunk**2)) > SPEECH_RMS:
+            audio_delays.append(arrival - track.sent_at(k))
+
+    shown, openings, video_delays = [], [], []
+    speech_end = recording.phonemes[-1].end
+    for frame in client.video:
+        sample = (frame.pts // VIDEO_PTS_PER_FRAME) * SAMPLES_PER_FRAME + SAMPLES_PER_FRAME // 2 - to_returned
+        t = sample / TIMELINE_RATE
+        if 0 <= t <= speech_end:
+            shown.append(t)
+            openings.append(mouth_opening(frame.image, box))
+            video_delays.append(frame.arrival - track.sent_at(sample))
+    shown_t, opening = np.array(shown), np.array(openings)
+
+    def r_at(shift_ms: float) -> float:
+        reference = mouth_curves(recording.phonemes, shown_t - shift_ms / 1000)[:, JAW]
+        return float(np.corrcoef(opening, reference)[0, 1])
+
+    scores = [r_at(s) for s in SHIFTS_MS]
+    best = int(np.nanargmax(scores))
+    return Result(
+        recording.voice,
+        (1000 * float(np.median(audio_delays)), 1000 * float(np.percentile(audio_delays, 95))),
+        1000 * float(np.median(video_delays)),
+        r_at(0.0),
+        float(SHIFTS_MS[best]),
+        scores[best],
+        len(shown),
+    )
+
+
+async def run(voices: list[str]) -> tuple[list[Result], dict]:
+    registry = VoiceRegistry(sorted({v.split(":")[0] for v in voices}), default=voices[0].split(":")[0])
+    recordings = [record(v, registry) for v in voices]
+    results = []
+    with ServerProcess() as server:
+        url = f"ws://127.0.0.1:{server.port}/ws"
+        box = load_avatar("astronaut").mouth_box
+        load_before = os.getloadavg()[0]
+        for recording in recordings:
+            client, track = await stream(url, recording)
+            results.append(analyse(recording, client, track, box))
+        load_after = os.getloadavg()[0]
+    return results, {"load_before": load_before, "load_after": load_after}
+
+
+def markdown(results: list[Result], info: dict, command: str) -> str:
+    fixed_ms = 1000 * (LOOKAHEAD_SAMPLES + FACE_DEADLINE) / TIMELINE_RATE + 1000 * PROCESSING_MARGIN_S
+    lines = [
+        "",
+        "",
+        "## Voice mode",
+        "",
+        f"Command: `{command}`. Machine: 2-core CPU dev box, no GPU ({platform.machine()}). 1-minute load average "
+        f"{info['load_before']:.1f} before and {info['load_after']:.1f} after the run (other work shares the cores).",
+        "Server in a child process (face network on ONNX Runtime, CPU); the client streams "
+        f"{len(SENTENCES)} synthesized sentences with {PAUSE_S:g} s pauses in real time. Server's fixed delay (look-ahead "
+        f"{1000 * LOOKAHEAD_SAMPLES / TIMELINE_RATE:.1f} ms + frame deadline {1000 * FACE_DEADLINE / TIMELINE_RATE:.0f} ms"
+        f" + margin {1000 * PROCESSING_MARGIN_S:.0f} ms) = {fixed_ms:.1f} ms. Delays are client audio -> returned audio "
+        "(or video) arrival, including the Python client's fixed 80 ms aiortc receive buffer. Lip sync r = Pearson "
+        "correlation of the mouth opening in the decoded video with the viseme-table jaw curve from the TTS phoneme "
+        "timings; best shift = reference shift with the highest r (positive: mouth later than voice).",
+        "",
+        "| voice | audio delay median / p95 (ms) | video delay median (ms) | lip-sync r at 0 ms | best shift (ms) | r there | frames |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        seen = "" if r.voice in HELD_OUT else " (heard in training)"
+        lines.append(
+            f"| {r.voice}{seen} | {r.audio_delay_ms[0]:.0f} / {r.audio_delay_ms[1]:.0f} | {r.video_delay_ms:.0f} | "
+            f"{r.lip_r:.2f} | {r.best_shift_ms:+.0f} | {r.best_r:.2f} | {r.frames} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--voices", nargs="+", default=[*HELD_OUT, "piper:joe"])
+    parser.add_argument("--append", type=Path, help="append the results as a markdown section to this file")
+    args = parser.parse_args()
+    results, info = asyncio.run(run(args.voices))
+    command = "python -m tools.bench_voice" + (f" --append {args.append}" if args.append else "")
+    text = markdown(results, info, command)
+    print(text)
+    if args.append:
+        with args.append.open("a", encoding="utf-8") as out:
+            out.write(text)
+
+
+if __name__ == "__main__":
+    main()
