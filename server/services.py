@@ -8,7 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from engines.avatar import AvatarBundle, UnknownAvatar, list_avatars, load_avatar
+import cv2
+
+from engines.avatar import AvatarBundle, AvatarRenderer, UnknownAvatar, list_avatars, load_avatar
 from engines.face.factory import create_face_engine
 from engines.face.fallback import with_phoneme_fallback
 from engines.tts.base import UnknownVoice
@@ -35,6 +37,12 @@ class Services:
             on_fallback=lambda reason: self.metrics.face_fallbacks.inc(),
         )
         self.default_avatar = self.avatar(config.avatar)
+        # A renderer's first construction per avatar precomputes its warp fields (up to a second); do it now,
+        # not on the event loop when the first session asks for that avatar.
+        for bundle in [self.default_avatar, *map(self.avatar, list_avatars())]:
+            AvatarRenderer(bundle)
+        # Sessions render in parallel on the render pool; OpenCV's own threads would only oversubscribe the cores.
+        cv2.setNumThreads(1)
         # TTS engines release the GIL in their native code; two workers let two sessions synthesize at once.
         self.tts_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tts")
         self.render_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="render")
