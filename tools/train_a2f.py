@@ -43,6 +43,7 @@ class Split:
     starts: np.ndarray
     targets: np.ndarray
     video_frame: np.ndarray  # True where the window is centred on a video frame (every 4th mel frame)
+    voices: np.ndarray  # the voice id each window was spoken by
 
     def windows(self, index: np.ndarray) -> np.ndarray:
         return self.mel[self.starts[index, None] + np.arange(WINDOW)].astype(np.float32)
@@ -52,7 +53,7 @@ def load_split(name: str, data_dir: Path) -> Split:
     shards = sorted(data_dir.glob(f"{name}-*.npz"))
     if not shards:
         raise SystemExit(f"no {name} shards in {data_dir}; run tools.make_dataset first")
-    mels, starts, targets, video = [], [], [], []
+    mels, starts, targets, video, voices = [], [], [], [], []
     rows = 0
     for shard in shards:
         data = np.load(shard)
@@ -62,11 +63,12 @@ def load_split(name: str, data_dir: Path) -> Split:
             k = np.arange(count)
             starts.append(rows + mel_off[u] + k)
             video.append(k % MELS_PER_VIDEO_FRAME == MELS_PER_VIDEO_FRAME // 2)
+            voices.append(np.full(count, data["voices"][u]))
         mels.append(data["mel"])
         targets.append(data["targets"])
         rows += len(data["mel"])
     return Split(np.concatenate(mels), np.concatenate(starts), np.concatenate(targets).astype(np.float32),
-                 np.concatenate(video))
+                 np.concatenate(video), np.concatenate(voices))
 
 
 def predict_all(predict: Predict, split: Split, index: np.ndarray) -> np.ndarray:
@@ -96,6 +98,10 @@ def evaluate(predict: Predict, split: Split) -> dict[str, float]:
         metrics[f"mae_{name}"] = float(np.abs(predicted[:, p] - target[:, p]).mean())
     rest = target.max(axis=1) < 0.02  # frames whose target is the mouth at rest: pauses and the silence around
     metrics["rest_frames_mean_jaw_open"] = float(predicted[rest, JAW].mean())
+    voices = split.voices[index]
+    for voice in np.unique(voices):
+        mine = voices == voice
+        metrics[f"r_jaw_open[{voice}]"] = float(np.corrcoef(predicted[mine, JAW], target[mine, JAW])[0, 1])
     return metrics
 
 

@@ -20,12 +20,15 @@ BACKENDS = ("auto", "onnxruntime", "tensorrt")
 
 
 def load_tensorrt(model_path: Path) -> InferenceBackend:
-    """TensorRT, or BackendUnavailable saying what is missing."""
+    """TensorRT, or BackendUnavailable saying what is missing or what failed."""
     try:
         from engines.face.backends.tensorrt_backend import TensorRTBackend
     except ImportError as error:
         raise BackendUnavailable(f"TensorRT is not installed ({error})") from error
-    return TensorRTBackend(model_path)
+    try:
+        return TensorRTBackend(model_path)
+    except RuntimeError as error:  # engine build or load failed: a working CPU face beats no face
+        raise BackendUnavailable(str(error)) from error
 
 
 def select_backend(backend: str, model_path: Path) -> tuple[InferenceBackend, str | None]:
