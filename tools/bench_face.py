@@ -4,11 +4,13 @@
 
 Backends: ONNX Runtime on the CPU (one intra-op thread, as the server runs it), ONNX Runtime CUDA and TensorRT
 FP16 where a GPU is present; on a GPU it also checks TensorRT against ONNX Runtime. Also times the streaming
-feature extraction per video frame, which runs on the CPU for every session whatever the backend.
+feature extraction per video frame (CPU, every session, whatever the backend) and the whole engine: N sessions
+each pushing one frame of audio per tick through features, batcher and backend.
 """
 from __future__ import annotations
 
 import argparse
+import asyncio
 import platform
 import statistics
 import time
@@ -21,6 +23,7 @@ from engines.face.backends.base import DEFAULT_MODEL, BackendUnavailable, Infere
 from engines.face.backends.onnxruntime_backend import OnnxRuntimeBackend
 from engines.face.base import SAMPLES_PER_FRAME
 from engines.face.features import N_MELS, WINDOW, StreamingLogMel
+from engines.face.network_driver import NetworkFaceEngine
 
 BATCHES = (1, 8, 32, 64)
 
@@ -63,6 +66,26 @@ def feature_cost(repeats: int) -> float:
     return time_call(lambda: stream.push(chunk), repeats)[0]
 
 
+def session_cost(backend: InferenceBackend, sessions: int, ticks: int) -> float:
+    """Median seconds per frame per session when `sessions` streams each push one video frame of audio per tick:
+    features, batching, worker-thread hop and inference together, as the server pays them."""
+    rng = np.random.default_rng(1)
+    audio = (rng.standard_normal((sessions, SAMPLES_PER_FRAME)) * 3000).astype(np.int16)
+
+    async def run() -> list[float]:
+        engine = NetworkFaceEngine(backend)
+        streams = [engine.open_stream() for _ in range(sessions)]
+        times = []
+        for _ in range(ticks):
+            began = time.perf_counter()
+            await asyncio.gather(*(stream.push(audio[i]) for i, stream in enumerate(streams)))
+            times.append(time.perf_counter() - began)
+        engine.batcher.close()
+        return times[10:]
+
+    return statistics.median(asyncio.run(run())) / sessions
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
@@ -81,6 +104,11 @@ def main() -> None:
             print(f"| {backend.name} | {backend.device} | {batch} | {median * 1e3:.3f} | {p95 * 1e3:.3f} "
                   f"| {median * 1e3 / batch:.3f} |")
     print(f"\nstreaming log-mel features: {feature_cost(args.repeats) * 1e3:.3f} ms per video frame per session")
+    for backend in backends:
+        for sessions in (1, 8, 32):
+            cost = session_cost(backend, sessions, args.repeats)
+            print(f"whole face engine, {backend.name} ({backend.device}), {sessions} sessions: "
+                  f"{cost * 1e3:.3f} ms per frame per session")
     reference = backends[0]
     for backend in backends[1:]:
         error = max(np.abs(backend.run(windows[b]) - reference.run(windows[b])).max() for b in BATCHES)

@@ -95,5 +95,5 @@ class InferenceBatcher:
             self.on_batch(size, seconds)
 
     def close(self) -> None:
+        """Stop the worker thread; the backend belongs to whoever made it."""
         self._executor.shutdown(wait=True)
-        self.backend.close()

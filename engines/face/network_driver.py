@@ -89,6 +89,7 @@ class NetworkFaceEngine(FaceEngine):
         self.backend = backend.name
         self.device = backend.device
         self.note = note  # why this backend was chosen over a faster one, for the log and /healthz
+        self._backend = backend
         self.batcher = InferenceBatcher(backend, on_batch)
 
     def open_stream(self) -> FaceStream:
@@ -99,3 +100,4 @@ class NetworkFaceEngine(FaceEngine):
 
     async def close(self) -> None:
         await asyncio.to_thread(self.batcher.close)
+        self._backend.close()
