@@ -73,18 +73,22 @@ def random_options(voice_id: str, rng: np.random.Generator) -> SynthesisOptions:
 
 def plan(sentences: list[str], held_out_share: float, seed: int) -> dict[str, list[Utterance]]:
     """Split sentences, then assign voices: every training sentence twice, by piper and by a random espeak voice
-    (piper is the voice the server speaks with, so it gets half the data); test sentences by every voice."""
+    (piper is the voice the server speaks with, so it gets half the data). Test sentences are spoken by the
+    training voices in turn (clean, and again augmented) and by every held-out voice."""
     rng = np.random.default_rng(seed)
     n_test = int(len(sentences) * held_out_share)
     test, train = sentences[:n_test], sentences[n_test:]
     espeak_voices = [v for v in TRAIN_VOICES if not v.startswith("piper")]
-    splits: dict[str, list[Utterance]] = {"train": [], "test_seen_voices": [], "test_held_out_voice": []}
+    splits: dict[str, list[Utterance]] = {
+        "train": [], "test_seen_voices": [], "test_held_out_voice": [], "test_seen_voices_augmented": []
+    }
     for text in train:
         for voice_id in ("piper:joe", str(rng.choice(espeak_voices))):
             splits["train"].append(Utterance(text, voice_id, random_options(voice_id, rng), augment=True))
     for i, text in enumerate(test):
         seen_voice = TRAIN_VOICES[i % len(TRAIN_VOICES)]
         splits["test_seen_voices"].append(Utterance(text, seen_voice, SynthesisOptions(), augment=False))
+        splits["test_seen_voices_augmented"].append(Utterance(text, seen_voice, SynthesisOptions(), augment=True))
         for voice_id in HELD_OUT_VOICES:
             splits["test_held_out_voice"].append(Utterance(text, voice_id, SynthesisOptions(), augment=False))
     return splits

@@ -31,6 +31,7 @@ from tools.make_dataset import DATA_DIR, TIMELINE_RATE, timeline_example
 log = logging.getLogger(__name__)
 JAW = MOUTH_PARAMS.index("jaw_open")
 GATES = {"test_seen_voices": 0.8, "test_held_out_voice": 0.7}
+REPORTED = (*GATES, "test_seen_voices_augmented")  # noise, EQ, gain and speed: measured, not gated
 SILENT_JAW = 0.1  # the most jaw opening that still reads as a closed mouth
 Predict = Callable[[np.ndarray], np.ndarray]
 
@@ -137,7 +138,7 @@ def train(train_split: Split, epochs: int, samples_per_epoch: int, batch: int, s
 
 def report(model_path: Path, data_dir: Path) -> dict[str, dict[str, float]]:
     backend = OnnxRuntimeBackend(model_path, device="cpu")
-    results = {name: evaluate(backend.run, load_split(name, data_dir)) for name in GATES}
+    results = {name: evaluate(backend.run, load_split(name, data_dir)) for name in REPORTED}
     results["silence"] = silence_prediction(backend.run)
     for name, metrics in results.items():
         print(f"{name}: " + ", ".join(f"{k}={v:.3f}" if not k == "frames" else f"{k}={v:.0f}"
