@@ -9,7 +9,7 @@ from engines.face.backends.base import DEFAULT_MODEL, MAX_BATCH
 from engines.face.backends.onnxruntime_backend import OnnxRuntimeBackend
 from engines.face.base import N_PARAMS, SAMPLES_PER_FRAME, frame_center
 from engines.face.factory import create_face_engine
-from engines.face.features import PAST, centre_mel, timeline_log_mel
+from engines.face.features import N_MELS, PAST, WINDOW, centre_mel, timeline_log_mel
 from engines.face.model import AudioToFace, count_parameters
 from engines.face.network_driver import LOOKAHEAD_SAMPLES, NetworkFaceEngine, first_frame_at, frame_windows
 from tests.test_face_features import speechlike
@@ -130,3 +130,13 @@ def test_factory_falls_back_to_onnxruntime_and_says_why():
         assert "TensorRT" in info["note"] and "CPU" in info["note"]
     with pytest.raises(ValueError):
         create_face_engine("network", "vulkan")
+
+
+async def test_a_failed_batch_reaches_every_waiting_session_and_the_next_batch_runs(backend):
+    engine = NetworkFaceEngine(backend)
+    good = np.zeros((2, WINDOW, N_MELS), dtype=np.float32)
+    bad = np.zeros((2, WINDOW - 1, N_MELS), dtype=np.float32)  # a window one frame short: the merged batch cannot be built
+    results = await asyncio.gather(engine.batcher.infer(good), engine.batcher.infer(bad), return_exceptions=True)
+    assert all(isinstance(r, Exception) for r in results)
+    assert (await engine.batcher.infer(good)).shape == (2, N_PARAMS)
+    await engine.close()
