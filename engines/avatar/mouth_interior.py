@@ -113,7 +113,7 @@ class MouthInterior:
         # The lips shade what lies just inside them; a narrow opening lets in less light overall.
         rim = 0.8 + 0.2 * (1 - near_lips)
         lit = 0.55 + 0.45 * float(smoothstep(0.3, 0.75, np.float32(inside.max())))
-        interior = (content[..., :3] * rim + (1 - content[..., 3:]) * cavity) * lit
+        interior = np.minimum((content[..., :3] * rim + (1 - content[..., 3:]) * cavity) * lit, 1.0)
         a = (alpha * strength)[..., None]
         region = frame[y0:y1, x0:x1]
         region[:] = (region * (1 - a) + interior * (255.0 * a) + 0.5).astype(np.uint8)

@@ -29,6 +29,8 @@ from engines.avatar.warp_field import Box, backward_field, support_box
 log = logging.getLogger(__name__)
 
 COARSE = 4  # coarse field resolution divisor
+FIELD_FEATHER_PX = 0.7  # sigma that softens steps in the rig fields...
+FIELD_JUMP_PX = 4.0  # ...up to this size
 RESIDUAL_FADE = 6  # pixels over which a residual fades out at its box edges
 BREATH_PX = 1.0  # shoulders rise this much on a full breath in; the head about half as much
 HEAD_TRAVEL = 3  # most pixels head motion moves the mouth, so layers carry that margin
@@ -64,7 +66,8 @@ class PreparedAvatar:
         gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
         self.identity = np.dstack([gx, gy])
 
-        rig_fields = [backward_field(points, bundle.triangles, rules[n], self.box) for n in (*MOUTH_SHAPES, BLINK)]
+        rig_fields = [_antialiased(backward_field(points, bundle.triangles, rules[n], self.box))
+                      for n in (*MOUTH_SHAPES, BLINK)]
         global_fields = _global_fields(head_mask[y0:y1, x0:x1], gx, gy, bundle.landmarks, self.size)
         coarse, residuals = zip(*(_split(f) for f in rig_fields + global_fields))
         self.coarse_shape = coarse[0].shape
@@ -124,6 +127,17 @@ def _global_fields(mask: np.ndarray, gx: np.ndarray, gy: np.ndarray, landmarks: 
         np.dstack([mask * rel_y, -mask * rel_x]),
         np.dstack([zero, BREATH_PX * rise]),
     ]
+
+
+def _antialiased(field: np.ndarray) -> np.ndarray:
+    """A rig field with its small steps softened over about a pixel. Where moved triangles overlap (pressed lips,
+    a lid over the lower lid) the field jumps along rasterised triangle edges, which shows as a staircase in the
+    photo; a slight blur turns the step into a short ramp and leaves the piecewise-affine field elsewhere as it
+    was. Big jumps stay sharp: a ramp across them would sample whatever lay between (teeth between parted lips)."""
+    kernel = np.ones((3, 3), np.uint8)
+    jump = (cv2.dilate(field, kernel) - cv2.erode(field, kernel)).max(axis=2)
+    soft = (1 - smoothstep(FIELD_JUMP_PX / 2, FIELD_JUMP_PX, cv2.dilate(jump, kernel)))[..., None]
+    return field + (cv2.GaussianBlur(field, (0, 0), FIELD_FEATHER_PX) - field) * soft
 
 
 def _split(field: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -103,35 +103,57 @@ def mouth_rules(points: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndarr
     up_in, up_out = upper * (1 - depth), upper * depth
     low_in, low_out = lower * (1 - depth), lower * depth
     ac = np.clip(a, -1, 1)
+    above, below = smoothstep(0.0, 0.3, -b), smoothstep(0.0, 0.3, b)  # skin above and below the lip line
     arch = 1 - ac**2  # 1 at the mouth centre, 0 at the corners
     # Skin around the mouth follows the lips, fading out sideways and downward, and stopping below the nose.
-    near_mouth = np.exp(-np.maximum(np.abs(a) - 1, 0) ** 2 / 0.8**2) * np.exp(-(b**2) / 0.9**2)
+    # Measured from the lips' outer contours, so the skin right next to a lip moves as that lip does.
+    upper_outer, lower_outer = list(topo.LIP_UPPER_OUTER), list(topo.LIP_LOWER_OUTER)
+    from_lips = np.maximum.reduce([_along(a, a[upper_outer], b[upper_outer]) - b,
+                                   b - _along(a, a[lower_outer], b[lower_outer]), np.zeros(n)])
+    near_mouth = np.exp(-np.maximum(np.abs(a) - 1, 0) ** 2 / 0.8**2) * np.exp(-(from_lips**2) / 0.7**2)
     near_mouth *= smoothstep(-1.2, -0.7, b)
 
     # Jaw: everything below the mouth line drops (the lower lip by half a mouth width), less toward the jaw
     # angles; the opening is an oval.
     jaw_skin = smoothstep(-0.15, 0.55, b) * (1 - 0.75 * smoothstep(0.8, 3.2, np.abs(a)))
     jaw_skin *= 1 - 0.6 * np.minimum(a**2, 1)
-    jaw_v = np.where(lower, 1 - 0.6 * ac**2, np.where(corners, 0.38, np.where(upper, -0.04 * arch, jaw_skin)))
-    jaw_u = np.where(corners, -0.05 * np.sign(a), 0.0)
+    # The corners drop a little with the jaw, and the upper lip and skin next to them follow, so the opening's
+    # ends are rounded instead of boxed in by a corner sliding down alone.
+    corner_drop = 0.24
+    near_corner = np.exp(-(((np.abs(a) - 1) / 0.35) ** 2) - (b / 0.35) ** 2)
+    # Skin right under the lower lip drops with it, or the lip would slide over it where a smile lifts the lip.
+    under_lip = (b > _along(a, a[lower_outer], b[lower_outer])) & (np.abs(a) < 1.3)
+    jaw_skin = np.maximum(jaw_skin, corner_drop * near_corner)
+    jaw_skin = np.where(under_lip, np.maximum(jaw_skin, (1 - 0.6 * ac**2) * (1 - smoothstep(1.0, 1.3, np.abs(a)))),
+                        jaw_skin)
+    upper_jaw = -0.04 * arch + corner_drop * smoothstep(0.45, 1.0, np.abs(ac))
+    jaw_v = np.where(lower, 1 - 0.6 * ac**2, np.where(corners, corner_drop, np.where(upper, upper_jaw, jaw_skin)))
+    # The corners come in a little, and the lips and skin beside them with them (a corner alone would fold them).
+    jaw_u = -0.05 * np.sign(a) * np.where(skin, near_corner, smoothstep(0.6, 1.0, np.abs(ac)))
     # Spread: corners pulled back and up, lips thinned, teeth showing between them.
-    spread_u = 0.13 * ac * np.where(skin, near_mouth, 1.0)
-    spread_v = np.where(corners, -0.03, 0.0) - 0.02 * arch * up_in + 0.03 * arch * low_in
-    spread_v += 0.012 * up_out - 0.02 * low_out
-    # Round: corners pushed in (the inner ones further, so the opening closes from the sides), lips pouting:
-    # the outer contour moves out while the upper lip slides down over the teeth.
-    round_u = -ac * np.where(skin, 0.17 * near_mouth, 0.17 + 0.1 * (1 - depth) * np.abs(ac))
-    round_v = -0.05 * np.sqrt(arch) * (up_out - low_out) + np.sqrt(arch) * (0.03 * up_in + 0.03 * low_in)
-    jaw_round_v = np.where(lower, -(1 - 0.6 * ac**2) * smoothstep(0.15, 0.9, np.abs(ac)), 0.0)
+    # The lift is shared by the lips and skin around each corner, so no corner slides past its neighbours.
+    spread_u = 0.16 * ac * np.where(skin, near_mouth, 1.0)
+    spread_v = -0.035 * np.where(skin, near_corner, smoothstep(0.6, 1.0, np.abs(ac)))
+    spread_v += arch * (-0.02 * up_in + 0.03 * low_in + 0.012 * up_out - 0.02 * low_out)
+    # Round: corners pushed in and lips pouting (their outer contours move out, so they look fuller and pushed
+    # forward); the inner contours bend toward each other near the corners, so the opening is an O, not a slot.
+    round_u = -ac * np.where(skin, 0.19 * near_mouth, 0.19 + 0.03 * (1 - depth) * np.abs(ac))
+    round_v = 0.08 * np.sqrt(arch) * (low_out - up_out) + np.sqrt(arch) * (0.02 * up_in + 0.03 * low_in)
+    round_v += np.where(skin, 0.08 * np.sqrt(arch) * near_mouth * (below - above), 0.0)  # skin moves with the pout
+    # Rounding an open jaw closes the opening toward the corners from both sides (an O), never past closed.
+    bend = (1 - 0.6 * ac**2) * smoothstep(0.15, 0.9, np.abs(ac))
+    jaw_round_v = np.where(lower, -0.8 * bend, np.where(upper, 0.2 * bend, 0.0))
     # Close: the inner lips meet half way and press a little; skin next to the lips follows.
     half_gap = _lip_gaps(points, f) / f.width / 2
-    close_v = np.where(upper, half_gap + 0.012, 0.0) + np.where(lower, -half_gap - 0.02, 0.0)
-    close_v += np.where(skin & (b < 0), 0.012 * near_mouth, 0.0) + np.where(skin & (b > 0), -0.02 * near_mouth, 0.0)
+    # Pressing tapers off toward the corners, which are closed already, so they do not fold over each other.
+    close_v = np.where(upper, half_gap + 0.012 * arch, 0.0) + np.where(lower, -half_gap - 0.02 * arch, 0.0)
+    # Skin follows from zero at the lip line outward, so the skin beside the corners never tears along it.
+    close_v += np.where(skin, near_mouth * (0.012 * above - 0.02 * below), 0.0)
     # Tuck (f, v): upper lip lifts off the teeth, lower lip rolls up and in under them.
     tuck_v = -0.07 * arch * up_in - 0.035 * arch * up_out
     tuck_v += low_in * (-1.1 * half_gap - 0.01) - 0.13 * arch * low_out
     tuck_v += np.where(skin & (b > 0), -0.05 * near_mouth * smoothstep(0.0, 0.6, b), 0.0)
-    tuck_v += np.where(skin & (b < 0), -0.02 * near_mouth, 0.0)
+    tuck_v += np.where(skin, -0.02 * near_mouth * above, 0.0)
 
     return {
         "jaw_open": f.move(jaw_u, 0.5 * jaw_v),
