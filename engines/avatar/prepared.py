@@ -66,8 +66,8 @@ class PreparedAvatar:
         gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
         self.identity = np.dstack([gx, gy])
 
-        rig_fields = [_antialiased(backward_field(points, bundle.triangles, rules[n], self.box))
-                      for n in (*MOUTH_SHAPES, BLINK)]
+        rig_fields = [_antialiased(backward_field(points, bundle.triangles, rules[n], self.box)) for n in MOUTH_SHAPES]
+        rig_fields.append(backward_field(points, bundle.triangles, rules[BLINK], self.box))  # painted lids cover it
         global_fields = _global_fields(head_mask[y0:y1, x0:x1], gx, gy, bundle.landmarks, self.size)
         coarse, residuals = zip(*(_split(f) for f in rig_fields + global_fields))
         self.coarse_shape = coarse[0].shape
@@ -130,8 +130,8 @@ def _global_fields(mask: np.ndarray, gx: np.ndarray, gy: np.ndarray, landmarks: 
 
 
 def _antialiased(field: np.ndarray) -> np.ndarray:
-    """A rig field with its small steps softened over about a pixel. Where moved triangles overlap (pressed lips,
-    a lid over the lower lid) the field jumps along rasterised triangle edges, which shows as a staircase in the
+    """A rig field with its small steps softened over about a pixel. Where moved triangles overlap (pressed lips)
+    the field jumps along rasterised triangle edges, which shows as a staircase in the
     photo; a slight blur turns the step into a short ramp and leaves the piecewise-affine field elsewhere as it
     was. Big jumps stay sharp: a ramp across them would sample whatever lay between (teeth between parted lips)."""
     kernel = np.ones((3, 3), np.uint8)

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from engines.avatar.bundle import AvatarBundle
-from engines.avatar.idle import IdleMotion
+from engines.avatar.idle import IdleMotion, Pose
 from engines.avatar.prepared import PreparedAvatar, Residual, prepared, upsample
 from engines.face.base import N_PARAMS
 
@@ -43,8 +43,7 @@ class AvatarRenderer:
         prep = self._prep
         mouth = mix_mouth(params)
         blink = self.idle.blink(frame_index)
-        pose = self.idle.pose(frame_index)
-        motion = np.array([pose.dx, pose.dy, pose.roll, pose.breath], np.float32)
+        motion = _motion(self.idle.pose(frame_index))
         weights = np.concatenate([mouth, [blink], motion]).astype(np.float32)
 
         x0, y0, x1, y1 = prep.box
@@ -60,14 +59,27 @@ class AvatarRenderer:
 
         prep.eyelids.composite(frame, blink, motion @ prep.eye_global_motion)
         if mouth.any():
-            head = motion @ prep.mouth_global_motion
-            moves = np.tensordot(mouth, prep.inner_lip_moves, axes=1)
-            polygon = _opening(prep.inner_lips + moves + head, prep.mouth_down)
+            head, moves, polygon = _lips(prep, mouth, motion)
             strength = float(np.clip(np.linalg.norm(moves, axis=1).mean() / _INTERIOR_ON_MOVE, 0.0, 1.0))
             upper = tuple(np.round(head).astype(int))
             lower = tuple(np.round(head + mouth @ prep.lower_lip_moves).astype(int))
             prep.interior.composite(frame, polygon, upper, lower, strength)
         return frame
+
+    def opening(self, frame_index: int, params: np.ndarray) -> np.ndarray:
+        """(N, 2) inner-lip polygon (pixels) that `render` fills with the mouth interior, for checks and tools."""
+        return _lips(self._prep, mix_mouth(params), _motion(self.idle.pose(frame_index)))[2]
+
+
+def _motion(pose: Pose) -> np.ndarray:
+    return np.array([pose.dx, pose.dy, pose.roll, pose.breath], np.float32)
+
+
+def _lips(prep: PreparedAvatar, mouth: np.ndarray, motion: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Head motion at the mouth, the inner lips' moves and the opening polygon they leave."""
+    head = motion @ prep.mouth_global_motion
+    moves = np.tensordot(mouth, prep.inner_lip_moves, axes=1)
+    return head, moves, _opening(prep.inner_lips + moves + head, prep.mouth_down)
 
 
 def _opening(lips: np.ndarray, down: np.ndarray) -> np.ndarray:

@@ -60,10 +60,12 @@ def paint_row(a: np.ndarray, b: np.ndarray, pixel: float, colour: np.ndarray, li
     depth = np.clip(along / length, 0, 1)  # 0 at the lip, 1 at the biting edge
     alpha = np.clip(inside, 0, 1) * (np.abs(phi) < row.bounds[-1]) * (1 - smoothstep(row.fade, row.fade + 0.3, np.abs(a)))
     # Gaps are about a pixel wide whatever the tooth's foreshortened width, deepening toward the biting edge.
+    # Teeth foreshortened to a few pixels at the back show neither gaps nor rounding so clearly (no picket fence).
     to_gap = np.minimum(np.abs(a) - 0.97 * np.sin(lo), 0.97 * np.sin(hi) - np.abs(a)) / pixel
-    gap = 1 - row.gap_depth * (1 - smoothstep(0.0, 1.3, to_gap)) * (0.5 + 0.5 * depth)
+    contrast = smoothstep(3.0, 8.0, 0.97 * (np.sin(hi) - np.sin(lo)) / pixel)
+    gap = 1 - row.gap_depth * (1 - smoothstep(0.0, 1.3, to_gap)) * (0.5 + 0.5 * depth) * (0.4 + 0.6 * contrast)
     # Convex crowns lit in the middle, the lip's shadow over their tops, the back of the arch in the mouth's shade.
-    shade = (0.74 + 0.26 * np.sqrt(np.clip(crown, 0, 1))) * gap * (1 - 0.55 * np.abs(a) ** 1.5)
+    shade = (1 - 0.26 * contrast * (1 - np.sqrt(np.clip(crown, 0, 1)))) * gap * (1 - 0.55 * np.abs(a) ** 1.5)
     shade *= (0.7 + 0.3 * smoothstep(-0.1, 0.45, depth)) * variation * row.shade
     edge = smoothstep(0.75, 1.0, depth)[..., None]
     # Shaded enamel takes on the warm light bounced inside the mouth rather than going neutral grey.
