@@ -86,41 +86,48 @@ class MouthInterior:
         move by `upper_shift`, the lower teeth by `lower_shift` and the tongue part of the way."""
         outline = self._smooth @ polygon
         # Lips pressed together leave no opening, only the outline's anti-aliased trace: fade that out.
-        strength *= float(np.clip(_area(outline) / self.width / _CLOSED_GAP_PX, 0.0, 1.0))
+        strength *= min(max(_area(outline) / self.width / _CLOSED_GAP_PX, 0.0), 1.0)
         if strength <= 0.0:
             return
         bx0, by0, bx1, by1 = self.box
         pad = 2
-        x0 = max(int(np.floor(outline[:, 0].min())) - pad, bx0)
-        y0 = max(int(np.floor(outline[:, 1].min())) - pad, by0)
-        x1 = min(int(np.ceil(outline[:, 0].max())) + pad + 1, bx1)
-        y1 = min(int(np.ceil(outline[:, 1].max())) + pad + 1, by1)
+        lo = np.floor(outline.min(axis=0)).astype(int) - pad
+        hi = np.ceil(outline.max(axis=0)).astype(int) + pad + 1
+        x0, y0 = max(int(lo[0]), bx0), max(int(lo[1]), by0)
+        x1, y1 = min(int(hi[0]), bx1), min(int(hi[1]), by1)
         if x1 <= x0 or y1 <= y0:
             return
         alpha = cv2.GaussianBlur(_polygon_alpha(outline - (x0, y0), (x1 - x0, y1 - y0)), (0, 0), _FEATHER_PX)
-        up, low = np.asarray(upper_shift, np.float32), np.asarray(lower_shift, np.float32)
-        tongue_shift = tuple(np.round(up + TONGUE_FOLLOW * (low - up)).astype(int))
+        tongue_shift = tuple(round(u + TONGUE_FOLLOW * (d - u)) for u, d in zip(upper_shift, lower_shift))
         upper = self._upper[self._window(x0, y0, x1, y1, upper_shift)]
         lower = self._lower[self._window(x0, y0, x1, y1, lower_shift)]
-        tongue = self._tongue[self._window(x0, y0, x1, y1, tongue_shift)]
-        still = self._window(x0, y0, x1, y1, (0, 0))
-        content = upper + (1 - upper[..., 3:]) * (lower + (1 - lower[..., 3:]) * tongue)
+        content = self._tongue[self._window(x0, y0, x1, y1, tongue_shift)] * (1 - lower[..., 3:])
+        content += lower
+        content *= 1 - upper[..., 3:]
+        content += upper
 
         # How deep inside the opening each pixel lies: 0.5 at the lips, towards 1 deep inside a wide opening.
         inside = cv2.GaussianBlur(alpha, (0, 0), self._depth_sigma, borderType=cv2.BORDER_CONSTANT)
         near_lips = np.clip(2.0 - 2.0 * inside, 0.0, 1.0)[..., None]
-        cavity = self._cavity_back[still] + self._cavity_rise * near_lips
+        interior = self._cavity_rise * near_lips
+        interior += self._cavity_back[self._window(x0, y0, x1, y1, (0, 0))]
+        interior *= 1 - content[..., 3:]
         # The lips shade what lies just inside them; a narrow opening lets in less light overall.
-        rim = 0.8 + 0.2 * (1 - near_lips)
-        lit = 0.55 + 0.45 * float(smoothstep(0.3, 0.75, np.float32(inside.max())))
-        interior = np.minimum((content[..., :3] * rim + (1 - content[..., 3:]) * cavity) * lit, 1.0)
-        a = (alpha * strength)[..., None]
+        interior += content[..., :3] * (1 - 0.2 * near_lips)
+        openness = min(max((float(inside.max()) - 0.3) / 0.45, 0.0), 1.0)
+        interior *= 255.0 * (0.55 + 0.45 * openness * openness * (3 - 2 * openness))
+        np.minimum(interior, 255.0, out=interior)
         region = frame[y0:y1, x0:x1]
-        region[:] = (region * (1 - a) + interior * (255.0 * a) + 0.5).astype(np.uint8)
+        below = region.astype(np.float32)
+        interior -= below
+        interior *= (alpha * strength)[..., None]
+        interior += below
+        interior += 0.5
+        region[:] = interior.astype(np.uint8)
 
     def _window(self, x0: int, y0: int, x1: int, y1: int, shift: tuple[int, int]) -> tuple[slice, slice]:
         """Layer rows and columns that land on frame box (x0, y0, x1, y1) when the layer moves by `shift`."""
-        dx, dy = (int(np.clip(s, -self.travel, self.travel)) for s in shift)
+        dx, dy = (max(-self.travel, min(self.travel, int(s))) for s in shift)
         top = y0 - int(self._layer_origin[1]) - dy
         left = x0 - int(self._layer_origin[0]) - dx
         return slice(top, top + y1 - y0), slice(left, left + x1 - x0)
@@ -140,7 +147,7 @@ def _closed_catmull_rom(n: int, steps: int) -> np.ndarray:
 
 def _area(polygon: np.ndarray) -> float:
     x, y = polygon[:, 0], polygon[:, 1]
-    return 0.5 * abs(float(x @ np.roll(y, -1) - y @ np.roll(x, -1)))
+    return 0.5 * abs(float(x[:-1] @ y[1:] - y[:-1] @ x[1:] + x[-1] * y[0] - y[-1] * x[0]))
 
 
 def _sorted_ab(contour: np.ndarray, centre, u, v, half) -> tuple[np.ndarray, np.ndarray]:
