@@ -55,6 +55,11 @@ class VoiceActivityDetector:
     def floor_db(self) -> float:
         return min(self._levels) if self._levels else SILENCE_DB
 
+    def is_quiet(self, pcm: np.ndarray) -> bool:
+        """Whether audio is no louder than the background, as the detector knows it now (pcm not judged)."""
+        level, _ = _level_and_zcr(pcm)
+        return level < max(MIN_SPEECH_DB, self.floor_db + HISS_MARGIN_DB)
+
     def push(self, start: int, pcm: np.ndarray) -> list[Transition]:
         """Judge int16 48 kHz audio placed at timeline sample `start`; a hole since the last push counts as silence."""
         transitions: list[Transition] = []

@@ -7,8 +7,9 @@ voice leave the server together. Voice activity (server/vad.py) drives speech_st
 face rest in silence.
 
 The outgoing tracks run on the session clock and never wait for the client: lost packets leave silence on the
-timeline, and a stalled or ended client track is replaced by silence fed to the face (so its last word's frames
-come out and the mouth closes) while the avatar idles.
+timeline, packets that come too late push the voice later until the next pause (where the extra delay is shed),
+and a stalled or ended client track is replaced by silence fed to the face (so its last word's frames come out
+and the mouth closes) while the avatar idles.
 """
 from __future__ import annotations
 
@@ -40,11 +41,10 @@ from server.vad import Transition, VoiceActivityDetector
 FACE_DEADLINE = SAMPLES_PER_FRAME // 2 + seconds_to_samples(RENDER_AHEAD_S)
 # Slack for inference time and arrival jitter on top of that: the fixed delay is look-ahead + FACE_DEADLINE + this.
 PROCESSING_MARGIN_S = 0.025
-# Audio that would land more than this beyond the fixed delay (a burst after a stall, a client clock running
-# fast) is dropped rather than let the delay grow.
-MAX_BACKLOG_S = 0.06
-# Late packets in a row after which the voice is re-placed at the fixed delay from now.
-LATE_RUN = 3
+# Extra delay (after a stall, or from a client clock running fast) is shed in pauses once it exceeds SHED_ABOVE;
+# speech is skipped only beyond MAX_BACKLOG_S of it.
+SHED_ABOVE = seconds_to_samples(0.01)
+MAX_BACKLOG_S = 0.3
 # How often the pipeline looks for audio that never came (to feed silence in its place).
 POLL_S = 0.02
 # The mouth follows the network from a little before speech starts until a little after the last voiced sound;
@@ -132,7 +132,6 @@ class VoiceMirror:
         self._vad = VoiceActivityDetector()
         self._end = 0  # timeline sample up to which audio (or silence) went to the face and the VAD
         self._offset: int | None = None  # timeline sample minus the incoming pts, at 48 kHz
-        self._late_run = 0
         self._spurts: list[_Spurt] = []
         self._count = 0
         self._mutes: list[_Mute] = []
@@ -183,40 +182,39 @@ class VoiceMirror:
             except TimeoutError:
                 frame = None
             if frame is not None:
-                await self._take(frame, newer_waiting=not self._frames.empty())
+                await self._take(frame)
             await self._fill_silence()
 
-    async def _take(self, frame: av.AudioFrame, newer_waiting: bool) -> None:
+    async def _take(self, frame: av.AudioFrame) -> None:
         pcm = np.concatenate([f.to_ndarray().reshape(-1) for f in self._resampler.resample(frame)] or [_EMPTY])
+        if len(pcm) == 0:
+            return
         pts = None if frame.pts is None else round(frame.pts * frame.time_base * TIMELINE_RATE)
-        start = self._position(pts, newer_waiting)
+        start = self._position(pts, pcm)
         if start is None:
-            self._log.debug("dropped %d samples that would have waited beyond the fixed delay", len(pcm))
             return
         if not self._muted(start):
             self._stage.timeline.place(pcm, start)
         await self._feed(start, pcm)
 
-    def _position(self, pts: int | None, newer_waiting: bool) -> int | None:
-        """Where incoming audio with this pts goes: after the previous packet (a lost packet leaves its hole) at the
-        fixed delay; None when it must be dropped instead.
+    def _position(self, pts: int | None, pcm: np.ndarray) -> int | None:
+        """Where incoming audio goes on the timeline, or None to skip it.
 
-        A packet whose slot has already been played is dropped, keeping the delay fixed; only when LATE_RUN packets
-        in a row are late with nothing newer waiting behind them (the client's clock or path changed, rather than a
-        burst after a stall) does the voice move to a fixed delay from now again.
-        Audio that would wait more than MAX_BACKLOG_S beyond the delay (a burst after a stall, a fast client clock)
-        is dropped too, so the delay never grows."""
+        Packets follow each other by their timestamps (a lost packet leaves its hole) at the fixed delay. A packet
+        that comes after its slot was played (the client or the network stalled) moves the voice later instead of
+        being lost; the extra delay is then shed in the next pause, where a quiet packet is skipped and the next
+        one takes its place. Beyond MAX_BACKLOG_S of extra delay even speech is skipped, so the delay stays bounded.
+        """
         now = self._clock.sample_now()
         expected = None if pts is None or self._offset is None else pts + self._offset
-        late = expected is not None and expected < self._stage.played
-        if late and (newer_waiting or self._late_run < LATE_RUN):
-            self._late_run += 0 if newer_waiting else 1
-            return None
-        if expected is None or late or expected > now + self._max_lead:
+        if expected is None or expected < self._stage.played:
             expected = now + self.delay
-        self._late_run = 0
         start = max(expected, self._end)
-        if start > now + self._max_lead:
+        lead = start - now
+        quiet = not self._vad.speaking and self._vad.is_quiet(pcm)
+        if lead > self._max_lead or (lead > self.delay + SHED_ABOVE and quiet):
+            if pts is not None:
+                self._offset = start - pts - len(pcm)
             return None
         if pts is not None:
             self._offset = start - pts
