@@ -293,11 +293,13 @@ async def steady_window(target: Target, sessions: TalkingSessions, seconds: floa
             "server_rss_mb": round(server_after.rss_mb, 1),
         }
     result["holds_25fps"] = holds_25fps(result, stats)
+    result["holds_25fps_at_client"] = holds_25fps_at_client(stats)
     return result
 
 
 def holds_25fps(window: dict[str, Any], stats: list[VideoStats]) -> bool:
-    """Every client at 25 fps with at most 1% of frames missing, and at most 1% rendered late at the server."""
+    """The strict test: every client at 25 fps with at most 1% of frames missing, and at most 1% of frames
+    rendered after their due time at the server (avatar_video_frames_late_total)."""
     late = window["server_late_fraction"]
     return (
         window["client_fps_min"] >= FPS_TARGET
@@ -305,6 +307,11 @@ def holds_25fps(window: dict[str, Any], stats: list[VideoStats]) -> bool:
         and late is not None
         and late <= MAX_LATE
     )
+
+
+def holds_25fps_at_client(stats: list[VideoStats]) -> bool:
+    """What a viewer sees: every client at 25 fps with at most 1% of frames missing or arriving late."""
+    return all(s.fps >= FPS_TARGET and s.missing_or_late_fraction <= MAX_LATE for s in stats)
 
 
 async def steady_phase(target: Target, sessions_wanted: int, seconds: float) -> dict[str, Any]:
@@ -328,13 +335,23 @@ async def sweep_phase(target: Target, max_sessions: int, seconds: float) -> dict
             window = await steady_window(target, sessions, seconds)
             steps.append(window | memory_per_session(idle, window))
             print_step(window)
-            if not window["holds_25fps"]:
+            if not (window["holds_25fps"] or window["holds_25fps_at_client"]):
                 break
-    held = [s["sessions"] for s in steps if s["holds_25fps"]]
+    return {
+        "idle_server": idle,
+        "steps": steps,
+        "largest_sessions_at_25fps": _largest_held(steps, "holds_25fps"),
+        "largest_sessions_at_25fps_at_client": _largest_held(steps, "holds_25fps_at_client"),
+    }
+
+
+def _largest_held(steps: list[dict[str, Any]], key: str) -> int:
+    """The largest N such that every count from 1 to N held."""
+    held = {s["sessions"] for s in steps if s[key]}
     largest = 0
     while largest + 1 in held:
         largest += 1
-    return {"idle_server": idle, "steps": steps, "largest_sessions_at_25fps": largest}
+    return largest
 
 
 async def idle_server(target: Target, seconds: float = 2.0) -> dict[str, float] | None:
@@ -358,7 +375,8 @@ def print_step(window: dict[str, Any]) -> None:
         f"  {window['sessions']:>2} sessions: client fps min {window['client_fps_min']:.2f}, "
         f"missing {window['client_missing_frames']}, server late {window['server_late_fraction']}, "
         f"server CPU {window.get('server_cpu_percent', '?')}%, bench CPU {window['bench_process_cpu_percent']}% "
-        f"-> {'holds' if window['holds_25fps'] else 'FAILS'} 25 fps",
+        f"-> strict {'holds' if window['holds_25fps'] else 'FAILS'}, "
+        f"at client {'holds' if window['holds_25fps_at_client'] else 'FAILS'}",
         flush=True,
     )
 
@@ -415,7 +433,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     if "sweep" in results:
-        print(f"largest N holding 25 fps with <= 1% late frames: {results['sweep']['largest_sessions_at_25fps']}")
+        sweep = results["sweep"]
+        print(f"largest N holding 25 fps with <= 1% late frames: {sweep['largest_sessions_at_25fps']} "
+              f"(server's late-frame count); {sweep['largest_sessions_at_25fps_at_client']} (as the clients saw it)")
     return results
 
 

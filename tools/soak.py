@@ -25,6 +25,7 @@ from client import AvatarClient
 from tools.bench_e2e import (
     Target,
     holds_25fps,
+    holds_25fps_at_client,
     idle_calibrated,
     keep_talking,
     measure_av,
@@ -67,6 +68,7 @@ async def talk_for(target: Target, client: AvatarClient, seconds: float, sample_
                 "server_rss_mb": round(sample_process(target.pid).rss_mb, 1) if target.pid else None,
             }
             interval["holds_25fps"] = holds_25fps(interval, [stats])
+            interval["holds_25fps_at_client"] = holds_25fps_at_client([stats])
             intervals.append(interval)
             print(json.dumps(interval), flush=True)
     finally:
@@ -107,6 +109,7 @@ async def soak(target: Target, seconds: float, sample_s: float, vowel_rounds: in
         "fps_min": min(i["client_fps_min"] for i in intervals),
         "fps_median": statistics.median(i["client_fps_min"] for i in intervals),
         "intervals_holding_25fps": sum(i["holds_25fps"] for i in intervals),
+        "intervals_holding_25fps_at_client": sum(i["holds_25fps_at_client"] for i in intervals),
         "sync_start": start,
         "sync_end": end,
         "playout_skew_drift_ms": round(end["playout_skew_ms"] - start["playout_skew_ms"], 2),
