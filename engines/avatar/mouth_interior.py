@@ -23,7 +23,7 @@ _CAVITY_BACK = np.array([0.13, 0.045, 0.038], np.float32)  # the throat, darkest
 _CAVITY_FRONT = np.array([0.30, 0.12, 0.10], np.float32)  # just inside the lips, where some light reaches
 TONGUE_FOLLOW = 0.55  # the tongue drops with the jaw less than the lower lip does, so more of it shows as it opens
 _TONGUE_DROP = 0.05  # half mouth widths its top lies below the lower lip's inner edge at rest
-_TEETH_SHADOW = 0.6  # how dark the shadow right under the upper teeth is
+_TEETH_SHADOW = 0.45  # how dark the shadow right under the upper teeth is
 _PHOTO_TEETH_MIN_GAP = 0.06  # mouth widths: a rest opening this tall shows enough teeth to sample
 _OUTLINE_STEPS = 4  # outline points per lip landmark after smoothing
 _FEATHER_PX = 0.6  # sigma of the lip-to-interior feather
@@ -60,11 +60,11 @@ class MouthInterior:
         light, cast = _skin_light(image, centre, width)
         painted = np.clip(_IVORY * light * (0.8 + 0.2 * cast), 0.0, 1.0)
         shows_teeth = gap >= _PHOTO_TEETH_MIN_GAP
-        teeth = photo_teeth_colour(photo, opening, painted) if shows_teeth else painted
+        tooth = toothness(photo, opening) if shows_teeth else None
+        teeth = photo_teeth_colour(photo, opening, tooth, painted) if shows_teeth else painted
         upper = paint_row(a, b, pixel, teeth, up_b, UPPER_ROW)
         lower = paint_row(a, b, pixel, teeth, low_b, LOWER_ROW)
         if shows_teeth:
-            tooth = toothness(photo, opening)
             on_skull = upper_share(tooth, opening, up_b, low_b, b, pixel)
             # The rest opening cuts the photo's teeth along the lip; soften that cut as the outline's feather is.
             carried = cv2.GaussianBlur(opening * tooth, (0, 0), _FEATHER_PX)
@@ -111,11 +111,12 @@ class MouthInterior:
         near_lips = np.clip(2.0 - 2.0 * inside, 0.0, 1.0)[..., None]
         interior = self._cavity_rise * near_lips
         interior += self._cavity_back[self._window(x0, y0, x1, y1, (0, 0))]
-        interior *= 1 - content[..., 3:]
-        # The lips shade what lies just inside them; a narrow opening lets in less light overall.
-        interior += content[..., :3] * (1 - 0.2 * near_lips)
+        # A narrow opening lets less light into the cavity; the teeth at its front lose hardly any, only the
+        # lips shade them a little.
         openness = min(max((float(inside.max()) - 0.3) / 0.45, 0.0), 1.0)
-        interior *= 255.0 * (0.55 + 0.45 * openness * openness * (3 - 2 * openness))
+        interior *= (1 - content[..., 3:]) * (0.55 + 0.45 * openness * openness * (3 - 2 * openness))
+        interior += content[..., :3] * (1 - 0.12 * near_lips)
+        interior *= 255.0
         np.minimum(interior, 255.0, out=interior)
         region = frame[y0:y1, x0:x1]
         below = region.astype(np.float32)

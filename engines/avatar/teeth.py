@@ -37,7 +37,7 @@ class Row:
 
 
 UPPER_ROW = Row(UPPER_BOUNDS, length=0.27, down=True, gap_depth=0.3)
-LOWER_ROW = Row(LOWER_BOUNDS, length=0.08, down=False, gap_depth=0.25, shade=0.62, fade=0.45)
+LOWER_ROW = Row(LOWER_BOUNDS, length=0.08, down=False, gap_depth=0.15, shade=0.7, fade=0.45)
 
 
 def paint_row(a: np.ndarray, b: np.ndarray, pixel: float, colour: np.ndarray, lip_b: np.ndarray,
@@ -64,9 +64,10 @@ def paint_row(a: np.ndarray, b: np.ndarray, pixel: float, colour: np.ndarray, li
     to_gap = np.minimum(np.abs(a) - 0.97 * np.sin(lo), 0.97 * np.sin(hi) - np.abs(a)) / pixel
     contrast = smoothstep(3.0, 8.0, 0.97 * (np.sin(hi) - np.sin(lo)) / pixel)
     gap = 1 - row.gap_depth * (1 - smoothstep(0.0, 1.3, to_gap)) * (0.5 + 0.5 * depth) * (0.4 + 0.6 * contrast)
-    # Convex crowns lit in the middle, the lip's shadow over their tops, the back of the arch in the mouth's shade.
+    # Convex crowns lit in the middle, their tops a little darker, the back of the arch in the mouth's shade (the
+    # lips' own shadow moves with them and is added per frame).
     shade = (1 - 0.26 * contrast * (1 - np.sqrt(np.clip(crown, 0, 1)))) * gap * (1 - 0.55 * np.abs(a) ** 1.5)
-    shade *= (0.7 + 0.3 * smoothstep(-0.1, 0.45, depth)) * variation * row.shade
+    shade *= (0.88 + 0.12 * smoothstep(0.0, 0.45, depth)) * variation * row.shade
     edge = smoothstep(0.75, 1.0, depth)[..., None]
     # Shaded enamel takes on the warm light bounced inside the mouth rather than going neutral grey.
     warm = 1 + (1 - np.clip(shade, 0, 1))[..., None] * _SHADE_WARMTH
@@ -74,13 +75,13 @@ def paint_row(a: np.ndarray, b: np.ndarray, pixel: float, colour: np.ndarray, li
     return np.dstack([rgb * alpha[..., None], alpha]).astype(np.float32)
 
 
-def photo_teeth_colour(photo: np.ndarray, opening: np.ndarray, fallback: np.ndarray) -> np.ndarray:
-    """The person's own teeth colour: the brighter half of what the rest opening shows."""
-    pixels = photo[opening > 0.9]
+def photo_teeth_colour(photo: np.ndarray, opening: np.ndarray, tooth: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """The person's own teeth colour: the surely-tooth pixels of the rest opening (no lip edge, no dark corners,
+    which would make painted teeth next to the real ones dull and brownish)."""
+    pixels = photo[(opening > 0.9) & (tooth > 0.6)]
     if len(pixels) < 20:
         return fallback
-    luma = pixels @ _LUMA
-    return np.median(pixels[luma >= np.median(luma)], axis=0).astype(np.float32)
+    return np.median(pixels, axis=0).astype(np.float32)
 
 
 def toothness(photo: np.ndarray, opening: np.ndarray) -> np.ndarray:
