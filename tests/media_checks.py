@@ -29,10 +29,11 @@ def mouth_change(video: list[ReceivedVideo], box: tuple[int, int, int, int], sta
     return [float(np.abs(b - a).mean()) for a, b in zip(frames, frames[1:])]
 
 
-def mouth_distance(video: list[ReceivedVideo], box, reference: np.ndarray, start: float, end: float) -> list[float]:
-    """Mean absolute difference of the mouth region from a reference crop, per frame in the window."""
-    ref = crop(reference, box)
-    return [float(np.abs(crop(v.image, box) - ref).mean()) for v in video if start <= v.arrival < end]
+def mouth_darkness(video: list[ReceivedVideo], box: tuple[int, int, int, int], start: float, end: float) -> list[float]:
+    """Share of dark (cavity) pixels in the mouth region per frame: how open the mouth is, whatever the head's
+    idle drift does to the rest of the picture."""
+    weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return [float(((crop(v.image, box, pad=0) @ weights) < 60).mean()) for v in video if start <= v.arrival < end]
 
 
 def fps(times: list[tuple[float, int]], start: float, end: float) -> float:

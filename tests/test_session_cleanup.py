@@ -36,8 +36,17 @@ async def settle(server, timeout: float = 10.0) -> None:
     await asyncio.sleep(0.3)
 
 
-def snapshot() -> tuple[int, int, dict[str, int]]:
-    return len(asyncio.all_tasks()), threading.active_count(), live_objects()
+# Workers of the process-wide pools (bounded, and started lazily, so their count may grow up to the bound).
+POOL_THREADS = ("ThreadPoolExecutor-", "render_", "tts_", "face-infer_", "asyncio_")
+
+
+def session_threads() -> list[str]:
+    """Threads that are not pool workers: a session that started one and left it running would show here."""
+    return sorted(t.name for t in threading.enumerate() if not t.name.startswith(POOL_THREADS))
+
+
+def snapshot() -> tuple[int, list[str], dict[str, int]]:
+    return len(asyncio.all_tasks()), session_threads(), live_objects()
 
 
 async def speaking_session(ws_url: str) -> AvatarClient:
