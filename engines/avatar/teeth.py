@@ -58,7 +58,8 @@ def paint_row(a: np.ndarray, b: np.ndarray, pixel: float, colour: np.ndarray, li
     along = (b - lip_b) if row.down else (lip_b - b)  # distance from the lip toward the biting edge
     inside = (length - rise - along) / pixel
     depth = np.clip(along / length, 0, 1)  # 0 at the lip, 1 at the biting edge
-    alpha = np.clip(inside, 0, 1) * (np.abs(phi) < row.bounds[-1]) * (1 - smoothstep(row.fade, row.fade + 0.3, np.abs(a)))
+    alpha = np.clip(inside, 0, 1) * (np.abs(phi) < row.bounds[-1])
+    alpha *= 1 - smoothstep(row.fade, row.fade + 0.3, np.abs(a))
     # Gaps are about a pixel wide whatever the tooth's foreshortened width, deepening toward the biting edge.
     # Teeth foreshortened to a few pixels at the back show neither gaps nor rounding so clearly (no picket fence).
     to_gap = np.minimum(np.abs(a) - 0.97 * np.sin(lo), 0.97 * np.sin(hi) - np.abs(a)) / pixel
