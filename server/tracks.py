@@ -30,7 +30,8 @@ class MediaSource(Protocol):
 
     def audio(self, start_sample: int, count: int) -> np.ndarray: ...
 
-    async def video(self, frame: int) -> np.ndarray: ...
+    async def video(self, frame: int) -> np.ndarray:
+        """The picture of video frame `frame`, planar YUV 4:2:0 ((height * 3 / 2) x width, uint8)."""
 
     def video_sent(self, frame: int, late: bool) -> None: ...
 
@@ -83,7 +84,7 @@ class SessionVideoTrack(_PacedTrack):
         image = await self._source.video(slot)
         late = self._clock.now() > due
         await self._clock.sleep_until(due)
-        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        frame = av.VideoFrame.from_ndarray(image, format="yuv420p")
         frame.pts = slot * VIDEO_PTS_STEP
         frame.time_base = VIDEO_TIME_BASE
         self._source.video_sent(slot, late)
