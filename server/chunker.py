@@ -24,10 +24,13 @@ def _speakable(phrase: str) -> bool:
 
 
 class Chunker:
-    """Accumulates deltas of one utterance and hands out phrases in order."""
+    """Accumulates deltas of one utterance and hands out phrases in order.
 
-    def __init__(self, first_max_chars: int = 60, max_chars: int = 180, min_clause_words: int = 3) -> None:
-        self._first_max_chars = first_max_chars
+    Limits grow phrase by phrase: the first phrase is short so speech starts soon; the second is still moderate,
+    because it must be synthesized while the (short) first one plays; later ones may be long, for better prosody.
+    """
+
+    def __init__(self, max_chars: tuple[int, ...] = (60, 100, 180), min_clause_words: tuple[int, ...] = (2, 3)) -> None:
         self._max_chars = max_chars
         self._min_clause_words = min_clause_words
         self._buffer = ""
@@ -58,8 +61,12 @@ class Chunker:
         self._emitted += 1
         return [phrase]
 
+    @staticmethod
+    def _for_phrase(values: tuple[int, ...], index: int) -> int:
+        return values[min(index, len(values) - 1)]
+
     def _limit(self) -> int:
-        return self._first_max_chars if self._emitted == 0 else self._max_chars
+        return self._for_phrase(self._max_chars, self._emitted)
 
     def _find_cut(self) -> int | None:
         buf = self._buffer
@@ -88,7 +95,7 @@ class Chunker:
         return limit
 
     def _enough_words(self, text: str) -> bool:
-        return len(_WORD.findall(text)) >= self._min_clause_words
+        return len(_WORD.findall(text)) >= self._for_phrase(self._min_clause_words, self._emitted)
 
     @staticmethod
     def _after_closers(buf: str, i: int) -> int:

@@ -24,32 +24,36 @@ def test_deltas_split_mid_word_never_split_words():
         assert phrases[0] == "The quick brown fox jumps over the lazy dog,"
 
 
-def test_clause_needs_a_few_words():
-    c = Chunker(min_clause_words=3)
-    assert c.push("Well, I think so, ") == ["Well, I think so,"]
+def test_clause_needs_a_few_words_and_more_after_the_first_phrase():
+    c = Chunker(min_clause_words=(2, 3))
+    assert c.push("Well, ") == []
+    assert c.push("I see, ") == ["Well, I see,"]
+    assert c.push("you know, ") == []  # two words are enough only for the first phrase
+    assert c.push("it works, ") == ["you know, it works,"]
 
 
 def test_short_clause_waits():
-    c = Chunker(min_clause_words=3)
+    c = Chunker(min_clause_words=(2, 3))
     assert c.push("Yes, ") == []
     assert c.flush() == ["Yes,"]
 
 
 def test_flush_emits_rest_and_resets_first_phrase_limit():
-    c = Chunker(first_max_chars=20, max_chars=100)
+    c = Chunker(max_chars=(20, 100))
     assert c.flush() == []
     assert c.push("one two three four five six seven ") == ["one two three four"]
     assert c.flush() == ["five six seven"]
     assert c.push("alpha beta gamma delta epsilon ") == ["alpha beta gamma"]
 
 
-def test_long_text_without_punctuation_is_cut_at_word_boundaries():
+def test_long_text_without_punctuation_is_cut_at_word_boundaries_with_growing_limits():
     words = [f"word{i}" for i in range(400)]
-    c = Chunker(first_max_chars=60, max_chars=180)
+    c = Chunker(max_chars=(60, 100, 180))
     phrases = feed(c, " ".join(words) + " ", 5) + c.flush()
     assert " ".join(phrases).split() == words
-    assert len(phrases[0]) <= 60
-    assert all(len(p) <= 180 for p in phrases)
+    assert 40 < len(phrases[0]) <= 60
+    assert 80 < len(phrases[1]) <= 100
+    assert all(len(p) <= 180 for p in phrases) and max(len(p) for p in phrases) > 160
     assert len(phrases) > 10
 
 
@@ -73,7 +77,7 @@ def test_cjk_punctuation_cuts_without_spaces():
 
 
 def test_unbroken_script_is_cut_at_the_limit():
-    c = Chunker(first_max_chars=10)
+    c = Chunker(max_chars=(10,))
     assert c.push("一二三四五六七八九十十一") == ["一二三四五六七八九十"]
 
 
