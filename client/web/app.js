@@ -7,6 +7,7 @@ import { Picker, fetchHealth } from "./pickers.js";
 import { Session, sessionUrl } from "./session.js";
 import { StatsMonitor } from "./stats.js";
 import { DeltaStreamer } from "./streamer.js";
+import { VoiceSwitch } from "./voice.js";
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -66,6 +67,7 @@ const streamer = new DeltaStreamer(send, (sentChars, totalChars) => {
 
 const avatarPicker = new Picker($("avatar"), "Avatar", (avatar) => changeSetting({ avatar }));
 const voicePicker = new Picker($("voice"), "Voice", (voice) => changeSetting({ voice }));
+const voiceSwitch = new VoiceSwitch($("voice-mode"), () => connect(), report);
 
 function changeSetting(change) {
   if (session?.state !== "live") return; // the next connection carries it in its offer
@@ -82,13 +84,14 @@ function offerFields() {
   const fields = {};
   if (avatarPicker.value) fields.avatar = avatarPicker.value;
   if (voicePicker.value) fields.voice = voicePicker.value;
+  if (voiceSwitch.on) fields.mode = "voice";
   return fields;
 }
 
 /** Starts a new session; events of a session that is no longer the current one are ignored. */
 function connect() {
   const previous = session;
-  const current = new Session(sessionUrl(location, pageToken()), offerFields());
+  const current = new Session(sessionUrl(location, pageToken()), offerFields(), voiceSwitch.track);
   session = current;
   previous?.close();
   stats?.stop();
@@ -130,7 +133,7 @@ function renderState({ state, reason, neverOpened }) {
 
 function renderControls() {
   const live = session?.state === "live";
-  ui.send.disabled = !live || streamer.active;
+  ui.send.disabled = !live || streamer.active || voiceSwitch.on; // voice mode speaks the microphone, not text
   ui.interrupt.disabled = !live;
 }
 

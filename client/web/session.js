@@ -59,12 +59,15 @@ export class Session extends EventTarget {
   #closedByUs = false;
   #connectTimer = null;
   #stream = null;
+  #voiceTrack;
 
-  /** `offerFields` go into the offer as they are: `avatar`, `voice`, and `mode` (voice mode will add its track). */
-  constructor(url, offerFields = {}) {
+  /** `offerFields` go into the offer as they are: `avatar`, `voice`, and `mode`; in voice mode `voiceTrack` (the
+   *  microphone) is sent to the server on the audio transceiver. */
+  constructor(url, offerFields = {}, voiceTrack = null) {
     super();
     this.#url = url;
     this.#offerFields = { mode: "text", ...offerFields };
+    this.#voiceTrack = voiceTrack;
   }
 
   get state() {
@@ -115,7 +118,8 @@ export class Session extends EventTarget {
   async #negotiate() {
     const pc = new RTCPeerConnection({ iceServers: [] });
     this.#pc = pc;
-    pc.addTransceiver("audio", { direction: "recvonly" });
+    if (this.#voiceTrack) pc.addTransceiver(this.#voiceTrack, { direction: "sendrecv" });
+    else pc.addTransceiver("audio", { direction: "recvonly" });
     pc.addTransceiver("video", { direction: "recvonly" });
     pc.addEventListener("track", (ev) => this.#onTrack(ev));
     pc.addEventListener("connectionstatechange", () => this.#onConnectionState());
