@@ -13,6 +13,7 @@ from server.protocol import ProtocolError, encode
 from server.rtc import restrict_ice_hosts
 from server.services import Services
 from server.session import Session
+from server.vp8 import use_rendered_vp8
 
 log = logging.getLogger(__name__)
 # Frames above the protocol's 64 KiB limit still arrive, so they can be refused with `too_large` instead of
@@ -26,6 +27,7 @@ class AvatarServer:
         self.config = config
         if config.ice_hosts:
             restrict_ice_hosts(config.ice_hosts)
+        use_rendered_vp8()
         self.services = Services(config)
         self._server: Server | None = None
 

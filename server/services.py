@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from server.session import Session
 
 log = logging.getLogger(__name__)
+# Scheduling priority of speech-synthesis threads relative to the rest of the server (0 = same, 19 = lowest).
+TTS_NICE = 10
 
 
 class Services:
@@ -43,8 +46,10 @@ class Services:
             AvatarRenderer(bundle)
         # Sessions render in parallel on the render pool; OpenCV's own threads would only oversubscribe the cores.
         cv2.setNumThreads(1)
-        # TTS engines release the GIL in their native code; two workers let two sessions synthesize at once.
-        self.tts_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tts")
+        # TTS engines release the GIL in their native code; two workers let two sessions synthesize at once. Speech
+        # is synthesized well ahead of playback, frames are not: when the cores are busy, rendering and encoding
+        # go first, so the synthesis threads run at a lower scheduling priority.
+        self.tts_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tts", initializer=_lower_priority)
         self.render_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="render")
         self.sessions: dict[str, Session] = {}
         self.admission = Admission(config.max_sessions, config.admit_by_headroom, config.max_late_fraction)
@@ -89,3 +94,8 @@ def _load_avatar(name: str) -> AvatarBundle:
 def _engine_names(default: str) -> list[str]:
     """The default engine first, then every other registered engine (all of them ship with the project)."""
     return [default] + [name for name in ENGINES if name != default]
+
+
+def _lower_priority() -> None:
+    """Give the calling thread a nice value of TTS_NICE (Linux schedules threads individually)."""
+    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), TTS_NICE)
