@@ -140,11 +140,6 @@ class VoiceMirror:
         for task in self._tasks:
             task.add_done_callback(self._report_failure)
 
-    @property
-    def delay_s(self) -> float:
-        """The fixed delay between a sample's arrival and its playback, in seconds."""
-        return self.delay / TIMELINE_RATE
-
     def interrupt(self, received_at: float) -> None:
         """Silence the mirrored voice now, and keep it silent until the current spurt of speech ends."""
         cut = self._stage.played
@@ -177,10 +172,12 @@ class VoiceMirror:
 
     async def _run(self) -> None:
         while True:
-            try:
-                frame = await asyncio.wait_for(self._frames.get(), POLL_S)
-            except TimeoutError:
-                frame = None
+            frame = None
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation that arrives as
+            # its timeout fires, and this loop would then outlive the session.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(POLL_S):
+                    frame = await self._frames.get()
             if frame is not None:
                 await self._take(frame)
             await self._fill_silence()
