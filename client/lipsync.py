@@ -40,8 +40,8 @@ def best_lag(sent: np.ndarray, received: np.ndarray) -> int:
 
 def mouth_opening(image: np.ndarray, box: tuple[int, int, int, int]) -> float:
     """Share of the mouth box showing the dark mouth cavity: about 0.01 closed, 0.2 with the jaw fully open,
-    close to linear in the jaw opening above a fifth of it. Unlike a difference to a reference frame it ignores
-    the head's idle motion."""
+    close to linear in the jaw opening above a tenth of it (astronaut avatar). Unlike a difference to a reference
+    frame it ignores the head's idle motion."""
     x0, y0, x1, y1 = box
     gray = cv2.cvtColor(np.ascontiguousarray(image[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY)
     return float((gray < CAVITY_LEVEL).mean())
