@@ -126,7 +126,7 @@ class Session:
         if media is None:
             raise ProtocolError("no_session", "send an 'offer' first")
         if isinstance(message, (Text, Flush)) and isinstance(media.speaker, VoiceMirror):
-            raise ProtocolError("bad_message", "this session is in voice mode: the avatar speaks with your audio, not text")
+            raise ProtocolError("bad_message", "in voice mode the avatar speaks with your audio, not with text")
         if isinstance(message, Text):
             if media.speaker.pending_chars + len(message.text) > self._limits.max_pending_chars:
                 raise ProtocolError(

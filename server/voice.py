@@ -288,7 +288,13 @@ class VoiceMirror:
             return
         spurt.ended = True
         self._emit(
-            {"type": "speech_ended", "utterance": spurt.number, "id": None, "interrupted": interrupted, "spoken_text": ""}
+            {
+                "type": "speech_ended",
+                "utterance": spurt.number,
+                "id": None,
+                "interrupted": interrupted,
+                "spoken_text": "",  # a live voice has no text
+            }
         )
 
 

@@ -54,7 +54,8 @@ def server_url() -> Iterator[str]:
 
 @pytest.fixture
 async def browser(microphone_file: Path) -> AsyncIterator[Browser]:
-    args = [*CHROMIUM_ARGS, "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={microphone_file}"]
+    microphone = ["--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={microphone_file}"]
+    args = [*CHROMIUM_ARGS, *microphone]
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=args)
         yield browser
@@ -73,7 +74,8 @@ async def test_voice_switch_makes_the_avatar_speak_with_the_microphone(server_ur
     await start_audio_probe(page)
     since = await page_now_ms(page)
     await page.wait_for_function(
-        "[...document.querySelectorAll('#log li[data-kind=speech]')].some(li => li.textContent.includes('speech_started'))",
+        "[...document.querySelectorAll('#log li[data-kind=speech]')]"
+        ".some(li => li.textContent.includes('speech_started'))",
         timeout=15_000,
     )
     await wait_for_level(page, SPEECH_LEVEL, since_ms=since, timeout_ms=15_000)

@@ -12,7 +12,8 @@ streamed in real time as a voice-mode client's audio to a server in a child proc
 - A/V offset: the shift of that reference curve that best matches the video, in media time (positive = the mouth
   moves later than the voice), and the difference of the video and audio arrival delays.
 
-    .venv/bin/python -m tools.bench_voice [--voices espeak:en-029 espeak:en-us+f4 piper:joe] [--append docs/benchmarks.md]
+    .venv/bin/python -m tools.bench_voice [--voices espeak:en-029 espeak:en-us+f4 piper:joe]
+                                          [--append docs/benchmarks.md]
 """
 from __future__ import annotations
 
@@ -96,7 +97,9 @@ async def stream(url: str, recording: Recording) -> tuple[AvatarClient, ArrayAud
     return client, track
 
 
-def analyse(recording: Recording, client: AvatarClient, track: ArrayAudioTrack, box: tuple[int, int, int, int]) -> Result:
+def analyse(
+    recording: Recording, client: AvatarClient, track: ArrayAudioTrack, box: tuple[int, int, int, int]
+) -> Result:
     received, first_pts = received_stream(client.audio)
     to_returned = first_pts + best_lag(recording.pcm, received)  # returned pts of sent sample 0
     packet = len(client.audio[0].pcm)
@@ -157,17 +160,20 @@ def markdown(results: list[Result], info: dict, command: str) -> str:
         "",
         "## Voice mode",
         "",
-        f"Command: `{command}`. Machine: 2-core CPU dev box, no GPU ({platform.machine()}). 1-minute load average "
-        f"{info['load_before']:.1f} before and {info['load_after']:.1f} after the run (other work shares the cores).",
+        f"Command: `{command}`. Machine: 2-core CPU dev box, no GPU ({platform.machine()}). "
+        f"1-minute load average {info['load_before']:.1f} before and {info['load_after']:.1f} after the run "
+        "(other work shares the cores).",
         "Server in a child process (face network on ONNX Runtime, CPU); the client streams "
-        f"{len(SENTENCES)} synthesized sentences with {PAUSE_S:g} s pauses in real time. Server's fixed delay (look-ahead "
-        f"{1000 * LOOKAHEAD_SAMPLES / TIMELINE_RATE:.1f} ms + frame deadline {1000 * FACE_DEADLINE / TIMELINE_RATE:.0f} ms"
-        f" + margin {1000 * PROCESSING_MARGIN_S:.0f} ms) = {fixed_ms:.1f} ms. Delays are client audio -> returned audio "
+        f"{len(SENTENCES)} synthesized sentences with {PAUSE_S:g} s pauses in real time. Server's fixed delay "
+        f"(look-ahead {1000 * LOOKAHEAD_SAMPLES / TIMELINE_RATE:.1f} ms + frame deadline "
+        f"{1000 * FACE_DEADLINE / TIMELINE_RATE:.0f} ms + margin {1000 * PROCESSING_MARGIN_S:.0f} ms) = "
+        f"{fixed_ms:.1f} ms. Delays are client audio -> returned audio "
         "(or video) arrival, including the Python client's fixed 80 ms aiortc receive buffer. Lip sync r = Pearson "
         "correlation of the mouth opening in the decoded video with the viseme-table jaw curve from the TTS phoneme "
         "timings; best shift = reference shift with the highest r (positive: mouth later than voice).",
         "",
-        "| voice | audio delay median / p95 (ms) | video delay median (ms) | lip-sync r at 0 ms | best shift (ms) | r there | frames |",
+        "| voice | audio delay median / p95 (ms) | video delay median (ms) | lip-sync r at 0 ms | best shift (ms) "
+        "| r there | frames |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
