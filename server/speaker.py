@@ -169,7 +169,9 @@ class Speaker:
             return replace(speech, pcm=pcm, sample_rate=TIMELINE_RATE)
 
         try:
-            speech = await asyncio.wait_for(loop.run_in_executor(self._tts_pool, synthesize), self._limits.tts_timeout_s)
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow the cancellation of an interrupt.
+            async with asyncio.timeout(self._limits.tts_timeout_s):
+                speech = await loop.run_in_executor(self._tts_pool, synthesize)
         except Exception as exc:  # a failing engine costs one phrase, never the session
             reason = "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
             self._log.warning("TTS %s failed on %r: %s", engine.name, phrase, reason)
