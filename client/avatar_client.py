@@ -24,6 +24,7 @@ import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 
 class ServerError(Exception):
@@ -33,6 +34,10 @@ class ServerError(Exception):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+
+
+class SessionClosed(ConnectionError):
+    """The websocket closed while an event was awaited."""
 
 
 @dataclass(frozen=True)
@@ -131,7 +136,8 @@ class AvatarClient:
         offer: dict[str, Any] = {"type": "offer", "sdp": self._pc.localDescription.sdp, "mode": mode}
         offer.update({k: v for k, v in (("avatar", avatar), ("voice", voice)) if v is not None})
         self._tasks.append(asyncio.create_task(self._read_events()))
-        await self.send(offer)
+        with contextlib.suppress(ConnectionClosed):  # a full server refuses before reading: its events say why
+            await self.send(offer)
         answer = await self.wait_for("answer", timeout=timeout)
         self.session_id = answer["session_id"]
         await self._pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
@@ -179,6 +185,8 @@ class AvatarClient:
                             return event
                         if raise_errors and event["type"] == "error":
                             raise ServerError(event["code"], event["message"])
+                        if event["type"] == "closed" and event_type != "closed":
+                            raise SessionClosed(f"the server closed the session (code {event['code']})")
                     await self._new_event.wait()
 
     async def _read_events(self) -> None:

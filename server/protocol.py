@@ -66,6 +66,11 @@ Message = Offer | Text | Flush | Interrupt | Set | Ice | Bye
 MODES = ("text", "voice")
 
 
+def quote(value: str, limit: int = 40) -> str:
+    """A client's string for an error message, shortened: errors must stay small whatever was sent."""
+    return repr(value if len(value) <= limit else value[:limit] + "...")
+
+
 def _field(obj: dict[str, Any], name: str, kind: type, *, required: bool = False) -> Any:
     value = obj.get(name)
     if value is None:
@@ -80,7 +85,7 @@ def _field(obj: dict[str, Any], name: str, kind: type, *, required: bool = False
 def _offer(obj: dict[str, Any]) -> Offer:
     mode = _field(obj, "mode", str) or "text"
     if mode not in MODES:
-        raise ProtocolError("bad_message", f"'mode' must be one of {', '.join(MODES)}, not {mode!r}")
+        raise ProtocolError("bad_message", f"'mode' must be one of {', '.join(MODES)}, not {quote(mode)}")
     return Offer(_field(obj, "sdp", str, required=True), _field(obj, "avatar", str), _field(obj, "voice", str), mode)
 
 
@@ -121,7 +126,7 @@ def parse_message(raw: str | bytes, max_bytes: int) -> Message:
         raise ProtocolError("bad_message", "a message needs a string field 'type'")
     parser = _PARSERS.get(kind)
     if parser is None:
-        raise ProtocolError("unknown_type", f"unknown message type {kind!r}")
+        raise ProtocolError("unknown_type", f"unknown message type {quote(kind)}")
     return parser(obj)
 
 

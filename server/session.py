@@ -18,7 +18,20 @@ from websockets.exceptions import ConnectionClosed
 
 from engines.avatar import AvatarRenderer
 from server.clock import MediaClock
-from server.protocol import Bye, Flush, Ice, Interrupt, Message, Offer, ProtocolError, Set, Text, encode, parse_message
+from server.protocol import (
+    Bye,
+    Flush,
+    Ice,
+    Interrupt,
+    Message,
+    Offer,
+    ProtocolError,
+    Set,
+    Text,
+    encode,
+    parse_message,
+    quote,
+)
 from server.rtc import answer_offer
 from server.services import Services
 from server.speaker import Speaker
@@ -87,6 +100,8 @@ class Session:
         loop = asyncio.get_running_loop()
         try:
             async for raw in self._ws:
+                if self._closed.is_set():  # buffered messages need not be answered once the session is ending
+                    return
                 received_at = loop.time()
                 try:
                     message = parse_message(raw, self._limits.max_message_bytes)
@@ -222,7 +237,7 @@ class Session:
             candidate.sdpMLineIndex = message.candidate.get("sdpMLineIndex")
             await pc.addIceCandidate(candidate)
         except Exception as exc:  # any malformed candidate is the client's error, never the session's end
-            raise ProtocolError("bad_message", f"could not use the ICE candidate: {exc!r}") from None
+            raise ProtocolError("bad_message", f"could not use the ICE candidate: {quote(str(exc) or type(exc).__name__)}") from None
 
     async def _teardown(self) -> None:
         for task in self._tasks:

@@ -24,6 +24,7 @@ from server.chunker import Chunker
 from server.clock import MediaClock
 from server.config import Limits
 from server.metrics import Metrics
+from server.protocol import quote
 from server.stage import Stage
 from server.timeline import seconds_to_samples
 from server.utterance import PlacedWord, Utterance
@@ -145,9 +146,9 @@ class Speaker:
             if job.phrase is None:
                 await self._finish(job.utterance)
                 continue
-            self._queued_chars -= len(job.phrase)
             await self._wait_for_room()
             speech = await self._synthesize(job.utterance, job.phrase)
+            self._queued_chars -= len(job.phrase)
             if speech is not None and len(speech.pcm):
                 await self._place(job.utterance, speech)
 
@@ -175,7 +176,7 @@ class Speaker:
         except Exception as exc:  # a failing engine costs one phrase, never the session
             reason = "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
             self._log.warning("TTS %s failed on %r: %s", engine.name, phrase, reason)
-            self._error("tts_failed", f"could not synthesize {phrase[:40]!r}: {reason}; the phrase was skipped")
+            self._error("tts_failed", f"could not synthesize {quote(phrase)}: {reason}; the phrase was skipped")
             return None
         if speech.duration > 0:
             self._metrics.tts_rtf.observe((time.perf_counter() - began) / speech.duration)

@@ -80,8 +80,6 @@ async def test_admission_by_headroom_refuses_while_frames_are_late(server, ws_ur
         await first.close()
 
 
-@pytest.mark.xfail(strict=True, reason="client bug: AvatarClient.connect sends its offer after the server has "
-                   "already refused and closed, and raises ConnectionClosedError instead of ServerError('busy')")
 @pytest.mark.parametrize("server_options", [{"max_sessions": 1}])
 async def test_python_client_reports_busy(ws_url):
     first = await AvatarClient.connect(ws_url)

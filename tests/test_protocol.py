@@ -60,3 +60,12 @@ def test_bad_messages(raw, code):
 def test_error_event_shape():
     error = ProtocolError("bad_json", "nope")
     assert error.event() == {"type": "error", "code": "bad_json", "message": "nope"}
+
+
+def test_error_messages_stay_short_whatever_was_sent():
+    with pytest.raises(ProtocolError) as info:
+        parse_message(json.dumps({"type": "x" * 60_000}), LIMIT)
+    assert info.value.code == "unknown_type" and len(info.value.message) < 100
+    with pytest.raises(ProtocolError) as info:
+        parse_message(json.dumps({"type": "offer", "sdp": "v=0", "mode": "y" * 60_000}), LIMIT)
+    assert len(info.value.message) < 120
