@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import uuid
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -20,6 +21,9 @@ log = logging.getLogger(__name__)
 # ending the connection; only beyond this does the websocket library close it.
 WS_MAX_FRAME = 16 * 1024 * 1024
 BUSY_CLOSE_CODE = 1013
+# Render, encoder and inference threads each take the GIL between native calls; Python's default 5 ms hand-over
+# interval lets a frame wait for it several times over, so the server hands it over sooner.
+GIL_SWITCH_INTERVAL_S = 0.001
 
 
 class AvatarServer:
@@ -28,6 +32,7 @@ class AvatarServer:
         if config.ice_hosts:
             restrict_ice_hosts(config.ice_hosts)
         use_rendered_vp8()
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         self.services = Services(config)
         self._server: Server | None = None
 

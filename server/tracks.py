@@ -22,7 +22,7 @@ VIDEO_PTS_STEP = VIDEO_CLOCK_RATE // FPS  # 3600
 # How far behind its slot a track may be before it skips ahead to the present.
 MAX_BEHIND_S = 0.1
 # Rendering starts this much before a video frame is due, so the frame is ready on time.
-RENDER_AHEAD_S = 0.02
+RENDER_AHEAD_S = 0.04
 
 
 class MediaSource(Protocol):
