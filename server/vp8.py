@@ -1,9 +1,9 @@
 """VP8 encoding tuned for rendered frames.
 
 aiortc's encoder is set up for cameras: it runs libvpx's temporal denoiser, which on a rendered face has no noise
-to remove and only blurs it, and it uses a slower real-time speed step. Measured here on the default avatar
-(512x512, 1 Mbit/s, one thread): 4.3 ms of CPU per frame and 46.1 dB PSNR with aiortc's settings, 2.3 ms and
-48.7 dB with these. Rate control, keyframe requests and RTP packetization stay aiortc's own.
+to remove and only blurs it, and it uses a slower real-time speed step. `tools/bench_vp8.py` compares the two on
+the default avatar (docs/benchmarks.md, "VP8 encoding"): about a third less CPU per frame and a higher PSNR here.
+Rate control, keyframe requests and RTP packetization stay aiortc's own.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.mediastreams import VIDEO_TIME_BASE, convert_timebase
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
-# libvpx real-time speed: -16 (fastest) .. -1; beyond -10 the gain here was small (2.1 vs 2.3 ms).
+# libvpx real-time speed step: -16 (fastest) .. -1 (best quality); aiortc uses -6.
 SPEED = "-10"
 # A bitrate change smaller than this share keeps the running encoder (reopening costs a keyframe).
 REOPEN_BITRATE_CHANGE = 0.1
