@@ -35,6 +35,9 @@ CHROMIUM_ARGS = [
     "--use-fake-ui-for-media-stream",
 ]
 SERVER_START_TIMEOUT_S = 120.0
+# RMS level of the page's analyser on the remote audio: the server sends digital silence between utterances, and
+# speech is far louder than this.
+SPEECH_LEVEL = 0.01
 
 
 def free_port() -> int:

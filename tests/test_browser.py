@@ -13,7 +13,6 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from tests.browser_support import (
-    CHROMIUM,
     REPO,
     frame_signature,
     free_port,
@@ -21,19 +20,15 @@ from tests.browser_support import (
     page_now_ms,
     painted_fps,
     peak_level,
+    SPEECH_LEVEL,
     running_server,
     start_audio_probe,
     wait_for_level,
     wait_for_state,
 )
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
-]
+pytestmark = pytest.mark.browser
 
-# RMS levels of the remote audio: the server sends digital silence between utterances, speech is far louder.
-SPEECH_LEVEL = 0.01
 SILENCE_LEVEL = 0.002
 # Mean colour change (0-255 scale) that tells two different portraits apart; blinks and mouth motion stay far below.
 AVATAR_CHANGE = 12

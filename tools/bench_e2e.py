@@ -26,6 +26,7 @@ from typing import Any
 
 from client import AvatarClient
 from engines.avatar import load_avatar
+from tools.bench_common import SHORT_PHRASES
 from tools.e2e_measure import (
     MouthWatch,
     VideoStats,
@@ -45,18 +46,7 @@ from tools.server_process import (
     wait_healthy,
 )
 
-SENTENCES = [
-    "Hello there!",
-    "How are you today?",
-    "Let me check that for you.",
-    "Sure, I can help with that.",
-    "The weather looks nice.",
-    "Good morning, everyone.",
-    "That is a great question.",
-    "Please wait a moment.",
-    "Thanks for your patience.",
-    "Here is what I found out.",
-]
+SENTENCES = SHORT_PHRASES
 VOWELS = ["Ah.", "Oh.", "Ah!", "Oh!", "Aah."]
 LONG_TEXT = "This is a long answer that keeps on going, so that there is plenty of speech left to interrupt."
 TALK = [

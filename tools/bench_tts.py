@@ -16,19 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engines.tts.registry import VoiceRegistry
+from tools.bench_common import SHORT_PHRASES, publish
 
-ENGLISH = [
-    "Hello there!",
-    "How are you today?",
-    "Let me check that for you.",
-    "Sure, I can help with that.",
-    "The weather looks nice.",
-    "Good morning, everyone.",
-    "That is a great question.",
-    "Please wait a moment.",
-    "Thanks for your patience.",
-    "Here is what I found out.",
-]
+ENGLISH = SHORT_PHRASES
 MANDARIN = ["你好！", "今天天气很好。", "请稍等一下。", "谢谢你的耐心。", "我可以帮你。",
             "早上好，大家好。", "这是个好问题。", "我们走吧。", "我马上回来。", "这是我找到的。"]
 CASES = {"piper:joe": ENGLISH, "espeak:en-us": ENGLISH, "espeak:cmn": MANDARIN}
@@ -95,10 +85,7 @@ def main() -> None:
                 results.append(measure(voice_id, phrases, build_s, registry))
     command = "python -m tools.bench_tts" + (f" --append {args.append}" if args.append else "")
     text = report(results, command, (load_before, os.getloadavg()[0]))
-    print(text)
-    if args.append:
-        with args.append.open("a", encoding="utf-8") as out:
-            out.write(text)
+    publish(text, args.append)
 
 
 if __name__ == "__main__":

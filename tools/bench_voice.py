@@ -36,6 +36,7 @@ from engines.resample import resample
 from engines.tts.base import Timed
 from engines.tts.registry import VoiceRegistry
 from server.voice import FACE_DEADLINE, PROCESSING_MARGIN_S
+from tools.bench_common import publish
 from tools.server_process import ServerProcess
 
 SENTENCES = (
@@ -193,10 +194,7 @@ def main() -> None:
     results, info = asyncio.run(run(args.voices))
     command = "python -m tools.bench_voice" + (f" --append {args.append}" if args.append else "")
     text = markdown(results, info, command)
-    print(text)
-    if args.append:
-        with args.append.open("a", encoding="utf-8") as out:
-            out.write(text)
+    publish(text, args.append)
 
 
 if __name__ == "__main__":
