@@ -53,10 +53,10 @@ class SessionLog(logging.LoggerAdapter):
 class _Media:
     """What exists once the offer is answered."""
 
-    def __init__(self, pc: RTCPeerConnection, stage: Stage, speaker: Speaker | VoiceMirror, tracks: list) -> None:
+    def __init__(self, pc: RTCPeerConnection, stage: Stage, performer: Speaker | VoiceMirror, tracks: list) -> None:
         self.pc = pc
         self.stage = stage
-        self.speaker = speaker
+        self.performer = performer  # what makes the avatar speak: text (Speaker) or the client's voice
         self.tracks = tracks
 
 
@@ -140,18 +140,18 @@ class Session:
         media = self._media
         if media is None:
             raise ProtocolError("no_session", "send an 'offer' first")
-        if isinstance(message, (Text, Flush)) and isinstance(media.speaker, VoiceMirror):
+        if isinstance(message, (Text, Flush)) and isinstance(media.performer, VoiceMirror):
             raise ProtocolError("bad_message", "in voice mode the avatar speaks with your audio, not with text")
         if isinstance(message, Text):
-            if media.speaker.pending_chars + len(message.text) > self._limits.max_pending_chars:
+            if media.performer.pending_chars + len(message.text) > self._limits.max_pending_chars:
                 raise ProtocolError(
                     "too_large", f"more than {self._limits.max_pending_chars} characters of text would be pending"
                 )
-            media.speaker.text(message.text, message.id, message.flush)
+            media.performer.text(message.text, message.id, message.flush)
         elif isinstance(message, Flush):
-            media.speaker.flush()
+            media.performer.flush()
         elif isinstance(message, Interrupt):
-            media.speaker.interrupt(received_at)
+            media.performer.interrupt(received_at)
         elif isinstance(message, Set):
             self._set(media, message)
         elif isinstance(message, Ice):
@@ -173,9 +173,9 @@ class Session:
         tracks = [SessionAudioTrack(clock, stage), SessionVideoTrack(clock, stage)]
         pc = await answer_offer(offer.sdp, tracks)
         if offer.mode == "voice":
-            speaker = await self._voice_mirror(pc, stage, clock, tracks)
+            performer = await self._voice_mirror(pc, stage, clock, tracks)
         else:
-            speaker = Speaker(
+            performer = Speaker(
                 stage=stage,
                 clock=clock,
                 voices=services.voices,
@@ -188,7 +188,7 @@ class Session:
                 emit=self.emit,
                 log=self.log,
             )
-        self._media = _Media(pc, stage, speaker, tracks)
+        self._media = _Media(pc, stage, performer, tracks)
 
         @pc.on("connectionstatechange")
         def _state() -> None:
@@ -224,8 +224,8 @@ class Session:
         voice = self._services.voice_id(message.voice) if message.voice else None
         if bundle is not None:
             media.stage.renderer = AvatarRenderer(bundle, seed=next(_seeds))
-        if voice is not None and isinstance(media.speaker, Speaker):  # voice mode speaks with the client's voice
-            media.speaker.voice = voice
+        if voice is not None and isinstance(media.performer, Speaker):  # voice mode speaks with the client's voice
+            media.performer.voice = voice
 
     async def _add_candidate(self, pc: RTCPeerConnection, message: Ice) -> None:
         if message.candidate is None:
@@ -245,7 +245,7 @@ class Session:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         media, self._media = self._media, None
         if media is not None:
-            await media.speaker.close()
+            await media.performer.close()
             for track in media.tracks:
                 track.stop()
             await media.pc.close()
