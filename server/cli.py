@@ -36,6 +36,8 @@ def parse_args(argv: Sequence[str] | None = None) -> ServerConfig:
     if args.max_sessions < 1:
         p.error("--max-sessions must be at least 1")
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Every ICE candidate check is logged at INFO by aioice: one session would drown the server's own lines.
+    logging.getLogger("aioice").setLevel(max(logging.WARNING, logging.getLogger().level))
     return ServerConfig(
         host=args.host,
         port=args.port,
