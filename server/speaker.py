@@ -101,7 +101,6 @@ class Speaker:
             return
         for phrase in self._chunker.flush():
             self._enqueue(utterance, phrase)
-        utterance.flushed = True
         self._queue.put_nowait(_Job(utterance, None))
         self._open = None
 
@@ -224,7 +223,6 @@ class Speaker:
         assert utterance.first_sample is not None
 
         def started() -> None:
-            utterance.started = True
             self._metrics.first_audio.observe(loop.time() - utterance.received_at)
             self._emit({"type": "speech_started", "utterance": utterance.number, "id": utterance.id})
 

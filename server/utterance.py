@@ -20,10 +20,8 @@ class Utterance:
     voice: str
     received_at: float  # event-loop time of its first text
     text: str = ""
-    flushed: bool = False
     first_sample: int | None = None
     words: list[PlacedWord] = field(default_factory=list)
-    started: bool = False
     ended: bool = False
 
     def ms_from_start(self, sample: int) -> int:
