@@ -51,6 +51,9 @@ class EspeakEngine(TTSEngine):
         missing = [voice for voice, espeak_voice in VOICES.items() if not self._library.has_voice(espeak_voice)]
         if missing:
             raise RuntimeError(f"espeak-ng data lacks voices {missing}")
+        # The library's first synthesis after loading loses the events of its first word (seen here: "The" of
+        # "The first part is fine." had no word event); one throwaway phrase absorbs that, as piper's warm-up does.
+        self.synthesize("Ready.")
         log.info("espeak-ng ready at %d Hz with voices %s", self._library.sample_rate, ", ".join(VOICES))
 
     def voices(self) -> list[str]:
