@@ -1,5 +1,11 @@
-"""Clients of the avatar server: the browser page (client/web/) and a Python library for programs."""
+"""The Python client of the avatar server, for programs, tests and tools (the browser page ships in assets/web/)."""
 from client.audio_source import ArrayAudioTrack
-from client.avatar_client import AvatarClient, ReceivedAudio, ReceivedVideo, ServerError, SessionClosed
+from client.avatar_client import (
+    AvatarClient,
+    ReceivedAudio,
+    ReceivedVideo,
+    ServerError,
+    SessionClosed,
+)
 
 __all__ = ["AvatarClient", "ArrayAudioTrack", "ReceivedAudio", "ReceivedVideo", "ServerError", "SessionClosed"]

@@ -5,7 +5,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from assets import WEB_DIR
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class ServerConfig:
     ice_hosts: tuple[str, ...] = ()
     # Extra delay before the first sample of new speech: time for the first video frame to be computed.
     speech_lead_s: float = 0.06
-    client_dir: Path = PROJECT_ROOT / "client" / "web"
+    client_dir: Path = WEB_DIR
     limits: Limits = field(default_factory=Limits)
 
     @classmethod

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engines.face.base import REST, FrameParams
+from engines.timebase import REST, FrameParams
 
 # Frames over which the mouth returns to rest once speech stops or is interrupted (PROTOCOL.md allows 3).
 RELEASE_FRAMES = 2

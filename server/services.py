@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING
 
 import cv2
 
-from engines.avatar import AvatarBundle, AvatarRenderer, UnknownAvatar, list_avatars, load_avatar
+from engines.avatar import (
+    AvatarBundle,
+    AvatarRenderer,
+    UnknownAvatar,
+    list_avatars,
+    load_avatar,
+)
 from engines.face.factory import create_face_engine
 from engines.face.fallback import with_phoneme_fallback
 from engines.tts.base import UnknownVoice

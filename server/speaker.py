@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from engines.face.base import SAMPLES_PER_FRAME, TIMELINE_RATE, FaceStream
+from engines.face.base import FaceStream
 from engines.resample import resample
+from engines.timebase import SAMPLES_PER_FRAME, TIMELINE_RATE
 from engines.tts.base import Speech, Timed
 from engines.tts.registry import VoiceRegistry
 from server.chunker import Chunker

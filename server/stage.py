@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from engines.avatar import AvatarRenderer
-from engines.face.base import SAMPLES_PER_FRAME
+from engines.timebase import SAMPLES_PER_FRAME
 from server.admission import LatenessWindow
 from server.metrics import Metrics
 from server.mouth import MouthSchedule

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engines.face.base import TIMELINE_RATE
+from engines.timebase import TIMELINE_RATE
 
 
 @dataclass

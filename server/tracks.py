@@ -11,7 +11,7 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamTrack
 
-from engines.face.base import FPS, SAMPLES_PER_FRAME, TIMELINE_RATE
+from engines.timebase import FPS, SAMPLES_PER_FRAME, TIMELINE_RATE
 from server.clock import MediaClock
 
 AUDIO_FRAME_SAMPLES = TIMELINE_RATE // 50  # 20 ms

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from engines.face.base import TIMELINE_RATE
+from engines.timebase import TIMELINE_RATE
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,10 @@ from aiortc import RTCPeerConnection, RTCRtpReceiver
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from engines.face.base import SAMPLES_PER_FRAME, TIMELINE_RATE, FaceStream, FrameParams, frame_center
+from engines.face.base import FaceStream
+from engines.timebase import SAMPLES_PER_FRAME, TIMELINE_RATE, FrameParams, frame_center
+from engines.vad.base import Transition
+from engines.vad.registry import create_vad
 from server.clock import MediaClock
 from server.metrics import Metrics
 from server.protocol import ProtocolError
@@ -34,7 +37,6 @@ from server.speaker import FADE_SAMPLES, MAX_FACE_GAP
 from server.stage import Stage
 from server.timeline import seconds_to_samples
 from server.tracks import RENDER_AHEAD_S
-from server.vad import Transition, VoiceActivityDetector
 
 # What a video frame's mouth needs beyond the network's look-ahead: the frame is shown from its start, half a
 # frame before its centre, and it is rendered RENDER_AHEAD_S before that.
@@ -129,7 +131,7 @@ class VoiceMirror:
         self.delay = face.lookahead_samples + FACE_DEADLINE + seconds_to_samples(margin_s)
         self._max_lead = self.delay + seconds_to_samples(MAX_BACKLOG_S)
         self._resampler = av.AudioResampler(format="s16", layout="mono", rate=TIMELINE_RATE)
-        self._vad = VoiceActivityDetector()
+        self._vad = create_vad("energy")
         self._end = 0  # timeline sample up to which audio (or silence) went to the face and the VAD
         self._offset: int | None = None  # timeline sample minus the incoming pts, at 48 kHz
         self._spurts: list[_Spurt] = []

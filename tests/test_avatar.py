@@ -7,12 +7,11 @@ import pytest
 
 from engines.avatar import AvatarRenderer, UnknownAvatar, list_avatars, load_avatar
 from engines.avatar import face_topology as topo
-from engines.avatar.bundle import save_bundle
-from engines.avatar.bundle import AVATARS_DIR
+from engines.avatar.bundle import AVATARS_DIR, save_bundle
 from engines.avatar.idle import IdleMotion
 from engines.avatar.preview import mouth_params
 from engines.avatar.rig import MouthFrame, all_rules
-from engines.face.base import FPS, N_PARAMS
+from engines.timebase import FPS, N_PARAMS
 
 AVATARS = ["astronaut", "grace_hopper"]
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)

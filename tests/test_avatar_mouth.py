@@ -9,8 +9,8 @@ import pytest
 from engines.avatar import AvatarRenderer, load_avatar
 from engines.avatar import face_topology as topo
 from engines.avatar.mesh import separated_contours
-from engines.avatar.preview import mouth_params
 from engines.avatar.prepared import prepared
+from engines.avatar.preview import mouth_params
 from engines.avatar.renderer import mix_mouth
 from engines.avatar.rig import MOUTH_SHAPES, MouthFrame, all_rules
 from engines.avatar.warp_field import _signed_area

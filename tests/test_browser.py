@@ -14,13 +14,13 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from tests.browser_support import (
     REPO,
+    SPEECH_LEVEL,
     frame_signature,
     free_port,
     launch_chromium,
     page_now_ms,
     painted_fps,
     peak_level,
-    SPEECH_LEVEL,
     running_server,
     start_audio_probe,
     wait_for_level,

@@ -14,8 +14,8 @@ from engines.tts.registry import VoiceRegistry
 from tests.browser_support import (
     CHROMIUM,
     CHROMIUM_ARGS,
-    page_now_ms,
     SPEECH_LEVEL,
+    page_now_ms,
     running_server,
     start_audio_probe,
     wait_for_level,

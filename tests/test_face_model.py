@@ -4,10 +4,10 @@ import pytest
 
 from engines.face.backends.base import DEFAULT_MODEL
 from engines.face.backends.onnxruntime_backend import OnnxRuntimeBackend
-from engines.face.base import MOUTH_PARAMS, TIMELINE_RATE, frame_center
 from engines.face.network_driver import NetworkFaceEngine
 from engines.face.visemes import mouth_curves
 from engines.resample import resample
+from engines.timebase import MOUTH_PARAMS, TIMELINE_RATE, frame_center
 from engines.tts.base import Timed
 from engines.tts.registry import build_engine
 

@@ -7,11 +7,16 @@ import torch
 
 from engines.face.backends.base import DEFAULT_MODEL, MAX_BATCH
 from engines.face.backends.onnxruntime_backend import OnnxRuntimeBackend
-from engines.face.base import N_PARAMS, SAMPLES_PER_FRAME, frame_center
 from engines.face.factory import create_face_engine
 from engines.face.features import N_MELS, PAST, WINDOW, centre_mel, timeline_log_mel
 from engines.face.model import AudioToFace, count_parameters
-from engines.face.network_driver import LOOKAHEAD_SAMPLES, NetworkFaceEngine, first_frame_at, frame_windows
+from engines.face.network_driver import (
+    LOOKAHEAD_SAMPLES,
+    NetworkFaceEngine,
+    first_frame_at,
+    frame_windows,
+)
+from engines.timebase import N_PARAMS, SAMPLES_PER_FRAME, frame_center
 from tests.test_face_features import speechlike
 from tools.export_onnx import export_onnx, max_export_error
 

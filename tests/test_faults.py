@@ -13,13 +13,13 @@ import pytest
 from client import AvatarClient
 from engines.avatar import load_avatar
 from engines.face.backends.base import DEFAULT_MODEL
-from engines.face.base import SAMPLES_PER_FRAME, TIMELINE_RATE
 from engines.face.backends.onnxruntime_backend import OnnxRuntimeBackend
 from engines.face.batcher import InferenceBatcher
 from engines.face.fallback import FallbackFaceStream
 from engines.face.network_driver import NetworkFaceStream
 from engines.face.phoneme_driver import PhonemeFaceStream
 from engines.resample import resample
+from engines.timebase import SAMPLES_PER_FRAME, TIMELINE_RATE
 from engines.tts import registry
 from engines.tts.base import Speech, SynthesisOptions
 from engines.tts.espeak_engine import EspeakEngine

@@ -13,7 +13,7 @@ from websockets.exceptions import ConnectionClosedError
 
 from client import AvatarClient, ServerError
 from engines.avatar import AvatarRenderer
-from tools.bench_e2e import Target, TalkingSessions
+from tools.bench_e2e import TalkingSessions, Target
 from tools.e2e_measure import video_stats
 
 ADMITTED = 2

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from scipy.signal import resample_poly
 
-from engines.face.base import SAMPLES_PER_FRAME, TIMELINE_RATE, FrameParams, frame_center
 from engines.face.phoneme_driver import PhonemeFaceEngine
 from engines.face.visemes import mouth_curves
+from engines.timebase import SAMPLES_PER_FRAME, TIMELINE_RATE, FrameParams, frame_center
 from engines.tts.base import Speech, Timed
 from engines.tts.piper_engine import PiperEngine
 

@@ -2,7 +2,17 @@ import json
 
 import pytest
 
-from server.protocol import Bye, Flush, Ice, Interrupt, Offer, ProtocolError, Set, Text, parse_message
+from server.protocol import (
+    Bye,
+    Flush,
+    Ice,
+    Interrupt,
+    Offer,
+    ProtocolError,
+    Set,
+    Text,
+    parse_message,
+)
 
 LIMIT = 64 * 1024
 

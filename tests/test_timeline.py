@@ -1,6 +1,6 @@
 import numpy as np
 
-from engines.face.base import N_PARAMS, REST, FrameParams
+from engines.timebase import N_PARAMS, REST, FrameParams
 from server.mouth import RELEASE_FRAMES, MouthSchedule
 from server.timeline import Cues, Timeline
 

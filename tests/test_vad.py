@@ -4,10 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engines.face.base import TIMELINE_RATE
 from engines.resample import resample
+from engines.timebase import TIMELINE_RATE
 from engines.tts.registry import VoiceRegistry
-from server.vad import FLOOR_WINDOW, FRAME_SAMPLES, HANGOVER_FRAMES, Transition, VoiceActivityDetector
+from engines.vad.base import Transition
+from engines.vad.energy import FLOOR_WINDOW, FRAME_SAMPLES, HANGOVER_FRAMES, EnergyVad
 
 CHUNK = 960  # 20 ms packets, as WebRTC delivers them
 
@@ -31,7 +32,7 @@ def noise(seconds: float, dbfs: float, seed: int = 0) -> np.ndarray:
 
 
 def detect(pcm: np.ndarray) -> list[Transition]:
-    vad = VoiceActivityDetector()
+    vad = EnergyVad()
     transitions = []
     for start in range(0, len(pcm), CHUNK):
         transitions += vad.push(start, pcm[start : start + CHUNK])
@@ -79,7 +80,7 @@ def test_a_click_is_not_speech():
 
 
 def test_a_hole_in_the_stream_counts_as_silence(speech):
-    vad = VoiceActivityDetector()
+    vad = EnergyVad()
     assert [t.speaking for t in vad.push(0, speech)] == [True]
     ended = vad.push(len(speech) + TIMELINE_RATE, silence(0.02))
     assert [t.speaking for t in ended] == [False]

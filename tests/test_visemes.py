@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engines.face.base import MOUTH_PARAMS, N_PARAMS
 from engines.face.visemes import NEUTRAL, mouth_curves, viseme
+from engines.timebase import MOUTH_PARAMS, N_PARAMS
 from engines.tts.base import Timed
 from engines.tts.espeak_engine import EspeakEngine
 from engines.tts.piper_engine import PiperEngine

@@ -11,8 +11,8 @@ import pytest
 from client import ArrayAudioTrack, AvatarClient, ReceivedVideo, ServerError
 from client.lipsync import arrival_of, best_lag, mouth_opening, received_stream
 from engines.avatar import load_avatar
-from engines.face.base import TIMELINE_RATE
 from engines.resample import resample
+from engines.timebase import TIMELINE_RATE
 from engines.tts.registry import VoiceRegistry
 from server.voice import MAX_BACKLOG_S
 from tests.media_checks import audio_rms, fps, mouth_change

@@ -19,11 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.face.backends.base import DEFAULT_MODEL, BackendUnavailable, InferenceBackend
+from engines.face.backends.base import (
+    DEFAULT_MODEL,
+    BackendUnavailable,
+    InferenceBackend,
+)
 from engines.face.backends.onnxruntime_backend import OnnxRuntimeBackend
-from engines.face.base import SAMPLES_PER_FRAME
 from engines.face.features import N_MELS, WINDOW, StreamingLogMel
 from engines.face.network_driver import NetworkFaceEngine
+from engines.timebase import SAMPLES_PER_FRAME
 
 BATCHES = (1, 8, 32, 64)
 

@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engines.avatar import AvatarRenderer, load_avatar  # noqa: E402
 from engines.avatar.prepared import PreparedAvatar  # noqa: E402
-from engines.face.base import FPS, N_PARAMS  # noqa: E402
 from engines.face.visemes import mouth_curves  # noqa: E402
+from engines.timebase import FPS, N_PARAMS  # noqa: E402
 from engines.tts.espeak_engine import EspeakEngine  # noqa: E402
 
 TEXT = "The quick brown fox jumps over the lazy dog, and then it runs away into the forest."

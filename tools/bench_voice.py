@@ -29,10 +29,10 @@ import numpy as np
 from client import ArrayAudioTrack, AvatarClient
 from client.lipsync import arrival_of, best_lag, mouth_opening, received_stream
 from engines.avatar import load_avatar
-from engines.face.base import MOUTH_PARAMS, SAMPLES_PER_FRAME, TIMELINE_RATE
 from engines.face.network_driver import LOOKAHEAD_SAMPLES
 from engines.face.visemes import mouth_curves
 from engines.resample import resample
+from engines.timebase import MOUTH_PARAMS, SAMPLES_PER_FRAME, TIMELINE_RATE
 from engines.tts.base import Timed
 from engines.tts.registry import VoiceRegistry
 from server.voice import FACE_DEADLINE, PROCESSING_MARGIN_S

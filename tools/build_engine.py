@@ -1,6 +1,6 @@
 """Build the TensorRT engine (FP16, batch 1..64) for this GPU from the ONNX model, into the engine cache.
 
-    .venv/bin/python -m tools.build_engine                      # models/a2f.onnx -> .cache/trt/<key>.engine
+    .venv/bin/python -m tools.build_engine                      # assets/models/a2f.onnx -> ~/.cache/streaming-avatar/trt/<key>.engine
     .venv/bin/python -m tools.build_engine --fp32 --out my.engine
 
 The server builds the same engine on first use when it is missing; building ahead keeps that minute out of the

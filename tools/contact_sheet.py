@@ -16,8 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engines.avatar import AvatarRenderer, load_avatar  # noqa: E402
 from engines.avatar.preview import mouth_params  # noqa: E402
-from engines.face.base import FPS  # noqa: E402
 from engines.face.visemes import mouth_curves  # noqa: E402
+from engines.timebase import FPS  # noqa: E402
 from engines.tts.espeak_engine import EspeakEngine  # noqa: E402
 
 SHAPES = {

@@ -1,6 +1,6 @@
 """Export the audio-to-face network to ONNX (dynamic batch axis) and check it against PyTorch.
 
-    .venv/bin/python -m tools.export_onnx --checkpoint data/a2f/a2f.pt --out models/a2f.onnx
+    .venv/bin/python -m tools.export_onnx --checkpoint data/a2f/a2f.pt --out assets/models/a2f.onnx
     .venv/bin/python -m tools.export_onnx --untrained --out /tmp/a2f.onnx   # same graph, random weights
 """
 from __future__ import annotations

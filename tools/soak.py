@@ -31,7 +31,14 @@ from tools.bench_e2e import (
     measure_av,
     target_for,
 )
-from tools.e2e_measure import AUDIO_RATE, VIDEO_CLOCK, MouthWatch, playout_origin, summary, video_stats
+from tools.e2e_measure import (
+    AUDIO_RATE,
+    VIDEO_CLOCK,
+    MouthWatch,
+    playout_origin,
+    summary,
+    video_stats,
+)
 from tools.server_process import metrics_delta, sample_process
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from client import ArrayAudioTrack, AvatarClient
 from client.lipsync import received_stream
-from engines.face.base import TIMELINE_RATE
+from engines.timebase import TIMELINE_RATE
 
 # Time after the file's end for the delayed voice and the last speech_ended to come back.
 TAIL_S = 1.0

@@ -1,7 +1,7 @@
 """Train the audio-to-face network on the data set of tools.make_dataset, export it, print held-out metrics.
 
-    .venv/bin/python -m tools.train_a2f                       # train, export models/a2f.onnx, evaluate it
-    .venv/bin/python -m tools.train_a2f --eval-only           # evaluate the shipped models/a2f.onnx
+    .venv/bin/python -m tools.train_a2f                       # train, export assets/models/a2f.onnx, evaluate it
+    .venv/bin/python -m tools.train_a2f --eval-only           # evaluate the shipped assets/models/a2f.onnx
 
 Metrics are measured on the exported ONNX file (what the server runs), at video-frame centres, on sentences never
 spoken in training: by the training voices, and by a voice never heard in training. Quality gate: Pearson r of
@@ -22,9 +22,9 @@ import torch
 
 from engines.face.backends.base import DEFAULT_MODEL, MAX_BATCH
 from engines.face.backends.onnxruntime_backend import OnnxRuntimeBackend
-from engines.face.base import MOUTH_PARAMS
 from engines.face.features import MELS_PER_VIDEO_FRAME, WINDOW
 from engines.face.model import AudioToFace, count_parameters
+from engines.timebase import MOUTH_PARAMS
 from tools.export_onnx import export_onnx, max_export_error
 from tools.make_dataset import DATA_DIR, TIMELINE_RATE, timeline_example
 

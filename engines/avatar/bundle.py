@@ -14,7 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-AVATARS_DIR = Path(__file__).resolve().parents[2] / "avatars"
+from assets import AVATARS_DIR
+
 FORMAT_VERSION = 1
 _MANIFEST = "avatar.json"
 _PHOTO = "photo.jpg"
@@ -51,7 +52,7 @@ def is_valid_name(name: str) -> bool:
 
 
 def list_avatars() -> list[str]:
-    """Names of the bundles committed under avatars/."""
+    """Names of the bundles committed under assets/avatars/."""
     if not AVATARS_DIR.is_dir():
         return []
     return sorted(p.name for p in AVATARS_DIR.iterdir() if (p / _MANIFEST).is_file() and is_valid_name(p.name))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engines.face.base import FPS
+from engines.timebase import FPS
 
 BLINK_MIN_S, BLINK_MAX_S = 2.0, 6.0
 # Lid closure per frame of one blink: fast down, short hold, slower up (about 280 ms).

@@ -14,7 +14,14 @@ import cv2
 import numpy as np
 
 from engines.avatar.rig import smoothstep
-from engines.avatar.teeth import LOWER_ROW, UPPER_ROW, paint_row, photo_teeth_colour, toothness, upper_share
+from engines.avatar.teeth import (
+    LOWER_ROW,
+    UPPER_ROW,
+    paint_row,
+    photo_teeth_colour,
+    toothness,
+    upper_share,
+)
 
 Box = tuple[int, int, int, int]
 _IVORY = np.array([0.90, 0.83, 0.70], np.float32)

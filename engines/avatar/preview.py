@@ -6,7 +6,7 @@ import numpy as np
 
 from engines.avatar.bundle import AvatarBundle
 from engines.avatar.renderer import AvatarRenderer
-from engines.face.base import MOUTH_PARAMS, N_PARAMS
+from engines.timebase import MOUTH_PARAMS, N_PARAMS
 
 PREVIEW_SIDE = 256
 

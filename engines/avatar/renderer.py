@@ -13,7 +13,7 @@ import numpy as np
 from engines.avatar.bundle import AvatarBundle
 from engines.avatar.idle import IdleMotion, Pose
 from engines.avatar.prepared import PreparedAvatar, Residual, prepared, upsample
-from engines.face.base import N_PARAMS
+from engines.timebase import N_PARAMS
 
 # Mean movement of the inner lips (pixels) at which the painted interior is fully on. It fades in from rest, so
 # the rest frame is the photo itself and the first frames of speech never pop.

@@ -11,7 +11,7 @@ import numpy as np
 
 from engines.avatar import face_topology as topo
 from engines.avatar.regions import mouth_width
-from engines.face.base import MOUTH_PARAMS
+from engines.timebase import MOUTH_PARAMS
 
 BLINK = "blink"
 # The rig's mouth shapes: the five mouth parameters plus one interaction, an open jaw while rounding, which

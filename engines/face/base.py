@@ -1,7 +1,7 @@
 """The audio-to-face interface: speech on a session's timeline in, one mouth-parameter vector per video frame out.
 
-Every session lives on one timeline of 48 kHz samples. Video frame n covers samples [n*1920, (n+1)*1920) and
-shows the mouth at the frame's centre, sample n*1920 + 960. A `FaceStream` (one per session) is fed that
+Every session lives on one timeline of 48 kHz samples (engines/timebase.py); video frame n shows the mouth at
+its centre, sample n*1920 + 960. A `FaceStream` (one per session) is fed that
 timeline's speech in order and returns the mouth parameters of every frame it can now compute; a `FaceEngine`
 (one per process) creates the streams and owns whatever they share, such as a batched network.
 """
@@ -9,42 +9,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
+from engines.timebase import FrameParams
 from engines.tts.base import Timed
-
-TIMELINE_RATE = 48_000
-FPS = 25
-SAMPLES_PER_FRAME = TIMELINE_RATE // FPS  # 1920
-
-# Named mouth parameters, each in [0, 1]; the renderer and the network agree on this order.
-MOUTH_PARAMS: tuple[str, ...] = (
-    "jaw_open",  # how far the jaw drops (a, o)
-    "lip_spread",  # corners pulled back (i, e)
-    "lip_round",  # lips pushed forward and rounded (u, o, w)
-    "lip_close",  # lips pressed together (m, b, p)
-    "lip_tuck",  # lower lip tucked under the upper teeth (f, v)
-)
-N_PARAMS = len(MOUTH_PARAMS)
-REST = np.zeros(N_PARAMS, dtype=np.float32)
-
-
-def frame_center(frame: int) -> int:
-    """Timeline sample at the centre of video frame `frame`."""
-    return frame * SAMPLES_PER_FRAME + SAMPLES_PER_FRAME // 2
-
-
-@dataclass(frozen=True)
-class FrameParams:
-    """Mouth parameters for consecutive video frames starting at `first_frame` (shape: frames x N_PARAMS)."""
-
-    first_frame: int
-    params: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.params)
 
 
 class FaceStream(ABC):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engines.face.backends.base import MAX_BATCH, InferenceBackend
-from engines.face.base import N_PARAMS
+from engines.timebase import N_PARAMS
 
 BatchHook = Callable[[int, float], None]  # (batch size, inference seconds), called on the event loop
 

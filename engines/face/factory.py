@@ -8,7 +8,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from engines.face.backends.base import DEFAULT_MODEL, BackendUnavailable, InferenceBackend
+from engines.face.backends.base import (
+    DEFAULT_MODEL,
+    BackendUnavailable,
+    InferenceBackend,
+)
 from engines.face.backends.onnxruntime_backend import OnnxRuntimeBackend
 from engines.face.base import FaceEngine
 from engines.face.batcher import BatchHook

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engines.face.base import N_PARAMS, SAMPLES_PER_FRAME, FaceEngine, FaceStream, FrameParams, frame_center
+from engines.face.base import FaceEngine, FaceStream
 from engines.face.phoneme_driver import PhonemeFaceEngine
+from engines.timebase import N_PARAMS, SAMPLES_PER_FRAME, FrameParams, frame_center
 from engines.tts.base import Timed
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from engines.face.base import N_PARAMS
 from engines.face.features import N_MELS, WINDOW
+from engines.timebase import N_PARAMS
 
 
 class AudioToFace(nn.Module):

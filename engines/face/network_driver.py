@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from engines.face.backends.base import InferenceBackend
-from engines.face.base import N_PARAMS, SAMPLES_PER_FRAME, FaceEngine, FaceStream, FrameParams, frame_center
+from engines.face.base import FaceEngine, FaceStream
 from engines.face.batcher import BatchHook, InferenceBatcher
 from engines.face.features import (
     FUTURE,
@@ -25,6 +25,7 @@ from engines.face.features import (
     mel_ready_at,
     timeline_origin,
 )
+from engines.timebase import N_PARAMS, SAMPLES_PER_FRAME, FrameParams, frame_center
 from engines.tts.base import Timed
 
 LOOKAHEAD_SAMPLES = mel_ready_at(centre_mel(0) + FUTURE) - frame_center(0)

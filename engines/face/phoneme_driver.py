@@ -14,16 +14,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from engines.face.base import (
+from engines.face.base import FaceEngine, FaceStream
+from engines.face.visemes import mouth_curves
+from engines.timebase import (
     N_PARAMS,
     SAMPLES_PER_FRAME,
     TIMELINE_RATE,
-    FaceEngine,
-    FaceStream,
     FrameParams,
     frame_center,
 )
-from engines.face.visemes import mouth_curves
 from engines.tts.base import Timed
 
 DEFAULT_LOOKAHEAD_S = 0.1  # longer than the coarticulation reach of the next phoneme (a few x 50 ms Gaussian)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engines.face.base import MOUTH_PARAMS, N_PARAMS, REST
+from engines.timebase import MOUTH_PARAMS, N_PARAMS, REST
 from engines.tts.base import Timed
 from engines.tts.ipa import PAUSE, is_modifier, strip_prosody
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -44,6 +45,23 @@ class SynthesisOptions:
             raise ValueError(f"synthesis options out of range: {self}")
 
 
+@dataclass(frozen=True)
+class EngineOptions:
+    """How the configuration sets an engine up (`--tts-model`, `--tts-rate`, ...); every engine takes the fields
+    that apply to it and ignores the rest.
+
+    model: a model the user brings (piper: a voice's .onnx file, with its .onnx.json beside it).
+    rate: the default speaking rate, relative to each voice's own.
+    threads: native threads per synthesis.
+    url: the endpoint of an engine that calls a speech service.
+    """
+
+    model: Path | None = None
+    rate: float = 1.0
+    threads: int = 1
+    url: str | None = None
+
+
 @dataclass
 class Speech:
     """The audio of one phrase and what the engine knows about its timing."""
@@ -59,7 +77,8 @@ class Speech:
 
 
 class TTSEngine(ABC):
-    """One speech engine with one or more voices. `synthesize` blocks; callers run it in a worker thread."""
+    """One speech engine with one or more voices. `synthesize` blocks; callers run it in a worker thread.
+    Engines are built with `EngineOptions` (all defaults: the engine's shipped voices)."""
 
     name: str
 

@@ -10,8 +10,14 @@ import logging
 
 import numpy as np
 
-from engines.tts.base import Speech, SynthesisOptions, Timed, TTSEngine
-from engines.tts.espeak_lib import EVENT_PHONEME, EVENT_WORD, Event, Prosody, espeak_library
+from engines.tts.base import EngineOptions, Speech, SynthesisOptions, Timed, TTSEngine
+from engines.tts.espeak_lib import (
+    EVENT_PHONEME,
+    EVENT_WORD,
+    Event,
+    Prosody,
+    espeak_library,
+)
 from engines.tts.ipa import PAUSE, STRESS_MARKS
 from engines.tts.words import words_at
 
@@ -42,11 +48,13 @@ _MNEMONICS = (("ts.h", "tʂʰ"), ("ts.", "tʂ"), ("s.", "ʂ"), ("z.", "ʐ"), ("i
 
 
 class EspeakEngine(TTSEngine):
-    """All calls share the process's one espeak-ng instance, which serialises them."""
+    """All calls share the process's one espeak-ng instance, which serialises them. Of `EngineOptions` it takes
+    the default rate."""
 
     name = "espeak"
 
-    def __init__(self) -> None:
+    def __init__(self, options: EngineOptions | None = None) -> None:
+        self._rate = (options or EngineOptions()).rate
         self._library = espeak_library()
         missing = [voice for voice, espeak_voice in VOICES.items() if not self._library.has_voice(espeak_voice)]
         if missing:
@@ -65,7 +73,7 @@ class EspeakEngine(TTSEngine):
 
     def synthesize(self, text: str, voice: str | None = None, *, options: SynthesisOptions | None = None) -> Speech:
         espeak_voice = VOICES[self.resolve_voice(voice)]
-        pcm, events = self._library.synthesize(text, espeak_voice, _prosody(options or SynthesisOptions()))
+        pcm, events = self._library.synthesize(text, espeak_voice, _prosody(options or SynthesisOptions(rate=self._rate)))
         rate = self._library.sample_rate
         phonemes = _phonemes(events, len(pcm), rate)
         word_events = [event for event in events if event.kind == EVENT_WORD]

@@ -23,12 +23,12 @@ import onnx
 import onnxruntime
 from piper import PiperVoice, SynthesisConfig
 from piper.config import PiperConfig
-from piper.voice import PhonemeAlignment
 from piper.patch_voice_with_alignment import add_alignment_output
+from piper.voice import PhonemeAlignment
 from scipy.signal import resample_poly
 
 from engines.tts.alignment import phonemes_from_symbols
-from engines.tts.base import Speech, SynthesisOptions, Timed, TTSEngine
+from engines.tts.base import EngineOptions, Speech, SynthesisOptions, Timed, TTSEngine
 from engines.tts.ipa import is_phoneme_start
 from engines.tts.words import place_words, text_words
 
@@ -54,14 +54,21 @@ def _load_voice(model_path: Path, config_path: Path, threads: int) -> PiperVoice
 class PiperEngine(TTSEngine):
     """Loads its voices once on construction (and speaks a warm-up phrase with each, so the first real phrase
     doesn't pay for onnxruntime's first-run allocations). Safe to call from several threads at once: the
-    onnxruntime session is thread-safe and piper serialises its espeak phonemizer itself. `threads`:
-    onnxruntime threads per synthesis."""
+    onnxruntime session is thread-safe and piper serialises its espeak phonemizer itself. `options.model` adds
+    the user's own piper voice (named after its file, and the default); `options.threads`: onnxruntime threads per
+    synthesis."""
 
     name = "piper"
 
-    def __init__(self, threads: int = 1) -> None:
+    def __init__(self, options: EngineOptions | None = None) -> None:
+        options = options or EngineOptions()
         started = time.perf_counter()
-        self._voices = {name: _load_voice(model(), config(), threads) for name, (model, config) in _VOICES.items()}
+        sources = {name: (model(), config()) for name, (model, config) in _VOICES.items()}
+        if options.model is not None:
+            sources[_voice_name(options.model)] = (options.model, Path(f"{options.model}.json"))
+        self._default = _voice_name(options.model) if options.model is not None else "joe"
+        self._rate = options.rate
+        self._voices = {name: _load_voice(model, config, options.threads) for name, (model, config) in sources.items()}
         for voice in self._voices:
             self.synthesize(_WARMUP_TEXT, voice)
         log.info("piper voices %s loaded and warmed up in %.2f s", list(self._voices), time.perf_counter() - started)
@@ -71,11 +78,11 @@ class PiperEngine(TTSEngine):
 
     @property
     def default_voice(self) -> str:
-        return "joe"
+        return self._default
 
     def synthesize(self, text: str, voice: str | None = None, *, options: SynthesisOptions | None = None) -> Speech:
         piper_voice = self._voices[self.resolve_voice(voice)]
-        options = options or SynthesisOptions()
+        options = options or SynthesisOptions(rate=self._rate)
         rate = piper_voice.config.sample_rate
         symbols: list[tuple[str, float, float]] = []
         pieces: list[np.ndarray] = []
@@ -93,6 +100,11 @@ class PiperEngine(TTSEngine):
         sizes = [_phoneme_count(piper_voice, word) for word in words]
         speech = Speech(pcm, rate, phonemes, place_words(words, sizes, spoken))
         return _shift_pitch(speech, options.pitch)
+
+
+def _voice_name(model: Path) -> str:
+    """A user's voice file `en_GB-alan-medium.onnx` is offered as the voice `en_GB-alan-medium`."""
+    return model.name.removesuffix(".onnx")
 
 
 def _symbol_spans(

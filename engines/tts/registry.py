@@ -1,43 +1,43 @@
 """The process's speech engines and the voice ids clients use to pick one.
 
 A voice id is "engine:voice" ("piper:joe", "espeak:en-gb", "espeak:cmn"). A bare name is a voice of the default
-engine ("joe") or, failing that, an engine's own default voice ("espeak"). Engines are built once, when the
-registry is, so the first phrase of the first session does not pay for loading models; the sessions of the
-process share them (the engines are safe to call from several worker threads at once).
+engine ("joe") or, failing that, an engine's own default voice ("espeak"). Only the engines the configuration
+names are built, once, when the registry is, so the first phrase of the first session does not pay for loading
+models; the sessions of the process share them (the engines are safe to call from several worker threads at once).
 """
 from __future__ import annotations
 
-import importlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from engines.tts.base import TTSEngine, UnknownVoice
+from engines.plugins import Plugins
+from engines.tts.base import EngineOptions, TTSEngine, UnknownVoice
 
 log = logging.getLogger(__name__)
 
-# Where each engine lives, imported only when asked for: a server that speaks with piper never loads espeak.
-ENGINES: dict[str, str] = {
+ENGINES = Plugins("TTS engine", {
     "piper": "engines.tts.piper_engine:PiperEngine",
     "espeak": "engines.tts.espeak_engine:EspeakEngine",
-}
+})
 SEPARATOR = ":"
 
 
-def build_engine(name: str) -> TTSEngine:
+def build_engine(name: str, options: EngineOptions | None = None) -> TTSEngine:
     """One engine by its registry name."""
     if name not in ENGINES:
         raise UnknownVoice(f"no TTS engine {name!r}; engines: {', '.join(ENGINES)}")
-    module_name, class_name = ENGINES[name].split(":")
-    engine_class = getattr(importlib.import_module(module_name), class_name)
-    return engine_class()
+    return ENGINES.load(name)(options)
 
 
 class VoiceRegistry:
-    """The engines named in `engine_names`, and `default` (a voice id or an engine name) for when no voice is
-    asked for."""
+    """The engines named in `engine_names` (each built with its entry of `options`, if any), and `default` (a
+    voice id or an engine name) for when no voice is asked for."""
 
-    def __init__(self, engine_names: Sequence[str], default: str = "piper") -> None:
-        self._engines = {name: build_engine(name) for name in dict.fromkeys(engine_names)}
+    def __init__(
+        self, engine_names: Sequence[str], default: str = "piper", options: Mapping[str, EngineOptions] | None = None
+    ) -> None:
+        options = options or {}
+        self._engines = {name: build_engine(name, options.get(name)) for name in dict.fromkeys(engine_names)}
         if not self._engines:
             raise ValueError("a voice registry needs at least one engine")
         default_engine = default.split(SEPARATOR, 1)[0]

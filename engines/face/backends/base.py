@@ -6,10 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
+from assets import model_path
+
 INPUT_NAME = "mel"  # (batch, WINDOW, N_MELS) float32 log-mel
 OUTPUT_NAME = "params"  # (batch, N_PARAMS) float32 in [0, 1]
 MAX_BATCH = 64  # the TensorRT optimisation profile's upper bound; the batcher never asks for more
-DEFAULT_MODEL = Path(__file__).resolve().parents[3] / "models" / "a2f.onnx"
+DEFAULT_MODEL = model_path("a2f.onnx")
 
 
 class BackendUnavailable(RuntimeError):

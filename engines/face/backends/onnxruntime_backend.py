@@ -7,7 +7,12 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from engines.face.backends.base import INPUT_NAME, OUTPUT_NAME, BackendUnavailable, InferenceBackend
+from engines.face.backends.base import (
+    INPUT_NAME,
+    OUTPUT_NAME,
+    BackendUnavailable,
+    InferenceBackend,
+)
 from engines.face.features import N_MELS, WINDOW
 
 log = logging.getLogger(__name__)

@@ -13,10 +13,16 @@ import numpy as np
 import tensorrt as trt
 import torch
 
-from engines.face.backends.base import INPUT_NAME, MAX_BATCH, OUTPUT_NAME, BackendUnavailable, InferenceBackend
+from engines.face.backends.base import (
+    INPUT_NAME,
+    MAX_BATCH,
+    OUTPUT_NAME,
+    BackendUnavailable,
+    InferenceBackend,
+)
 from engines.face.backends.tensorrt_engine import TRT_LOGGER, cached_engine, gpu_name
-from engines.face.base import N_PARAMS
 from engines.face.features import N_MELS, WINDOW
+from engines.timebase import N_PARAMS
 
 log = logging.getLogger(__name__)
 

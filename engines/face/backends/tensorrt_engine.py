@@ -19,7 +19,9 @@ from engines.face.features import N_MELS, WINDOW
 
 log = logging.getLogger(__name__)
 TRT_LOGGER = trt.Logger(trt.Logger.WARNING)
-DEFAULT_CACHE = Path(os.environ.get("AVATAR_TRT_CACHE", Path(__file__).resolve().parents[3] / ".cache" / "trt"))
+# Built engines are machine-specific, so they live in the user's cache, never beside the shipped model.
+_CACHE_HOME = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+DEFAULT_CACHE = Path(os.environ.get("AVATAR_TRT_CACHE") or _CACHE_HOME / "streaming-avatar" / "trt")
 OPT_BATCH = 16
 
 

@@ -1,7 +1,6 @@
-"""Voice activity in a live stream: where speech starts and where it has stopped, on the session timeline.
+"""An energy detector of voice activity: loudness against the stream's own noise floor.
 
-A live voice comes with no timings, so speech_started / speech_ended and the face's rest in silence follow this
-detector. It judges 10 ms frames by loudness relative to the stream's own noise floor (the quietest recent
+It judges 10 ms frames by loudness relative to the stream's own noise floor (the quietest recent
 stretch), not by an absolute level, so a hissing microphone is not "speaking" and a quiet one is still heard;
 the zero-crossing rate lets unvoiced sounds (s, f, sh), which are quiet but hiss, count at a lower margin.
 A few voiced frames in a row open speech (a click does not); a hangover bridges the pauses between words.
@@ -9,11 +8,11 @@ A few voiced frames in a row open speech (a click does not); a hangover bridges 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 
 import numpy as np
 
-from engines.face.base import TIMELINE_RATE
+from engines.timebase import TIMELINE_RATE
+from engines.vad.base import Transition, VoiceActivityDetector
 
 FRAME_SAMPLES = TIMELINE_RATE // 100  # 10 ms
 # Loudness above the noise floor that makes a frame voiced, and the lower margin for hissing (high zero-crossing)
@@ -30,17 +29,7 @@ ONSET_FRAMES = 3
 HANGOVER_FRAMES = 30  # 300 ms
 
 
-@dataclass(frozen=True)
-class Transition:
-    """Speech started (`speaking` True, at its first voiced sample) or ended (False, where silence was confirmed:
-    `last_voiced` after the last voiced sample plus the hangover)."""
-
-    speaking: bool
-    sample: int
-    last_voiced: int
-
-
-class VoiceActivityDetector:
+class EnergyVad(VoiceActivityDetector):
     def __init__(self) -> None:
         self._pending = np.zeros(0, dtype=np.int16)
         self._position = 0  # timeline sample of the first pending sample
@@ -56,12 +45,10 @@ class VoiceActivityDetector:
         return min(self._levels) if self._levels else SILENCE_DB
 
     def is_quiet(self, pcm: np.ndarray) -> bool:
-        """Whether audio is no louder than the background, as the detector knows it now (pcm not judged)."""
         level, _ = _level_and_zcr(pcm)
         return level < max(MIN_SPEECH_DB, self.floor_db + HISS_MARGIN_DB)
 
     def push(self, start: int, pcm: np.ndarray) -> list[Transition]:
-        """Judge int16 48 kHz audio placed at timeline sample `start`; a hole since the last push counts as silence."""
         transitions: list[Transition] = []
         expected = self._position + len(self._pending)
         if start > expected:

@@ -1,0 +1,14 @@
+"""Renderers by name (`--renderer`)."""
+from __future__ import annotations
+
+from engines.avatar.base import RendererEngine, RendererOptions
+from engines.plugins import Plugins
+
+RENDERERS = Plugins("renderer", {
+    "warp": "engines.avatar.warp_engine:WarpRendererEngine",
+})
+
+
+def create_renderer(name: str, options: RendererOptions) -> RendererEngine:
+    """The process's renderer engine."""
+    return RENDERERS.load(name)(options)
