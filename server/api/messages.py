@@ -94,11 +94,20 @@ _PARSERS = {
 }
 
 
+def over_limit(text: str, max_bytes: int) -> bool:
+    """Whether `text` takes more than `max_bytes` bytes in UTF-8. Its length alone decides when it can (more
+    characters than bytes allowed; or at most a quarter as many, at 4 bytes a character at most), so a large
+    frame is refused without encoding it."""
+    if len(text) > max_bytes or 4 * len(text) <= max_bytes:
+        return len(text) > max_bytes
+    return len(text.encode("utf-8", "surrogatepass")) > max_bytes
+
+
 def parse_message(raw: str | bytes, max_bytes: int) -> Message:
     """Turn one websocket frame into a message, or raise ProtocolError."""
     if isinstance(raw, bytes):
         raise ProtocolError("bad_message", "binary frames are not accepted: send JSON text frames")
-    if len(raw) > max_bytes and len(raw.encode("utf-8")) > max_bytes:
+    if over_limit(raw, max_bytes):
         raise ProtocolError("too_large", f"message over {max_bytes} bytes")
     try:
         obj = json.loads(raw)
