@@ -7,11 +7,9 @@ import itertools
 import logging
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
 from typing import Any
 
-from engines.avatar import AvatarBundle, UnknownAvatar, list_avatars, load_avatar
+from engines.avatar import AvatarBundle, AvatarCatalog, UnknownAvatar
 from engines.avatar.base import RendererOptions
 from engines.avatar.registry import create_renderer
 from engines.face.factory import create_face_engine
@@ -24,6 +22,7 @@ from server.metrics import Metrics
 from server.pipeline.errors import ProtocolError
 from server.pipeline.session import PipelineResources
 from server.sessions import SessionTable
+from server.synthesis_pool import SynthesisPool
 
 log = logging.getLogger(__name__)
 
@@ -44,19 +43,30 @@ class Services:
         )
         workers = config.workers
         self.renderers = create_renderer(config.renderer, RendererOptions(threads=workers.render_pool_size()))
-        self.default_avatar = self.avatar(config.avatar)
+        try:
+            self.avatars = AvatarCatalog(config.security.avatar_dirs)
+            self.default_avatar_name = self.avatars.register(config.avatar)
+        except UnknownAvatar as exc:
+            raise ValueError(f"--avatar / --avatar-dir: {exc}") from None
+        self.default_avatar = self.avatar(self.default_avatar_name)
         # A renderer's first construction per avatar precomputes its warp fields (up to a second); do it now,
         # not on the event loop when the first session asks for that avatar.
-        for bundle in [self.default_avatar, *map(self.avatar, list_avatars())]:
-            self.renderers.prepare(bundle)
+        for name in dict.fromkeys([self.default_avatar_name, *self.avatars.names()]):
+            try:
+                self.renderers.prepare(self.avatars.load(name))
+            except UnknownAvatar as exc:  # a damaged bundle in an operator's folder: clients get unknown_avatar
+                log.warning("avatar %s cannot be used: %s", name, exc)
         # TTS engines release the GIL in their native code, so several sessions synthesize at once. Speech is
         # synthesized well ahead of playback, frames are not: when the cores are busy, rendering and encoding go
-        # first, so the synthesis threads run at a lower scheduling priority.
-        self.tts_pool = ThreadPoolExecutor(
-            max_workers=workers.tts_threads,
-            thread_name_prefix="tts",
+        # first, so the synthesis threads run at a lower scheduling priority. A synthesis that hangs gives its
+        # thread up to a fresh one (server/synthesis_pool.py).
+        self.tts_pool = SynthesisPool(
+            workers.tts_threads,
+            config.isolation.tts_stall_s,
+            config.isolation.tts_max_stalled,
             initializer=_lower_priority,
             initargs=(workers.tts_nice,),
+            on_stall=self.metrics.tts_stalled_threads.set,
         )
         admission = Admission(
             config.max_sessions, config.admit_by_headroom, config.max_late_fraction, config.lateness_window_s
@@ -82,11 +92,12 @@ class Services:
         return f"{engine.name}:{voice}"
 
     def avatar(self, name: str | None) -> AvatarBundle:
-        """The bundle of an avatar name (None: the default), or ProtocolError unknown_avatar."""
+        """The bundle registered under a client's avatar name (None: the default), or ProtocolError
+        unknown_avatar. The name is only compared with registered names, never used as a path."""
         if name is None:
             return self.default_avatar
         try:
-            return _load_avatar(name)
+            return self.avatars.load(name)
         except UnknownAvatar as exc:
             raise ProtocolError("unknown_avatar", str(exc)) from None
 
@@ -101,9 +112,9 @@ class Services:
             "face_driver": self.face.name,
             "face_note": getattr(self.face, "note", None),
             "renderer": self.renderers.name,
-            "avatars": list_avatars(),
+            "avatars": self.avatars.names(),
             "voices": self.voices.voices(),
-            "default_avatar": self.default_avatar.name,
+            "default_avatar": self.default_avatar_name,
             "default_voice": self.default_voice,
         }
 
@@ -115,11 +126,6 @@ class Services:
         await self.face.close()
         await self.renderers.close()
         self.tts_pool.shutdown(wait=False, cancel_futures=True)
-
-
-@lru_cache(maxsize=32)
-def _load_avatar(name: str) -> AvatarBundle:
-    return load_avatar(name)
 
 
 def _lower_priority(nice: int) -> None:

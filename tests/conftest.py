@@ -2,22 +2,24 @@
 from __future__ import annotations
 
 import dataclasses
+import typing
 from collections.abc import AsyncIterator
 
 import pytest
 
+from harness.server_process import LOOPBACK_SECURITY
 from server.app import AvatarServer
-from server.config import Limits, ServerConfig
+from server.config import ServerConfig
 
 
 def make_config(**overrides) -> ServerConfig:
-    limits = overrides.pop("limits", {})
-    return ServerConfig(
-        port=0,
-        ice_hosts=("127.0.0.1",),
-        limits=dataclasses.replace(Limits(), **limits),
-        **overrides,
-    )
+    """The test configuration; a group's overrides are given as a dict (`limits={"ice_timeout_s": 2.0}`)."""
+    overrides["security"] = LOOPBACK_SECURITY | overrides.get("security", {})
+    hints = typing.get_type_hints(ServerConfig)
+    for name, value in overrides.items():
+        if isinstance(value, dict) and dataclasses.is_dataclass(hints[name]):
+            overrides[name] = hints[name](**value)
+    return ServerConfig(port=0, **{"ice_hosts": ("127.0.0.1",), **overrides})
 
 
 @pytest.fixture
