@@ -27,6 +27,7 @@ from server.pipeline.clock import MediaClock
 from server.pipeline.errors import ProtocolError, quote
 from server.pipeline.events import Listener
 from server.pipeline.media import SessionMedia
+from server.pipeline.tasks import cancel_tasks
 from server.pipeline.utterance import PlacedWord, Utterance
 
 # Leading silence of an utterance's first phrase above this level counts as speech.
@@ -79,7 +80,7 @@ class Speaker:
         self._count = 0
         self._queued_chars = 0
         self._face_pos = 0
-        self._worker = asyncio.create_task(self._work())
+        self._workers = [asyncio.create_task(self._work())]  # one at a time; a list for cancel_tasks
 
     @property
     def speaking(self) -> bool:
@@ -116,7 +117,8 @@ class Speaker:
 
     def interrupt(self, received_at: float) -> None:
         """Drop every queued and playing utterance; audio fades out at the playback position."""
-        self._worker.cancel()
+        for worker in self._workers:
+            worker.cancel()
         self._queue = asyncio.Queue()
         self._queued_chars = 0
         self._chunker = Chunker(self._text_settings)
@@ -126,11 +128,10 @@ class Speaker:
         self._face_pos = end
         for utterance in list(self._active):
             self._end(utterance, interrupted=True, spoken=utterance.heard_before(cut))
-        self._worker = asyncio.create_task(self._work())
+        self._workers = [asyncio.create_task(self._work())]
 
     async def close(self) -> None:
-        self._worker.cancel()
-        await asyncio.gather(self._worker, return_exceptions=True)
+        await cancel_tasks(self._workers)
 
     def _open_utterance(self, id: str | None) -> Utterance:
         self._count += 1

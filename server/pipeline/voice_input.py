@@ -36,6 +36,7 @@ from server.pipeline import events
 from server.pipeline.clock import MediaClock
 from server.pipeline.events import Listener
 from server.pipeline.media import SessionMedia
+from server.pipeline.tasks import cancel_tasks
 
 
 @dataclass(frozen=True)
@@ -137,9 +138,7 @@ class VoiceMirror:
         self._mutes.append(_Mute(cut, None if self._vad.speaking else self._end))
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_tasks(self._tasks)
 
     def _report_failure(self, task: asyncio.Task) -> None:
         if not task.cancelled() and task.exception() is not None:
