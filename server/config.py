@@ -6,6 +6,7 @@ anywhere else; modules receive the part of the configuration they use.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
@@ -109,7 +110,8 @@ class SecuritySettings:
     max_sessions_per_ip: int = setting(4, "open sessions one client address may hold; more get busy (1013)")
     connect_rate_per_min: float = setting(
         30.0, "websocket connections one client address may open per minute, on average; more get HTTP 429")
-    connect_burst: int = setting(10, "websocket connections one client address may open at once before the rate applies")
+    connect_burst: int = setting(
+        10, "websocket connections one client address may open at once before the rate applies")
     trusted_proxies: tuple[str, ...] = setting(
         (), "a reverse proxy (address or network) whose X-Forwarded-For names the client (repeatable)",
         repeat=True, flag="--trusted-proxy", metavar="ADDRESS")
@@ -123,6 +125,11 @@ class SecuritySettings:
             raise ValueError("--max-sessions-per-ip, --connect-burst, --max-sdp-bytes, --max-body-bytes: at least 1")
         if self.connect_rate_per_min <= 0:
             raise ValueError("--connect-rate-per-min must be positive")
+        for entry in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"--trusted-proxy {entry!r} is neither an address nor a network") from None
 
 
 # stun:host[:port], turn:host[:port][?transport=udp|tcp], turns:host[:port][?transport=tcp] (RFC 7064, RFC 7065);

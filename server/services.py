@@ -16,6 +16,7 @@ from engines.face.factory import create_face_engine
 from engines.face.fallback import with_phoneme_fallback
 from engines.tts.base import EngineOptions, UnknownVoice
 from engines.tts.registry import VoiceRegistry
+from server.address_limits import AddressLimits
 from server.admission import Admission
 from server.config import ServerConfig
 from server.metrics import Metrics
@@ -23,6 +24,7 @@ from server.pipeline.errors import ProtocolError
 from server.pipeline.session import PipelineResources
 from server.sessions import SessionTable
 from server.synthesis_pool import SynthesisPool
+from server.transports.ice_servers import IceServer, ice_servers
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,9 @@ class Services:
             config.max_sessions, config.admit_by_headroom, config.max_late_fraction, config.lateness_window_s
         )
         self.sessions = SessionTable(admission)
+        security = config.security
+        self.addresses = AddressLimits(security.connect_rate_per_min, security.connect_burst,
+                                       security.max_sessions_per_ip)
         self.pipeline = PipelineResources(
             voices=self.voices,
             face=self.face,
@@ -100,6 +105,14 @@ class Services:
             return self.avatars.load(name)
         except UnknownAvatar as exc:
             raise ProtocolError("unknown_avatar", str(exc)) from None
+
+    def ice_servers(self, session: str) -> list[IceServer]:
+        """The STUN and TURN servers, with credentials, for a peer of `session` (ours or a client's)."""
+        return ice_servers(self.config.ice, session)
+
+    @property
+    def relay_only(self) -> bool:
+        return self.config.ice.ice_transport_policy == "relay"
 
     def health(self) -> dict[str, Any]:
         """/healthz: the process's state and what it offers."""

@@ -10,13 +10,17 @@ from pathlib import Path
 
 from aiohttp import web
 
+from server.api.addresses import client_address, trusted_networks
 from server.api.auth import require_query_token
+from server.api.ice_servers import ice_servers_route
 from server.api.messages import encode
+from server.api.v1 import BODY_LIMIT, v1_errors
 from server.api.ws_session import WsSession
 from server.pipeline.errors import ProtocolError
 from server.services import Services
 
 SERVICES = web.AppKey("services", Services)
+TRUSTED_PROXIES = web.AppKey("trusted_proxies", list)
 BUSY_CLOSE_CODE = 1013
 
 
@@ -35,13 +39,21 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": services.metrics.content_type})
 
 
-async def session_websocket(request: web.Request) -> web.WebSocketResponse:
+async def session_websocket(request: web.Request) -> web.StreamResponse:
     services = services_of(request)
     require_query_token(request, services.config.token)
+    address = client_address(request, request.app[TRUSTED_PROXIES])
+    retry_s = services.addresses.connection_refusal(address)
+    if retry_s is not None:
+        services.metrics.errors.labels("rate_limited").inc()
+        raise web.HTTPTooManyRequests(
+            text=f"too many connections from {address}; retry in {retry_s:.0f} s\n",
+            headers={"Retry-After": str(max(1, round(retry_s)))},
+        )
     limits = services.config.limits
     ws = web.WebSocketResponse(max_msg_size=limits.ws_max_frame_bytes, heartbeat=limits.ws_heartbeat_s)
     await ws.prepare(request)
-    refusal = services.sessions.refusal()
+    refusal = services.sessions.refusal() or services.addresses.session_refusal(address)
     if refusal is not None:
         services.metrics.sessions_refused.inc()
         services.metrics.errors.labels("busy").inc()
@@ -50,13 +62,15 @@ async def session_websocket(request: web.Request) -> web.WebSocketResponse:
         return ws
     session = WsSession(ws, services, uuid.uuid4().hex[:12])
     services.sessions.add(session)
+    services.addresses.opened(address)
     services.metrics.sessions_total.inc()
     services.metrics.sessions_active.set(len(services.sessions))
-    session.log.info("opened from %s", request.remote)
+    session.log.info("opened from %s", address)
     try:
         await session.run()
     finally:
         services.sessions.remove(session)
+        services.addresses.closed(address)
         services.metrics.sessions_active.set(len(services.sessions))
     return ws
 
@@ -77,14 +91,18 @@ def _static(root: Path):
 
 
 def make_app(services: Services) -> web.Application:
-    app = web.Application(client_max_size=services.config.limits.max_message_bytes)
+    security = services.config.security
+    app = web.Application(client_max_size=security.max_body_bytes, middlewares=[v1_errors])
     app[SERVICES] = services
+    app[TRUSTED_PROXIES] = trusted_networks(security.trusted_proxies)
+    app[BODY_LIMIT] = security.max_body_bytes
     page = _static(services.config.client_dir)
     app.add_routes([
         web.get("/healthz", health),
         web.get("/metrics", metrics),
         web.get("/ws", session_websocket),
+        ice_servers_route(services),
         web.get("/", page),
-        web.get("/{path:.+}", page),
+        web.get("/{path:(?!v1/).+}", page),  # never /v1/: an unknown API route is the API's not_found
     ])
     return app

@@ -22,11 +22,13 @@ from server.api.messages import (
     Set,
     Text,
     encode,
+    over_limit,
     parse_message,
 )
 from server.pipeline import events
 from server.pipeline.errors import ProtocolError
 from server.pipeline.session import SessionPipeline
+from server.pipeline.tasks import cancel_tasks
 from server.services import Services
 from server.sessions import session_log
 from server.transports.webrtc.peer import WebRtcPeer
@@ -44,6 +46,7 @@ class WsSession:
         self.peer: WebRtcPeer | None = None
         self._closed = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
+        self._candidates = 0  # remote ICE candidates given so far, in the offer and trickled
 
     async def run(self) -> None:
         self._tasks = [asyncio.create_task(self._send_loop()), asyncio.create_task(self._ice_watchdog())]
@@ -122,15 +125,23 @@ class WsSession:
             voice = self._services.voice_id(message.voice) if message.voice else None
             pipeline.set(bundle, voice)
         elif isinstance(message, Ice) and message.candidate is not None:
+            self._allow_candidates(1)
+            self._candidates += 1
             await peer.add_candidate(message.candidate)
 
     async def _offer(self, offer: Offer) -> None:
         if self.pipeline is not None:
             raise ProtocolError("bad_offer", "this session already has an offer; open a new websocket to renegotiate")
         services = self._services
+        security = services.config.security
+        if over_limit(offer.sdp, security.max_sdp_bytes):
+            raise ProtocolError("too_large", f"the offer's SDP is over {security.max_sdp_bytes} bytes")
         bundle = services.avatar(offer.avatar)
         voice = services.voice_id(offer.voice) if offer.voice else services.default_voice
-        peer = await WebRtcPeer.answer(offer.sdp)
+        in_offer = sum(line.startswith("a=candidate:") for line in offer.sdp.splitlines())
+        self._allow_candidates(in_offer)
+        peer = await WebRtcPeer.answer(offer.sdp, services.ice_servers(self.id), services.relay_only, self.log)
+        self._candidates += in_offer
         try:
             voice_input = peer.voice_input() if offer.mode == "voice" else None
         except ProtocolError:
@@ -150,10 +161,15 @@ class WsSession:
         self.log.info("answered %s-mode offer: avatar %s, voice %s", offer.mode, bundle.name, voice)
         self.emit(events.answer(peer.local_sdp, self.id))
 
+    def _allow_candidates(self, more: int) -> None:
+        """ProtocolError too_large when `more` remote candidates would pass the session's limit: each one is a
+        connectivity check the server sends to an address the client chose."""
+        limit = self._services.config.security.max_ice_candidates
+        if self._candidates + more > limit:
+            raise ProtocolError("too_large", f"more than {limit} ICE candidates in this session")
+
     async def _teardown(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_tasks(self._tasks)
         pipeline, self.pipeline = self.pipeline, None
         peer, self.peer = self.peer, None
         if pipeline is not None:
