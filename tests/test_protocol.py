@@ -10,6 +10,7 @@ from server.api.messages import (
     Offer,
     Set,
     Text,
+    encode,
     parse_message,
 )
 from server.pipeline.errors import ProtocolError
@@ -61,10 +62,18 @@ def test_valid_messages(message, expected):
         (json.dumps({"type": "say", "text": "a" * LIMIT}), "too_large"),
         (json.dumps({"type": "say", "text": "é" * (LIMIT // 2 + 10)}), "too_large"),
         ("[" * 50000, "bad_json"),
+        ('{"type": "say", "text": "hello \\ud800 world"}', "bad_message"),  # a lone surrogate, escaped
+        ('{"type": "say", "text": "fine", "id": "\\udfff"}', "bad_message"),
     ],
 )
 def test_bad_messages(raw, code):
     assert code_of(raw) == code
+
+
+def test_events_are_always_utf8_text():
+    assert encode({"type": "word", "text": "héllo"}) == '{"type":"word","text":"héllo"}'
+    escaped = encode({"type": "speech_ended", "id": "\udfff"})
+    assert json.loads(escaped)["id"] == "\udfff" and escaped.encode("utf-8")
 
 
 def test_error_event_shape():

@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# Everything a fresh Debian machine needs, in one command: Chromium (browser tests), the server's virtual
-# environment (.venv, with the test and training extras), and the avatar-preparation environment
+# Everything a fresh Debian machine needs, in one command: Chromium (browser tests), coturn (TURN tests), the
+# server's virtual environment (.venv, with the test and training extras), and the avatar-preparation environment
 # (.venv-prepare: MediaPipe pins numpy<2, so it lives apart from the server). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-if ! command -v chromium >/dev/null 2>&1; then
+# Chromium for the browser tests, coturn (turnserver) for the NAT-traversal tests; the tests start their own.
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v turnserver >/dev/null 2>&1 || missing+=(coturn)
+if [ ${#missing[@]} -gt 0 ]; then
   as_root apt-get update -q
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
 fi
 
 python3 -m venv .venv

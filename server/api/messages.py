@@ -115,6 +115,8 @@ def parse_message(raw: str | bytes, max_bytes: int) -> Message:
         raise ProtocolError("bad_json", f"not valid JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise ProtocolError("bad_message", "a message must be a JSON object")
+    if not _encodable(obj):
+        raise ProtocolError("bad_message", "a message's strings must be Unicode text (a lone surrogate is not)")
     kind = obj.get("type")
     if not isinstance(kind, str):
         raise ProtocolError("bad_message", "a message needs a string field 'type'")
@@ -124,5 +126,21 @@ def parse_message(raw: str | bytes, max_bytes: int) -> Message:
     return parser(obj)
 
 
+def _encodable(obj: dict[str, Any]) -> bool:
+    """Whether every string of a parsed message is valid Unicode: JSON's \\ud800 escapes make lone surrogates,
+    which no UTF-8 text (an event echoing an id, a TTS engine) can carry."""
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def encode(event: dict[str, Any]) -> str:
-    return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    """An event as a text frame (UTF-8 as it is; a string that UTF-8 cannot carry is escaped instead)."""
+    text = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(event, separators=(",", ":"))
+    return text

@@ -96,6 +96,9 @@ class WsSession:
                 await self._ws.send_str(encode(await self._outbox.get()))
         except ConnectionError:
             self.close("websocket closed while sending")
+        except Exception:  # a bug; without this loop the client would wait for events forever
+            self.log.exception("could not send an event")
+            self.close("could not send an event")
 
     async def _ice_watchdog(self) -> None:
         await asyncio.sleep(self._limits.ice_timeout_s)
