@@ -7,6 +7,7 @@ import sys
 
 from aiohttp import web
 
+from server.allocator import limit_malloc_arenas
 from server.api.routes import make_app
 from server.config import ServerConfig
 from server.services import Services
@@ -19,6 +20,7 @@ log = logging.getLogger(__name__)
 class AvatarServer:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
+        limit_malloc_arenas(config.memory.malloc_arenas)  # before the server's threads allocate
         if config.ice_hosts:
             restrict_ice_hosts(config.ice_hosts)
         use_rendered_vp8(config.workers.vp8_speed)

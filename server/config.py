@@ -194,6 +194,17 @@ class IsolationSettings:
 
 
 @dataclass(frozen=True)
+class MemorySettings:
+    """The C allocator of the process (glibc), set for many threads that run for days (server/allocator.py)."""
+
+    malloc_arenas: int = setting(2, "malloc arenas shared by all threads (0: glibc's default, 8 per core)")
+
+    def __post_init__(self) -> None:
+        if self.malloc_arenas < 0:
+            raise ValueError("--malloc-arenas must be at least 0")
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     host: str = setting("127.0.0.1", "address to listen on")
     port: int = setting(8080, "one port for the page, /ws, /healthz, /metrics and the HTTP API")
@@ -230,6 +241,7 @@ class ServerConfig:
     security: SecuritySettings = field(default_factory=SecuritySettings)
     ice: IceSettings = field(default_factory=IceSettings)
     isolation: IsolationSettings = field(default_factory=IsolationSettings)
+    memory: MemorySettings = field(default_factory=MemorySettings)
 
     def __post_init__(self) -> None:
         if self.max_sessions < 1:
