@@ -39,8 +39,9 @@ class AvatarCatalog:
         if not is_bundle(folder):
             raise UnknownAvatar(f"{folder} is not an avatar bundle (no avatar.json)")
         name = folder.resolve().name
-        if name in self.names():
-            log.warning("avatar %s: %s hides another bundle of that name", name, folder)
+        existing = self.find(name)
+        if existing is not None and existing.resolve() != folder.resolve():
+            log.warning("avatar %s: %s hides another bundle of that name (%s)", name, folder, existing)
         self._bundles[name] = folder
         return name
 
