@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# Everything a fresh Debian machine needs, in one command: Chromium (browser tests), the server's virtual
-# environment (.venv, with the test and training extras), and the avatar-preparation environment
-# (.venv-prepare: MediaPipe pins numpy<2, so it lives apart from the server). Safe to run again.
+# Everything a fresh Debian machine needs, in one command: Chromium (browser tests) and the server's virtual
+# environment (.venv, with the test and training extras; avatar preparation runs in it too). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,8 +14,4 @@ fi
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[dev]'
-
-python3 -m venv .venv-prepare
-.venv-prepare/bin/python -m pip install -q --upgrade pip
-.venv-prepare/bin/python -m pip install -q 'mediapipe==0.10.21' 'numpy<2'
 echo "set-up complete: run the server with .venv/bin/python -m server"
