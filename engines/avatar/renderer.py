@@ -19,6 +19,7 @@ from engines.timebase import GESTURE_PARAMS, N_FRAME_PARAMS, N_GESTURES, N_PARAM
 # Mean movement of the inner lips (pixels) at which the painted interior is fully on. It fades in from rest, so
 # the rest frame is the photo itself and the first frames of speech never pop.
 _INTERIOR_ON_MOVE = 3.0
+JAW_LINEAR, JAW_CUBIC = 0.36, 0.3  # rig jaw = 0.36 j + 0.3 j^3: a third of the old opening in running speech
 # Head motion at gesture 1, in face heights (forehead to chin) and radians: a nod of about 4 pixels at 512x512.
 NOD_SHARE = 0.018
 TURN_SHARE = 0.014
@@ -30,8 +31,14 @@ def mix_mouth(params: np.ndarray) -> np.ndarray:
     """Rig weights (MOUTH_SHAPES order) from mouth parameters: closing or tucking the lips wins over an open
     jaw, rounding over spread, and an open jaw while rounding makes an O."""
     jaw, spread, rnd, close, tuck = np.clip(np.nan_to_num(np.asarray(params, np.float32)[:N_PARAMS]), 0.0, 1.0)
-    jaw = jaw * (1 - close) * (1 - 0.6 * tuck)
+    jaw = _conversational(jaw) * (1 - close) * (1 - 0.6 * tuck)
     return np.array([jaw, spread * (1 - 0.5 * rnd), rnd, close, tuck * (1 - close), jaw * rnd], dtype=np.float32)
+
+
+def _conversational(jaw: float) -> float:
+    """The rig's jaw opening for a jaw_open value: ordinary speech (0.3-0.6) opens the lips a few percent of the
+    face height, as people talking at a table do; only the top of the range (an emphatic "ah") opens wide."""
+    return JAW_LINEAR * jaw + JAW_CUBIC * jaw**3
 
 
 class AvatarRenderer:

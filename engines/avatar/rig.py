@@ -113,7 +113,10 @@ def mouth_rules(points: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndarr
     upper_outer, lower_outer = list(topo.LIP_UPPER_OUTER), list(topo.LIP_LOWER_OUTER)
     from_lips = np.maximum.reduce([_along(a, a[upper_outer], b[upper_outer]) - b,
                                    b - _along(a, a[lower_outer], b[lower_outer]), np.zeros(n)])
-    near_mouth = np.exp(-np.maximum(np.abs(a) - 1, 0) ** 2 / 0.8**2) * np.exp(-(from_lips**2) / 0.7**2)
+    # Beyond the corners the falloff widens with the distance from them, so skin at the corners' height is not
+    # dragged along alone (a shear there shows as a seam running out from each corner).
+    beyond = np.maximum(np.abs(a) - 1, 0)
+    near_mouth = np.exp(-beyond**2 / 0.8**2) * np.exp(-(from_lips**2) / (0.7 + 2.0 * beyond) ** 2)
     near_mouth *= smoothstep(-1.2, -0.7, b)
 
     # Jaw: everything below the mouth line drops (the lower lip by half a mouth width), less toward the jaw
@@ -140,7 +143,11 @@ def mouth_rules(points: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndarr
     spread_v += arch * (-0.02 * up_in + 0.03 * low_in + 0.012 * up_out - 0.02 * low_out)
     # Round: corners pushed in and lips pouting (their outer contours move out, so they look fuller and pushed
     # forward); the inner contours bend toward each other near the corners, so the opening is an O, not a slot.
-    round_u = -ac * np.where(skin, 0.19 * near_mouth, 0.19 + 0.03 * (1 - depth) * np.abs(ac))
+    # A smiling photo's corners are pulled back already: rounding brings them in less, so the smile relaxes
+    # instead of being squeezed into two points.
+    smile = float(np.clip(-f.b[list(topo.MOUTH_CORNERS)].mean(), 0.0, 0.5))
+    pull = 0.19 * (1 - smile)
+    round_u = -ac * np.where(skin, pull * near_mouth, pull + 0.03 * (1 - depth) * np.abs(ac))
     round_v = 0.08 * np.sqrt(arch) * (low_out - up_out) + np.sqrt(arch) * (0.02 * up_in + 0.03 * low_in)
     round_v += np.where(skin, 0.08 * np.sqrt(arch) * near_mouth * (below - above), 0.0)  # skin moves with the pout
     # Rounding an open jaw closes the opening toward the corners from both sides (an O), never past closed.
