@@ -16,18 +16,18 @@ from engines.avatar.rig import LID_FALLOFF, EyeFrame, smoothstep
 _SKIN_BAND = (0.12, 0.4)  # eye widths above the lid margin where lid skin is sampled
 COVER_FROM = 0.15  # eye widths above the margin where the painted lid starts
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
-_TEXTURE_SIGMA = 3.0  # pixels: finer than this the lid shows the skin's own texture, coarser the lid's shading
+_TEXTURE_SIGMA = 2.0  # pixels: finer than this the lid shows the skin's own texture, coarser the lid's shading
 _LASH_OPACITY = 0.6
 
 
 class Eyelids:
     def __init__(self, image: np.ndarray, points: np.ndarray, blink_moves: np.ndarray) -> None:
-        self._eyes = []
+        self.lids: list[_Lid] = []
         for upper, _ in topo.EYES:
             frame = EyeFrame(points, upper)
             rest = points[list(upper)].astype(np.float32)
             box = _lid_box(rest, blink_moves[list(upper)], image.shape)
-            self._eyes.append(_Lid(rest, blink_moves[list(upper)].astype(np.float32), frame.v.astype(np.float32),
+            self.lids.append(_Lid(rest, blink_moves[list(upper)].astype(np.float32), frame.v.astype(np.float32),
                                    box, _skin_texture(image, rest, frame, box), _lash_colour(image, rest),
                                    frame.width))
 
@@ -36,7 +36,7 @@ class Eyelids:
         strength = float(smoothstep(0.1, 0.5, blink))
         if strength <= 0.0:
             return
-        for lid, shift in zip(self._eyes, shifts):
+        for lid, shift in zip(self.lids, shifts):
             lid.composite(frame, blink, strength, np.round(shift).astype(int))
 
 
@@ -94,7 +94,7 @@ def _skin_texture(image: np.ndarray, lid: np.ndarray, frame: EyeFrame, box) -> n
     # Hue from the skin around the eyes as a whole (robust to glasses, lashes, make-up), brightness from a
     # high percentile of the band right above each lid point (the lid is lit, its crease is not).
     skin = np.median(samples.reshape(-1, 3), axis=0)
-    luma = np.percentile(samples @ _LUMA, 50, axis=0)  # (points,)
+    luma = np.percentile(samples @ _LUMA, 65, axis=0)  # (points,)
     colour = skin[None, :] * (luma / max(float(skin @ _LUMA), 1.0))[:, None]
     colour = cv2.GaussianBlur(colour[:, None, :], (1, 5), 0)[:, 0, :] if len(colour) >= 5 else colour
     xs = np.arange(x0, x1, dtype=np.float32)
@@ -115,7 +115,7 @@ def _skin_texture(image: np.ndarray, lid: np.ndarray, frame: EyeFrame, box) -> n
         return target.astype(np.float32)
     low = cv2.GaussianBlur(above, (0, 0), _TEXTURE_SIGMA)
     # Texture only, never objects: a spectacle rim or a lash above the crease must not come down with it.
-    return (target * np.clip((above + 1.0) / (low + 1.0), 0.7, 1.4)).astype(np.float32)
+    return (target * np.clip((above + 1.0) / (low + 1.0), 0.8, 1.25)).astype(np.float32)
 
 
 def _lash_colour(image: np.ndarray, lid: np.ndarray) -> np.ndarray:

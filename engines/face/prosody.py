@@ -23,6 +23,7 @@ _F0_RANGE = (75.0, 400.0)  # the window holds three periods of the lowest
 _VOICED_CORRELATION = 0.5  # autocorrelation peak above which a frame counts as voiced
 _VOICED_MIN_DB = -50.0
 _N_FFT = 1024
+_OCTAVE_SHARE = 0.85
 
 
 @dataclass(frozen=True)
@@ -93,8 +94,15 @@ class StreamingProsody:
             return loudness, np.nan
         r = r / r[0] / self._window_correlation
         lo, hi = int(_RATE / _F0_RANGE[1]), int(_RATE / _F0_RANGE[0])
-        lag = lo + int(np.argmax(r[lo:hi + 1]))
-        if r[lag] < _VOICED_CORRELATION or lag in (lo, hi):
+        search = r[lo:hi + 1]
+        # A periodic signal correlates as well at two periods as at one: take the shortest lag that comes close
+        # to the best, or the pitch would drop an octave.
+        peaks = np.flatnonzero((search[1:-1] >= search[:-2]) & (search[1:-1] > search[2:])) + 1
+        if not len(peaks):
+            return loudness, np.nan
+        best = search[peaks].max()
+        lag = lo + int(peaks[np.argmax(search[peaks] >= _OCTAVE_SHARE * best)])
+        if r[lag] < _VOICED_CORRELATION:
             return loudness, np.nan
         a, b, c = r[lag - 1], r[lag], r[lag + 1]
         shift = 0.5 * (a - c) / (a - 2 * b + c) if a - 2 * b + c < 0 else 0.0
