@@ -8,7 +8,7 @@ from collections import deque
 class LatenessWindow:
     """The share of video frames, across all sessions, rendered after their due time in the last few seconds."""
 
-    def __init__(self, window_s: float = 5.0) -> None:
+    def __init__(self, window_s: float) -> None:
         self._window_s = window_s
         self._buckets: deque[list[int]] = deque()  # [whole second, frames, late frames]
 
@@ -32,11 +32,11 @@ class LatenessWindow:
 
 
 class Admission:
-    def __init__(self, max_sessions: int, by_headroom: bool, max_late_fraction: float) -> None:
+    def __init__(self, max_sessions: int, by_headroom: bool, max_late_fraction: float, window_s: float) -> None:
         self.max_sessions = max_sessions
         self._by_headroom = by_headroom
         self._max_late_fraction = max_late_fraction
-        self.lateness = LatenessWindow()
+        self.lateness = LatenessWindow(window_s)
 
     def refusal(self, open_sessions: int) -> str | None:
         """Why a new session would be refused now, or None to admit it."""

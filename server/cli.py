@@ -1,56 +1,107 @@
-"""Command line: `python -m server` or `avatar-server`."""
+"""Command line: `python -m server` or `avatar-server`. Every option is generated from ServerConfig's fields."""
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
+import os
+import typing
 from collections.abc import Sequence
-from dataclasses import fields
+from pathlib import Path
+from typing import Any
 
-from engines.tts.registry import ENGINES
 from server.app import AvatarServer
 from server.config import ServerConfig
 
-_DEFAULTS = {f.name: f.default for f in fields(ServerConfig)}
+
+def _option(f: dataclasses.Field) -> str:
+    return f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+
+
+def _scalar(hint: Any) -> type:
+    """int, float, str or Path from a field's type (`X | None` -> X)."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if args else hint
+
+
+def _comma_list(kind: type):
+    def parse(text: str) -> tuple:
+        try:
+            return tuple(kind(part) for part in text.split(",") if part.strip())
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(f"{text!r}: {error}") from None
+
+    return parse
+
+
+def _add(group: argparse._ArgumentGroup, f: dataclasses.Field, hint: Any) -> None:
+    meta = f.metadata
+    kwargs: dict[str, Any] = {"dest": f.name, "help": meta["help"]}
+    if "choices" in meta:
+        kwargs["choices"] = tuple(meta["choices"])
+    if hint is bool:
+        kwargs.update(action=argparse.BooleanOptionalAction, default=f.default)
+    elif typing.get_origin(hint) is tuple:
+        item = typing.get_args(hint)[0]
+        if meta.get("repeat"):
+            kwargs.update(action="append", type=item, default=None, metavar=f.name.upper().removesuffix("S"))
+        else:
+            kwargs.update(type=_comma_list(item), default=f.default, metavar="N,N,...")
+        kwargs["help"] += f" (default {','.join(map(str, f.default)) or 'none'})"
+    else:
+        default = os.environ.get(meta["env"]) or f.default if "env" in meta else f.default
+        kwargs.update(type=_scalar(hint), default=default)
+        if "env" not in meta:
+            kwargs["help"] += " (default %(default)s)"
+    group.add_argument(_option(f), **kwargs)
+
+
+def _fields(cls: type) -> list[tuple[dataclasses.Field, Any]]:
+    hints = typing.get_type_hints(cls)
+    return [(f, hints[f.name]) for f in dataclasses.fields(cls)]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="avatar-server", description="Real-time streaming avatar server.")
+    for f, hint in _fields(ServerConfig):
+        if dataclasses.is_dataclass(hint):
+            group = parser.add_argument_group(f.name.replace("_", " "), hint.__doc__)
+            for inner, inner_hint in _fields(hint):
+                _add(group, inner, inner_hint)
+        else:
+            _add(parser, f, hint)
+    return parser
+
+
+def _values(cls: type, args: argparse.Namespace) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for f, hint in _fields(cls):
+        if dataclasses.is_dataclass(hint):
+            values[f.name] = hint(**_values(hint, args))
+            continue
+        value = getattr(args, f.name)
+        values[f.name] = f.default if value is None and f.metadata.get("repeat") else _typed(value, hint)
+    return values
+
+
+def _typed(value: Any, hint: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(value)
+    return Path(value) if _scalar(hint) is Path and value is not None else value
 
 
 def parse_args(argv: Sequence[str] | None = None) -> ServerConfig:
-    p = argparse.ArgumentParser(prog="avatar-server", description="Real-time streaming avatar server (WebRTC).")
-    p.add_argument("--host", default=_DEFAULTS["host"], help="address to listen on (default %(default)s)")
-    p.add_argument("--port", type=int, default=_DEFAULTS["port"], help="port for page, /ws, /healthz, /metrics")
-    p.add_argument("--token", default=ServerConfig.token_from_env(), help="access token for /ws and /metrics "
-                   "(default: $AVATAR_TOKEN; none = open)")
-    p.add_argument("--max-sessions", type=int, default=_DEFAULTS["max_sessions"])
-    p.add_argument("--admit-by-headroom", action="store_true",
-                   help="also refuse new sessions while open ones render late frames")
-    p.add_argument("--tts", default=_DEFAULTS["tts"], choices=tuple(ENGINES), help="default speech engine")
-    p.add_argument("--voice", default=None, help="default voice id, e.g. piper:joe or espeak:en-us")
-    p.add_argument("--avatar", default=_DEFAULTS["avatar"], help="default avatar: a bundle name or folder")
-    p.add_argument("--face-driver", default=_DEFAULTS["face_driver"], choices=("network", "phonemes"),
-                   help="what moves the mouth: the audio-to-face network or the TTS phoneme timings")
-    p.add_argument("--face-backend", default=_DEFAULTS["face_backend"], choices=("auto", "onnxruntime", "tensorrt"))
-    p.add_argument("--ice-host", action="append", default=[], metavar="ADDR",
-                   help="offer only these host addresses as ICE candidates (repeatable; e.g. 127.0.0.1)")
-    p.add_argument("--log-level", default="INFO")
-    args = p.parse_args(argv)
-    if args.max_sessions < 1:
-        p.error("--max-sessions must be at least 1")
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = ServerConfig(**_values(ServerConfig, args))
+    except ValueError as error:
+        parser.error(str(error))
+    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Every ICE candidate check is logged at INFO by aioice: one session would drown the server's own lines.
     logging.getLogger("aioice").setLevel(max(logging.WARNING, logging.getLogger().level))
-    return ServerConfig(
-        host=args.host,
-        port=args.port,
-        token=args.token,
-        max_sessions=args.max_sessions,
-        admit_by_headroom=args.admit_by_headroom,
-        tts=args.tts,
-        voice=args.voice,
-        avatar=args.avatar,
-        face_driver=args.face_driver,
-        face_backend=args.face_backend,
-        ice_hosts=tuple(args.ice_host),
-    )
+    return config
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,46 +1,138 @@
-"""Every setting of the server in one place, with defaults that work offline on a CPU-only machine."""
+"""Every setting of the server in one object, with defaults that work offline on a CPU-only machine.
+
+The command line is generated from these dataclasses (server/cli.py): each field is one option named after it
+(`max_sessions` -> `--max-sessions`), its help text is the field's `help` metadata. Nothing tunable lives
+anywhere else; modules receive the part of the configuration they use.
+"""
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from assets import WEB_DIR
+from engines.avatar.registry import RENDERERS
+from engines.tts.registry import ENGINES
+from engines.vad.registry import DETECTORS
+
+
+def setting(default: Any, help: str, **cli: Any) -> Any:
+    """A configuration field: its default, the help line of its command-line option, and how the option is
+    built (`choices`, `repeat` for a repeatable option, `env` for an environment variable that sets the default,
+    `flag` for an option name other than the field's)."""
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("mutable defaults: use a tuple")
+    return field(default=default, metadata={"help": help, **cli})
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Bounds on what one client may ask of the server (PROTOCOL.md, "Limits and bad input")."""
+    """Bounds on what one client may ask of the server (docs/protocol.md, "Limits and bad input")."""
 
-    max_message_bytes: int = 64 * 1024
-    max_pending_chars: int = 20_000
-    ice_timeout_s: float = 30.0
-    # Synthesis stops running ahead of playback once this much audio is buffered: memory stays bounded.
-    max_buffered_audio_s: float = 8.0
-    tts_timeout_s: float = 10.0
+    max_message_bytes: int = setting(64 * 1024, "largest websocket message accepted (bytes); larger: too_large")
+    max_pending_chars: int = setting(20_000, "characters of text a session may have waiting to be spoken")
+    ice_timeout_s: float = setting(30.0, "a session whose ICE has not connected by then is torn down (s)")
+    max_buffered_audio_s: float = setting(
+        8.0, "synthesis stops running ahead of playback once this much audio is buffered (s)")
+    tts_timeout_s: float = setting(10.0, "a phrase whose synthesis takes longer is skipped with tts_failed (s)")
+    outbox_limit: int = setting(1000, "events a client may leave unread before its session is closed")
+    ws_max_frame_bytes: int = setting(
+        16 * 1024 * 1024,
+        "websocket frames up to this size are read and refused with too_large; beyond it the connection closes")
+    ws_heartbeat_s: float = setting(20.0, "websocket ping interval; a client that does not answer is dropped (s)")
+
+
+@dataclass(frozen=True)
+class MediaSettings:
+    """The session clock, pacing and timing of speech on it."""
+
+    speech_lead_s: float = setting(
+        0.06, "new speech starts this far after the playback position: time to compute its first video frame (s)")
+    render_ahead_s: float = setting(0.04, "a video frame is rendered this long before it is due (s)")
+    max_behind_s: float = setting(0.1, "a pacer this far behind its slot skips to the present instead of drifting (s)")
+    interrupt_fade_s: float = setting(0.005, "an interrupt fades the audio out over this long: no click (s)")
+    release_frames: int = setting(2, "video frames over which the mouth returns to rest after speech stops")
+    max_face_gap_s: float = setting(
+        0.5, "silence up to this long between two pieces of speech is fed to the face network as context (s)")
+    audio_queue_frames: int = setting(5, "20 ms audio frames an output may fall behind before the oldest is dropped")
+    video_queue_frames: int = setting(3, "video frames an output may fall behind before the oldest is dropped")
+
+
+@dataclass(frozen=True)
+class TextSettings:
+    """How streamed text becomes phrases (server/pipeline/chunker.py)."""
+
+    phrase_max_chars: tuple[int, ...] = setting(
+        (60, 100, 180), "longest first, second, later phrase before a cut at a word boundary (comma-separated)")
+    clause_min_words: tuple[int, ...] = setting(
+        (2, 3), "words a first, later phrase needs before clause punctuation may end it (comma-separated)")
+
+
+@dataclass(frozen=True)
+class VoiceSettings:
+    """Voice mode: the client's own voice in, the avatar speaking it back."""
+
+    vad: str = setting("energy", "voice-activity detector of the incoming voice", choices=DETECTORS)
+    processing_margin_s: float = setting(
+        0.025, "slack for inference time and arrival jitter in the voice's fixed delay (s)")
+    max_backlog_s: float = setting(0.3, "extra delay beyond which even speech of a late voice is skipped (s)")
+    shed_above_s: float = setting(0.01, "extra delay above which quiet packets are skipped to catch up (s)")
+    poll_s: float = setting(0.02, "how often voice mode looks for audio that never came (s)")
+    mouth_lead_s: float = setting(0.06, "the mouth follows the voice from this long before speech starts (s)")
+    mouth_tail_s: float = setting(0.1, "...until this long after the last voiced sound (s)")
+
+
+@dataclass(frozen=True)
+class Workers:
+    """Threads of the process and their priorities."""
+
+    tts_threads: int = setting(2, "speech-synthesis worker threads shared by all sessions")
+    tts_nice: int = setting(10, "scheduling priority of synthesis threads relative to rendering (0-19)")
+    render_threads: int = setting(0, "render worker threads (0: one per core)")
+    gil_switch_interval_s: float = setting(
+        0.001, "how soon a thread hands the GIL over; shorter than Python's 5 ms keeps frames on time (s)")
+    vp8_speed: int = setting(-10, "libvpx real-time speed step, -16 (fastest) .. -1 (best quality)")
+
+    def render_pool_size(self) -> int:
+        return self.render_threads or os.cpu_count() or 2
 
 
 @dataclass(frozen=True)
 class ServerConfig:
-    host: str = "127.0.0.1"
-    port: int = 8080
-    token: str | None = None
-    max_sessions: int = 8
-    # Refuse new sessions while admitted ones already render late (fraction of late frames, recent window).
-    admit_by_headroom: bool = False
-    max_late_fraction: float = 0.01
-    tts: str = "piper"
-    voice: str | None = None
-    avatar: str = "astronaut"
-    face_driver: str = "network"
-    face_backend: str = "auto"
-    # Host addresses offered as ICE candidates; empty = every interface (aioice's default, which omits loopback).
-    ice_hosts: tuple[str, ...] = ()
-    # Extra delay before the first sample of new speech: time for the first video frame to be computed.
-    speech_lead_s: float = 0.06
-    client_dir: Path = WEB_DIR
+    host: str = setting("127.0.0.1", "address to listen on")
+    port: int = setting(8080, "one port for the page, /ws, /healthz, /metrics and the HTTP API")
+    token: str | None = setting(
+        None, "access token for /ws and /metrics (default: $AVATAR_TOKEN; none = open)", env="AVATAR_TOKEN")
+    max_sessions: int = setting(8, "more sessions than this get busy (close code 1013)")
+    admit_by_headroom: bool = setting(False, "also refuse new sessions while open ones render late frames")
+    max_late_fraction: float = setting(0.01, "share of late frames above which --admit-by-headroom refuses")
+    lateness_window_s: float = setting(5.0, "how far back the share of late frames is counted (s)")
+    tts: str = setting("piper", "default speech engine", choices=ENGINES)
+    tts_engines: tuple[str, ...] = setting(
+        ("piper", "espeak"), "speech engines to load (repeatable; the default engine is always loaded)",
+        repeat=True, flag="--tts-engine", choices=ENGINES)
+    voice: str | None = setting(None, "default voice id, e.g. piper:joe or espeak:en-us")
+    tts_model: Path | None = setting(None, "a model of your own for the default engine (piper: a voice .onnx)")
+    tts_rate: float = setting(1.0, "default speaking rate, relative to each voice's own")
+    tts_url: str | None = setting(None, "endpoint of a speech engine that calls a service")
+    avatar: str = setting("astronaut", "default avatar: a bundle name or folder")
+    renderer: str = setting("warp", "what draws the avatar", choices=RENDERERS)
+    face_driver: str = setting(
+        "network", "what moves the mouth: the audio-to-face network or the TTS phoneme timings",
+        choices=("network", "phonemes"))
+    face_backend: str = setting("auto", "where the face network runs", choices=("auto", "onnxruntime", "tensorrt"))
+    ice_hosts: tuple[str, ...] = setting(
+        (), "offer only these host addresses as ICE candidates (repeatable; e.g. 127.0.0.1)",
+        repeat=True, flag="--ice-host")
+    client_dir: Path = setting(WEB_DIR, "folder of the browser page served at /")
+    log_level: str = setting("INFO", "logging level")
     limits: Limits = field(default_factory=Limits)
+    media: MediaSettings = field(default_factory=MediaSettings)
+    text: TextSettings = field(default_factory=TextSettings)
+    voice_mode: VoiceSettings = field(default_factory=VoiceSettings)
+    workers: Workers = field(default_factory=Workers)
 
-    @classmethod
-    def token_from_env(cls) -> str | None:
-        return os.environ.get("AVATAR_TOKEN") or None
+    def __post_init__(self) -> None:
+        if self.max_sessions < 1:
+            raise ValueError("--max-sessions must be at least 1")

@@ -1,4 +1,4 @@
-"""Prometheus metrics (DESIGN.md, "Metrics"). Each server owns its registry, so several can live in one process."""
+"""Prometheus metrics (docs/design.md, "Metrics"). Each server owns its registry, so several can live in one process."""
 from __future__ import annotations
 
 from prometheus_client import (

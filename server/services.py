@@ -1,64 +1,77 @@
-"""What every session of one server shares: the voices, the face engine, worker pools, avatars, metrics, and
-the table of open sessions (admission)."""
+"""What every session of one process shares: the voices, the face engine, the renderer, worker threads,
+avatars, metrics and the table of open sessions. Built once from the configuration; only the engines it names
+are loaded."""
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import Any
 
-import cv2
-
-from engines.avatar import (
-    AvatarBundle,
-    AvatarRenderer,
-    UnknownAvatar,
-    list_avatars,
-    load_avatar,
-)
+from engines.avatar import AvatarBundle, UnknownAvatar, list_avatars, load_avatar
+from engines.avatar.base import RendererOptions
+from engines.avatar.registry import create_renderer
 from engines.face.factory import create_face_engine
 from engines.face.fallback import with_phoneme_fallback
-from engines.tts.base import UnknownVoice
-from engines.tts.registry import ENGINES, VoiceRegistry
+from engines.tts.base import EngineOptions, UnknownVoice
+from engines.tts.registry import VoiceRegistry
 from server.admission import Admission
 from server.config import ServerConfig
 from server.metrics import Metrics
-from server.protocol import ProtocolError
-
-if TYPE_CHECKING:
-    from server.session import Session
+from server.pipeline.errors import ProtocolError
+from server.pipeline.session import PipelineResources
+from server.sessions import SessionTable
 
 log = logging.getLogger(__name__)
-# Scheduling priority of speech-synthesis threads relative to the rest of the server (0 = same, 19 = lowest).
-TTS_NICE = 10
 
 
 class Services:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.metrics = Metrics()
-        self.voices = VoiceRegistry(_engine_names(config.tts), default=config.tts)
+        self.voices = VoiceRegistry(
+            [config.tts, *config.tts_engines],
+            default=config.tts,
+            options={config.tts: EngineOptions(model=config.tts_model, rate=config.tts_rate, url=config.tts_url)},
+        )
         self.default_voice = self.voice_id(config.voice)
         self.face = with_phoneme_fallback(
             create_face_engine(config.face_driver, config.face_backend, on_batch=self._face_batch),
             on_fallback=lambda reason: self.metrics.face_fallbacks.inc(),
         )
+        workers = config.workers
+        self.renderers = create_renderer(config.renderer, RendererOptions(threads=workers.render_pool_size()))
         self.default_avatar = self.avatar(config.avatar)
         # A renderer's first construction per avatar precomputes its warp fields (up to a second); do it now,
         # not on the event loop when the first session asks for that avatar.
         for bundle in [self.default_avatar, *map(self.avatar, list_avatars())]:
-            AvatarRenderer(bundle)
-        # Sessions render in parallel on the render pool; OpenCV's own threads would only oversubscribe the cores.
-        cv2.setNumThreads(1)
-        # TTS engines release the GIL in their native code; two workers let two sessions synthesize at once. Speech
-        # is synthesized well ahead of playback, frames are not: when the cores are busy, rendering and encoding
-        # go first, so the synthesis threads run at a lower scheduling priority.
-        self.tts_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tts", initializer=_lower_priority)
-        self.render_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="render")
-        self.sessions: dict[str, Session] = {}
-        self.admission = Admission(config.max_sessions, config.admit_by_headroom, config.max_late_fraction)
+            self.renderers.prepare(bundle)
+        # TTS engines release the GIL in their native code, so several sessions synthesize at once. Speech is
+        # synthesized well ahead of playback, frames are not: when the cores are busy, rendering and encoding go
+        # first, so the synthesis threads run at a lower scheduling priority.
+        self.tts_pool = ThreadPoolExecutor(
+            max_workers=workers.tts_threads,
+            thread_name_prefix="tts",
+            initializer=_lower_priority,
+            initargs=(workers.tts_nice,),
+        )
+        admission = Admission(
+            config.max_sessions, config.admit_by_headroom, config.max_late_fraction, config.lateness_window_s
+        )
+        self.sessions = SessionTable(admission)
+        self.pipeline = PipelineResources(
+            voices=self.voices,
+            face=self.face,
+            renderers=self.renderers,
+            tts_pool=self.tts_pool,
+            metrics=self.metrics,
+            config=config,
+            on_video_frame=admission.lateness.record,
+            seeds=itertools.count(1),
+        )
 
     def voice_id(self, name: str | None) -> str:
         """The canonical "engine:voice" id of a voice name, or ProtocolError unknown_voice."""
@@ -69,6 +82,7 @@ class Services:
         return f"{engine.name}:{voice}"
 
     def avatar(self, name: str | None) -> AvatarBundle:
+        """The bundle of an avatar name (None: the default), or ProtocolError unknown_avatar."""
         if name is None:
             return self.default_avatar
         try:
@@ -76,11 +90,22 @@ class Services:
         except UnknownAvatar as exc:
             raise ProtocolError("unknown_avatar", str(exc)) from None
 
-    def avatars(self) -> list[str]:
-        return list_avatars()
-
-    def refusal(self) -> str | None:
-        return self.admission.refusal(len(self.sessions))
+    def health(self) -> dict[str, Any]:
+        """/healthz: the process's state and what it offers."""
+        return {
+            "status": "ok",
+            "sessions": len(self.sessions),
+            "max_sessions": self.config.max_sessions,
+            "tts": self.config.tts,
+            "face_backend": self.face.backend,
+            "face_driver": self.face.name,
+            "face_note": getattr(self.face, "note", None),
+            "renderer": self.renderers.name,
+            "avatars": list_avatars(),
+            "voices": self.voices.voices(),
+            "default_avatar": self.default_avatar.name,
+            "default_voice": self.default_voice,
+        }
 
     def _face_batch(self, size: int, seconds: float) -> None:
         self.metrics.face_batch.observe(size)
@@ -88,8 +113,8 @@ class Services:
 
     async def close(self) -> None:
         await self.face.close()
+        await self.renderers.close()
         self.tts_pool.shutdown(wait=False, cancel_futures=True)
-        self.render_pool.shutdown(wait=False, cancel_futures=True)
 
 
 @lru_cache(maxsize=32)
@@ -97,11 +122,6 @@ def _load_avatar(name: str) -> AvatarBundle:
     return load_avatar(name)
 
 
-def _engine_names(default: str) -> list[str]:
-    """The default engine first, then every other registered engine (all of them ship with the project)."""
-    return [default] + [name for name in ENGINES if name != default]
-
-
-def _lower_priority() -> None:
-    """Give the calling thread a nice value of TTS_NICE (Linux schedules threads individually)."""
-    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), TTS_NICE)
+def _lower_priority(nice: int) -> None:
+    """Give the calling thread a nice value (Linux schedules threads individually)."""
+    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)

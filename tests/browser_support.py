@@ -21,7 +21,7 @@ from playwright.async_api import Browser, Page, Playwright
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
-# The flags DESIGN.md lists for headless chromium on a loopback-only machine; the profile is a fresh temp dir
+# The flags docs/design.md lists for headless chromium on a loopback-only machine; the profile is a fresh temp dir
 # that Playwright creates for every launch.
 CHROMIUM_ARGS = [
     "--autoplay-policy=no-user-gesture-required",

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from client import AvatarClient
-from server.session import Session
-from server.speaker import Speaker
-from server.stage import Stage
-from server.tracks import SessionAudioTrack, SessionVideoTrack
-from tools.bench_e2e import keep_talking
-from tools.server_process import sample_process
+from harness.server_process import sample_process
+from harness.talking import keep_talking
+from server.api.ws_session import WsSession
+from server.pipeline.media import SessionMedia
+from server.pipeline.session import SessionPipeline
+from server.pipeline.speaker import Speaker
+from server.transports.webrtc.tracks import SessionAudioTrack, SessionVideoTrack
 
 # Unaffected means: its media never stalls and it goes on speaking. Its frame rate is not asserted here: on the
 # shared 2-core box it follows whatever else runs there; the load test and tools/bench_e2e.py measure it.
@@ -54,7 +55,7 @@ class Witness:
         await self.client.close()
 
 
-SERVER_SIDE = (Session, Speaker, Stage, SessionAudioTrack, SessionVideoTrack)
+SERVER_SIDE = (WsSession, SessionPipeline, Speaker, SessionMedia, SessionAudioTrack, SessionVideoTrack)
 
 
 def server_objects() -> dict[str, int]:

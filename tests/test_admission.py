@@ -13,10 +13,10 @@ def test_lateness_window_counts_recent_frames_only():
 
 
 def test_admission_by_count_and_by_headroom():
-    fixed = Admission(max_sessions=2, by_headroom=False, max_late_fraction=0.01)
+    fixed = Admission(max_sessions=2, by_headroom=False, max_late_fraction=0.01, window_s=5.0)
     assert fixed.refusal(1) is None
     assert "full" in fixed.refusal(2)
-    measured = Admission(max_sessions=10, by_headroom=True, max_late_fraction=0.01)
+    measured = Admission(max_sessions=10, by_headroom=True, max_late_fraction=0.01, window_s=5.0)
     for _ in range(50):
         measured.lateness.record(late=False)
     assert measured.refusal(3) is None

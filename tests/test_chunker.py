@@ -1,4 +1,5 @@
-from server.chunker import Chunker
+from server.config import TextSettings
+from server.pipeline.chunker import Chunker
 
 
 def feed(chunker: Chunker, text: str, step: int) -> list[str]:
@@ -9,7 +10,7 @@ def feed(chunker: Chunker, text: str, step: int) -> list[str]:
 
 
 def test_sentence_end_cuts_once_the_next_word_begins():
-    c = Chunker()
+    c = Chunker(TextSettings())
     assert c.push("Hello there.") == []  # could still be "there.com"
     assert c.push(" How") == ["Hello there."]
     assert c.flush() == ["How"]
@@ -18,14 +19,14 @@ def test_sentence_end_cuts_once_the_next_word_begins():
 def test_deltas_split_mid_word_never_split_words():
     text = "The quick brown fox jumps over the lazy dog, and then it runs far away into the woods. Done!"
     for step in (1, 2, 3, 7):
-        c = Chunker()
+        c = Chunker(TextSettings())
         phrases = feed(c, text, step) + c.flush()
         assert " ".join(phrases).split() == text.split()
         assert phrases[0] == "The quick brown fox jumps over the lazy dog,"
 
 
 def test_clause_needs_a_few_words_and_more_after_the_first_phrase():
-    c = Chunker(min_clause_words=(2, 3))
+    c = Chunker(TextSettings(clause_min_words=(2, 3)))
     assert c.push("Well, ") == []
     assert c.push("I see, ") == ["Well, I see,"]
     assert c.push("you know, ") == []  # two words are enough only for the first phrase
@@ -33,13 +34,13 @@ def test_clause_needs_a_few_words_and_more_after_the_first_phrase():
 
 
 def test_short_clause_waits():
-    c = Chunker(min_clause_words=(2, 3))
+    c = Chunker(TextSettings(clause_min_words=(2, 3)))
     assert c.push("Yes, ") == []
     assert c.flush() == ["Yes,"]
 
 
 def test_flush_emits_rest_and_resets_first_phrase_limit():
-    c = Chunker(max_chars=(20, 100))
+    c = Chunker(TextSettings(phrase_max_chars=(20, 100)))
     assert c.flush() == []
     assert c.push("one two three four five six seven ") == ["one two three four"]
     assert c.flush() == ["five six seven"]
@@ -48,7 +49,7 @@ def test_flush_emits_rest_and_resets_first_phrase_limit():
 
 def test_long_text_without_punctuation_is_cut_at_word_boundaries_with_growing_limits():
     words = [f"word{i}" for i in range(400)]
-    c = Chunker(max_chars=(60, 100, 180))
+    c = Chunker(TextSettings(phrase_max_chars=(60, 100, 180)))
     phrases = feed(c, " ".join(words) + " ", 5) + c.flush()
     assert " ".join(phrases).split() == words
     assert 40 < len(phrases[0]) <= 60
@@ -58,12 +59,12 @@ def test_long_text_without_punctuation_is_cut_at_word_boundaries_with_growing_li
 
 
 def test_abbreviations_and_decimals_do_not_end_sentences():
-    c = Chunker()
+    c = Chunker(TextSettings())
     assert c.push("Dr. Smith paid 3.50 dollars to J. Doe. Then ") == ["Dr. Smith paid 3.50 dollars to J. Doe."]
 
 
 def test_punctuation_only_phrases_are_dropped():
-    c = Chunker()
+    c = Chunker(TextSettings())
     assert c.push("... !!! ") == []
     assert c.flush() == []
     assert c.push("🙂🙂") == []
@@ -71,17 +72,17 @@ def test_punctuation_only_phrases_are_dropped():
 
 
 def test_cjk_punctuation_cuts_without_spaces():
-    c = Chunker()
+    c = Chunker(TextSettings())
     assert c.push("你好。今天天气很好，我们去公园吧") == ["你好。", "今天天气很好，"]
     assert c.flush() == ["我们去公园吧"]
 
 
 def test_unbroken_script_is_cut_at_the_limit():
-    c = Chunker(max_chars=(10,))
+    c = Chunker(TextSettings(phrase_max_chars=(10,)))
     assert c.push("一二三四五六七八九十十一") == ["一二三四五六七八九十"]
 
 
 def test_pending_counts_unsent_text():
-    c = Chunker()
+    c = Chunker(TextSettings())
     c.push("Hello wor")
     assert c.pending == "Hello wor"

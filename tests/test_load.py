@@ -13,8 +13,8 @@ from websockets.exceptions import ConnectionClosedError
 
 from client import AvatarClient, ServerError
 from engines.avatar import AvatarRenderer
-from tools.bench_e2e import TalkingSessions, Target
-from tools.e2e_measure import video_stats
+from harness.measure import video_stats
+from harness.talking import TalkingSessions, Target
 
 ADMITTED = 2
 EXTRA = 4

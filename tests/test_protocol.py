@@ -2,17 +2,17 @@ import json
 
 import pytest
 
-from server.protocol import (
+from server.api.messages import (
     Bye,
     Flush,
     Ice,
     Interrupt,
     Offer,
-    ProtocolError,
     Set,
     Text,
     parse_message,
 )
+from server.pipeline.errors import ProtocolError
 
 LIMIT = 64 * 1024
 

@@ -11,12 +11,13 @@ from aiortc import RTCConfiguration, RTCPeerConnection
 from websockets.asyncio.client import connect
 
 from client import AvatarClient
-from server.session import Session
-from server.speaker import Speaker
-from server.stage import Stage
-from server.tracks import SessionAudioTrack, SessionVideoTrack
+from server.api.ws_session import WsSession
+from server.pipeline.media import SessionMedia
+from server.pipeline.session import SessionPipeline
+from server.pipeline.speaker import Speaker
+from server.transports.webrtc.tracks import SessionAudioTrack, SessionVideoTrack
 
-TRACKED = (Session, Speaker, Stage, SessionAudioTrack, SessionVideoTrack, RTCPeerConnection)
+TRACKED = (WsSession, SessionPipeline, Speaker, SessionMedia, SessionAudioTrack, SessionVideoTrack, RTCPeerConnection)
 
 
 def live_objects() -> dict[str, int]:

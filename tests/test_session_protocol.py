@@ -1,4 +1,4 @@
-"""Every error code of PROTOCOL.md, the session limit and the access token, against a running server.
+"""Every error code of docs/protocol.md, the session limit and the access token, against a running server.
 A refused message never ends the session: each test goes on using it afterwards."""
 from __future__ import annotations
 

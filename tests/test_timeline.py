@@ -1,8 +1,11 @@
 import numpy as np
 
 from engines.timebase import N_PARAMS, REST, FrameParams
-from server.mouth import RELEASE_FRAMES, MouthSchedule
-from server.timeline import Cues, Timeline
+from server.config import MediaSettings
+from server.pipeline.mouth import MouthSchedule
+from server.pipeline.timeline import Cues, Timeline
+
+RELEASE_FRAMES = MediaSettings().release_frames
 
 
 def tone(n: int, value: int = 1000) -> np.ndarray:
@@ -58,7 +61,7 @@ def test_cues_fire_in_order_once_and_can_be_dropped():
 
 
 def test_mouth_schedule_shows_params_then_releases_in_two_frames():
-    m = MouthSchedule()
+    m = MouthSchedule(RELEASE_FRAMES)
     open_mouth = np.full(N_PARAMS, 0.8, dtype=np.float32)
     m.add(FrameParams(5, np.stack([open_mouth] * 3)))
     assert np.allclose(m.take(4), REST)
@@ -70,7 +73,7 @@ def test_mouth_schedule_shows_params_then_releases_in_two_frames():
 
 
 def test_mouth_schedule_forgets_past_frames():
-    m = MouthSchedule()
+    m = MouthSchedule(RELEASE_FRAMES)
     m.add(FrameParams(0, np.ones((10, N_PARAMS), dtype=np.float32)))
     m.take(9)
     assert m.scheduled() == 0

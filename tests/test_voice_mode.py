@@ -14,7 +14,9 @@ from engines.avatar import load_avatar
 from engines.resample import resample
 from engines.timebase import TIMELINE_RATE
 from engines.tts.registry import VoiceRegistry
-from server.voice import MAX_BACKLOG_S
+from server.config import VoiceSettings
+
+MAX_BACKLOG_S = VoiceSettings().max_backlog_s
 from tests.media_checks import audio_rms, fps, mouth_change
 
 PHRASES = ("Hello there, my name is Joe.", "I am glad to meet you today.")

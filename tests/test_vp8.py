@@ -10,7 +10,8 @@ from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
 from engines.avatar import AvatarRenderer, load_avatar
-from server.vp8 import RenderedVp8Encoder, use_rendered_vp8
+from server.config import Workers
+from server.transports.webrtc.vp8 import RenderedVp8Encoder, use_rendered_vp8
 
 
 def frames(count: int):
@@ -51,7 +52,7 @@ def test_bitrate_change_reopens_and_small_changes_do_not():
 
 
 def test_senders_pick_the_tuned_encoder_for_vp8_only():
-    use_rendered_vp8()
+    use_rendered_vp8(Workers().vp8_speed)
     vp8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000)
     opus = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2)
     assert isinstance(aiortc.rtcrtpsender.get_encoder(vp8), RenderedVp8Encoder)

@@ -19,15 +19,14 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from client import AvatarClient
 from engines.avatar import load_avatar
-from tools.bench_common import SHORT_PHRASES
-from tools.e2e_measure import (
+from harness.measure import (
     MouthWatch,
     VideoStats,
     av_onset,
@@ -36,49 +35,22 @@ from tools.e2e_measure import (
     summary,
     video_stats,
 )
-from tools.server_process import (
+from harness.server_process import (
     ServerProcess,
     histogram_quantile,
     http_base,
     metrics_delta,
     sample_process,
-    scrape_metrics,
     wait_healthy,
 )
+from harness.talking import TalkingSessions, Target, talking_sessions
+from tools.bench_common import SHORT_PHRASES
 
 SENTENCES = SHORT_PHRASES
 VOWELS = ["Ah.", "Oh.", "Ah!", "Oh!", "Aah."]
 LONG_TEXT = "This is a long answer that keeps on going, so that there is plenty of speech left to interrupt."
-TALK = [
-    "The quick brown fox jumps over the lazy dog, and then it runs away into the forest.",
-    "Streaming avatars have to start speaking fast and keep their lips in sync with the voice.",
-    "Every session gets its own timeline, and both tracks are paced from one origin.",
-]
 FPS_TARGET = 24.5  # 25 fps, allowing for the first and last frame of a window
 MAX_LATE = 0.01
-
-
-@dataclass
-class Target:
-    """The server being measured: its websocket URL, and its process id when it is ours."""
-
-    url: str
-    token: str | None
-    pid: int | None
-
-    @property
-    def base(self) -> str:
-        return http_base(self.url)
-
-    def metrics(self) -> dict[str, float]:
-        return scrape_metrics(self.base, self.token)
-
-    async def connect(self, watch: MouthWatch | None = None, keep_audio: bool = True) -> AvatarClient:
-        client = await AvatarClient.connect(self.url, token=self.token)
-        client.keep_audio = keep_audio
-        client.on_video = watch
-        await client.wait_for_media(timeout=30)
-        return client
 
 
 @contextlib.contextmanager
@@ -207,44 +179,6 @@ async def interrupt_phase(target: Target, trials: int) -> dict[str, Any]:
         "to_speech_ended_event_ms": summary(to_event),
         "server_interrupt_ms": server_histogram(delta, "avatar_interrupt_latency_seconds"),
     }
-
-
-async def keep_talking(client: AvatarClient, texts: Sequence[str] = TALK) -> None:
-    """Say one text after another, forever (cancel to stop); refused phrases do not stop it."""
-    index = 0
-    while True:
-        await client.say(texts[index % len(texts)])
-        await client.wait_for("speech_ended", timeout=60, raise_errors=False)
-        index += 1
-
-
-class TalkingSessions:
-    """N clients, each talking without pause; more can be added while the others talk."""
-
-    def __init__(self, target: Target) -> None:
-        self.target = target
-        self.clients: list[AvatarClient] = []
-        self._talkers: list[asyncio.Task] = []
-
-    async def add(self) -> None:
-        client = await self.target.connect(keep_audio=False)
-        self.clients.append(client)
-        self._talkers.append(asyncio.create_task(keep_talking(client)))
-
-    async def close(self) -> None:
-        for task in self._talkers:
-            task.cancel()
-        await asyncio.gather(*self._talkers, return_exceptions=True)
-        await asyncio.gather(*(c.close() for c in self.clients), return_exceptions=True)
-
-
-@contextlib.asynccontextmanager
-async def talking_sessions(target: Target) -> AsyncIterator[TalkingSessions]:
-    sessions = TalkingSessions(target)
-    try:
-        yield sessions
-    finally:
-        await sessions.close()
 
 
 async def steady_window(target: Target, sessions: TalkingSessions, seconds: float) -> dict[str, Any]:

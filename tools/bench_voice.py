@@ -35,9 +35,10 @@ from engines.resample import resample
 from engines.timebase import MOUTH_PARAMS, SAMPLES_PER_FRAME, TIMELINE_RATE
 from engines.tts.base import Timed
 from engines.tts.registry import VoiceRegistry
-from server.voice import FACE_DEADLINE, PROCESSING_MARGIN_S
+from harness.server_process import ServerProcess
+from server.config import MediaSettings, VoiceSettings
+from server.pipeline.voice_input import voice_delay
 from tools.bench_common import publish
-from tools.server_process import ServerProcess
 
 SENTENCES = (
     "Could you send me the report before lunch?",
@@ -155,7 +156,11 @@ async def run(voices: list[str]) -> tuple[list[Result], dict]:
 
 
 def markdown(results: list[Result], info: dict, command: str) -> str:
-    fixed_ms = 1000 * (LOOKAHEAD_SAMPLES + FACE_DEADLINE) / TIMELINE_RATE + 1000 * PROCESSING_MARGIN_S
+    voice_settings = VoiceSettings()  # the server runs on its defaults
+    fixed = voice_delay(LOOKAHEAD_SAMPLES, MediaSettings(), voice_settings)
+    margin = round(voice_settings.processing_margin_s * TIMELINE_RATE)
+    deadline = fixed - LOOKAHEAD_SAMPLES - margin
+    fixed_ms = 1000 * fixed / TIMELINE_RATE
     lines = [
         "",
         "",
@@ -167,7 +172,7 @@ def markdown(results: list[Result], info: dict, command: str) -> str:
         "Server in a child process (face network on ONNX Runtime, CPU); the client streams "
         f"{len(SENTENCES)} synthesized sentences with {PAUSE_S:g} s pauses in real time. Server's fixed delay "
         f"(look-ahead {1000 * LOOKAHEAD_SAMPLES / TIMELINE_RATE:.1f} ms + frame deadline "
-        f"{1000 * FACE_DEADLINE / TIMELINE_RATE:.0f} ms + margin {1000 * PROCESSING_MARGIN_S:.0f} ms) = "
+        f"{1000 * deadline / TIMELINE_RATE:.0f} ms + margin {1000 * margin / TIMELINE_RATE:.0f} ms) = "
         f"{fixed_ms:.1f} ms. Delays are client audio -> returned audio "
         "(or video) arrival, including the Python client's fixed 80 ms aiortc receive buffer. Lip sync r = Pearson "
         "correlation of the mouth opening in the decoded video with the viseme-table jaw curve from the TTS phoneme "

@@ -19,7 +19,7 @@ from aiortc.codecs.vpx import Vp8Decoder, Vp8Encoder, vp8_depayload
 from aiortc.jitterbuffer import JitterFrame
 
 from engines.avatar import AvatarRenderer, load_avatar
-from server.vp8 import RenderedVp8Encoder
+from server.transports.webrtc.vp8 import RenderedVp8Encoder
 
 BITRATE = 1_000_000
 

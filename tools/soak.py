@@ -22,16 +22,7 @@ from typing import Any
 import numpy as np
 
 from client import AvatarClient
-from tools.bench_e2e import (
-    Target,
-    holds_25fps,
-    holds_25fps_at_client,
-    idle_calibrated,
-    keep_talking,
-    measure_av,
-    target_for,
-)
-from tools.e2e_measure import (
+from harness.measure import (
     AUDIO_RATE,
     VIDEO_CLOCK,
     MouthWatch,
@@ -39,7 +30,15 @@ from tools.e2e_measure import (
     summary,
     video_stats,
 )
-from tools.server_process import metrics_delta, sample_process
+from harness.server_process import metrics_delta, sample_process
+from harness.talking import Target, keep_talking
+from tools.bench_e2e import (
+    holds_25fps,
+    holds_25fps_at_client,
+    idle_calibrated,
+    measure_av,
+    target_for,
+)
 
 
 async def sync_probe(client: AvatarClient, watch: MouthWatch, rounds: int) -> dict[str, Any]:

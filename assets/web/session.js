@@ -1,4 +1,4 @@
-// One avatar session: the /ws signaling socket plus a receive-only peer connection (shared/PROTOCOL.md).
+// One avatar session: the /ws signaling socket plus a receive-only peer connection (docs/protocol.md).
 //
 // The server takes every ICE candidate from the offer, so the offer is sent only once gathering is complete
 // (non-trickle). No STUN server is configured: the server is reached directly, and a STUN lookup would only add

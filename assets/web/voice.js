@@ -1,4 +1,4 @@
-// Voice mode (shared/PROTOCOL.md, "Voice mode"): the microphone becomes the avatar's voice. The server sends the
+// Voice mode (docs/protocol.md, "Voice mode"): the microphone becomes the avatar's voice. The server sends the
 // same voice back, delayed just enough for the face to move with it, so the page plays it like any other session.
 //
 // Switching mode means a new offer (the microphone travels on a sendrecv audio transceiver), so every change of

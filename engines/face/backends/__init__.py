@@ -1,1 +1,2 @@
-"""Inference backends for the audio-to-face network: the same ONNX model on ONNX Runtime or TensorRT."""
+"""Inference backends for the audio-to-face network: the same ONNX model on ONNX Runtime or TensorRT, picked by
+factory.py (`--face-backend`)."""

@@ -9,36 +9,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 
 from engines.face.base import FaceStream
 from engines.resample import resample
-from engines.timebase import SAMPLES_PER_FRAME, TIMELINE_RATE
+from engines.timebase import TIMELINE_RATE, seconds_to_samples
 from engines.tts.base import Speech, Timed
 from engines.tts.registry import VoiceRegistry
-from server.chunker import Chunker
-from server.clock import MediaClock
-from server.config import Limits
+from server.config import Limits, MediaSettings, TextSettings
 from server.metrics import Metrics
-from server.protocol import quote
-from server.stage import Stage
-from server.timeline import seconds_to_samples
-from server.utterance import PlacedWord, Utterance
+from server.pipeline import events
+from server.pipeline.chunker import Chunker
+from server.pipeline.clock import MediaClock
+from server.pipeline.errors import ProtocolError, quote
+from server.pipeline.events import Listener
+from server.pipeline.media import SessionMedia
+from server.pipeline.utterance import PlacedWord, Utterance
 
-# An interrupt fades the audio out over this many samples (5 ms): no click.
-FADE_SAMPLES = TIMELINE_RATE // 200
-# Silence up to this long between two pieces of speech is fed to the face stream (context for the network);
-# a longer one restarts the stream at the new speech.
-MAX_FACE_GAP = TIMELINE_RATE // 2
 # Leading silence of an utterance's first phrase above this level counts as speech.
 _SILENCE_LEVEL = 200
-
-Emit = Callable[[dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -48,10 +40,12 @@ class _Job:
 
 
 class Speaker:
+    """The text performer: makes the avatar speak streamed text."""
+
     def __init__(
         self,
         *,
-        stage: Stage,
+        media: SessionMedia,
         clock: MediaClock,
         voices: VoiceRegistry,
         voice: str,
@@ -59,23 +53,27 @@ class Speaker:
         tts_pool: Executor,
         metrics: Metrics,
         limits: Limits,
-        lead_s: float,
-        emit: Emit,
+        media_settings: MediaSettings,
+        text_settings: TextSettings,
+        emit: Listener,
         log: logging.LoggerAdapter,
     ) -> None:
         self.voice = voice
-        self._stage = stage
+        self._media = media
         self._clock = clock
         self._voices = voices
         self._face = face
         self._tts_pool = tts_pool
         self._metrics = metrics
         self._limits = limits
-        self._lead = seconds_to_samples(lead_s)
+        self._text_settings = text_settings
+        self._lead = seconds_to_samples(media_settings.speech_lead_s)
+        self._max_face_gap = seconds_to_samples(media_settings.max_face_gap_s)
         self._emit = emit
         self._log = log
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
-        self._chunker = Chunker()
+        self._idle = asyncio.Event()  # set while the worker waits for work
+        self._chunker = Chunker(text_settings)
         self._open: Utterance | None = None
         self._active: list[Utterance] = []
         self._count = 0
@@ -84,11 +82,22 @@ class Speaker:
         self._worker = asyncio.create_task(self._work())
 
     @property
+    def speaking(self) -> bool:
+        """An utterance is open, queued or playing."""
+        return bool(self._active)
+
+    @property
     def pending_chars(self) -> int:
         """Text received and not yet synthesized."""
         return len(self._chunker.pending) + self._queued_chars
 
     def text(self, delta: str, id: str | None = None, flush: bool = False) -> None:
+        """A delta of the current utterance (a new one if none is open); ProtocolError too_large when the text
+        waiting to be spoken would pass the limit (nothing of it is taken then)."""
+        if self.pending_chars + len(delta) > self._limits.max_pending_chars:
+            raise ProtocolError(
+                "too_large", f"more than {self._limits.max_pending_chars} characters of text would be pending"
+            )
         utterance = self._open or self._open_utterance(id)
         utterance.text += delta
         for phrase in self._chunker.push(delta):
@@ -102,7 +111,7 @@ class Speaker:
             return
         for phrase in self._chunker.flush():
             self._enqueue(utterance, phrase)
-        self._queue.put_nowait(_Job(utterance, None))
+        self._put(_Job(utterance, None))
         self._open = None
 
     def interrupt(self, received_at: float) -> None:
@@ -110,19 +119,13 @@ class Speaker:
         self._worker.cancel()
         self._queue = asyncio.Queue()
         self._queued_chars = 0
-        self._chunker = Chunker()
+        self._chunker = Chunker(self._text_settings)
         self._open = None
-        cut = self._stage.played
-        end = self._stage.timeline.cut(cut, FADE_SAMPLES)
-        self._stage.audio_cues.drop_from(cut)
-        self._stage.video_cues.drop_from(cut)
-        self._stage.mouth.clear_from(cut // SAMPLES_PER_FRAME)
+        cut, end = self._media.cut(received_at)
         self._face.reset(end)
         self._face_pos = end
         for utterance in list(self._active):
             self._end(utterance, interrupted=True, spoken=utterance.heard_before(cut))
-        loop = asyncio.get_running_loop()
-        self._stage.audio_cues.at(end, lambda: self._metrics.interrupt_latency.observe(loop.time() - received_at))
         self._worker = asyncio.create_task(self._work())
 
     async def close(self) -> None:
@@ -138,10 +141,21 @@ class Speaker:
 
     def _enqueue(self, utterance: Utterance, phrase: str) -> None:
         self._queued_chars += len(phrase)
-        self._queue.put_nowait(_Job(utterance, phrase))
+        self._put(_Job(utterance, phrase))
+
+    def _put(self, job: _Job) -> None:
+        self._idle.clear()
+        self._queue.put_nowait(job)
+
+    async def synthesized(self) -> None:
+        """Wait until every phrase handed out so far is synthesized, placed on the timeline and animated: what
+        drives the session in fake or faster-than-real time waits for this before it moves the clock on."""
+        await self._idle.wait()
 
     async def _work(self) -> None:
         while True:
+            if self._queue.empty():
+                self._idle.set()
             job = await self._queue.get()
             if job.phrase is None:
                 await self._finish(job.utterance)
@@ -154,7 +168,7 @@ class Speaker:
 
     async def _wait_for_room(self) -> None:
         limit = seconds_to_samples(self._limits.max_buffered_audio_s)
-        while self._stage.timeline.buffered(self._stage.played) > limit:
+        while self._media.timeline.buffered(self._media.played) > limit:
             await asyncio.sleep(0.1)
 
     async def _synthesize(self, utterance: Utterance, phrase: str) -> Speech | None:
@@ -185,39 +199,39 @@ class Speaker:
     async def _place(self, utterance: Utterance, speech: Speech) -> None:
         skip = _leading_silence(speech.pcm) if utterance.first_sample is None else 0
         pcm = speech.pcm[skip:]
-        start = self._stage.timeline.place(pcm, self._earliest_start()) - skip
+        start = self._media.timeline.place(pcm, self._earliest_start()) - skip
         if utterance.first_sample is None:
             utterance.first_sample = start + skip
             self._cue_start(utterance)
         for word in speech.words:
             placed = PlacedWord(word.text, start + seconds_to_samples(word.start), start + seconds_to_samples(word.end))
             utterance.words.append(placed)
-            self._stage.audio_cues.at(max(placed.start, start + skip), lambda w=placed: self._word(utterance, w))
+            self._media.audio_cues.at(max(placed.start, start + skip), lambda w=placed: self._word(utterance, w))
         await self._animate(start + skip, pcm, speech, skip)
 
     def _earliest_start(self) -> int:
-        return max(self._stage.played, self._clock.sample_now()) + self._lead
+        return max(self._media.played, self._clock.sample_now()) + self._lead
 
     async def _animate(self, start: int, pcm: np.ndarray, speech: Speech, skip: int) -> None:
         gap = start - self._face_pos
-        if gap < 0 or gap > MAX_FACE_GAP:
+        if gap < 0 or gap > self._max_face_gap:
             self._face.reset(start)
         elif gap:
-            self._stage.mouth.add(await self._face.push(np.zeros(gap, dtype=np.int16)))
+            self._media.mouth.add(await self._face.push(np.zeros(gap, dtype=np.int16)))
         self._face_pos = start + len(pcm)
         shift = skip / TIMELINE_RATE
         phonemes = [Timed(p.text, max(0.0, p.start - shift), p.end - shift) for p in speech.phonemes if p.end > shift]
-        self._stage.mouth.add(await self._face.push(pcm, phonemes))
+        self._media.mouth.add(await self._face.push(pcm, phonemes))
 
     async def _finish(self, utterance: Utterance) -> None:
         if utterance.first_sample is None:
             self._end(utterance, interrupted=False, spoken="")
             return
-        end = self._stage.timeline.end
-        self._stage.mouth.add(await self._face.flush())
+        end = self._media.timeline.end
+        self._media.mouth.add(await self._face.flush())
         self._face_pos += self._face.lookahead_samples
-        self._stage.timeline.reserve(self._face_pos)
-        self._stage.audio_cues.at(end, lambda: self._end(utterance, interrupted=False, spoken=utterance.full_text()))
+        self._media.timeline.reserve(self._face_pos)
+        self._media.audio_cues.at(end, lambda: self._end(utterance, interrupted=False, spoken=utterance.full_text()))
 
     def _cue_start(self, utterance: Utterance) -> None:
         loop = asyncio.get_running_loop()
@@ -225,22 +239,21 @@ class Speaker:
 
         def started() -> None:
             self._metrics.first_audio.observe(loop.time() - utterance.received_at)
-            self._emit({"type": "speech_started", "utterance": utterance.number, "id": utterance.id})
+            self._emit(events.speech_started(utterance.number, utterance.id))
 
-        self._stage.audio_cues.at(utterance.first_sample, started)
-        self._stage.video_cues.at(
+        self._media.audio_cues.at(utterance.first_sample, started)
+        self._media.video_cues.at(
             utterance.first_sample, lambda: self._metrics.first_frame.observe(loop.time() - utterance.received_at)
         )
 
     def _word(self, utterance: Utterance, word: PlacedWord) -> None:
         self._emit(
-            {
-                "type": "word",
-                "utterance": utterance.number,
-                "text": word.text,
-                "start_ms": max(0, utterance.ms_from_start(word.start)),
-                "end_ms": max(0, utterance.ms_from_start(word.end)),
-            }
+            events.word(
+                utterance.number,
+                word.text,
+                max(0, utterance.ms_from_start(word.start)),
+                max(0, utterance.ms_from_start(word.end)),
+            )
         )
 
     def _end(self, utterance: Utterance, *, interrupted: bool, spoken: str) -> None:
@@ -248,19 +261,11 @@ class Speaker:
             return
         utterance.ended = True
         self._active.remove(utterance)
-        self._emit(
-            {
-                "type": "speech_ended",
-                "utterance": utterance.number,
-                "id": utterance.id,
-                "interrupted": interrupted,
-                "spoken_text": spoken,
-            }
-        )
+        self._emit(events.speech_ended(utterance.number, utterance.id, interrupted, spoken))
 
     def _error(self, code: str, message: str) -> None:
         self._metrics.errors.labels(code).inc()
-        self._emit({"type": "error", "code": code, "message": message})
+        self._emit(events.error(code, message))
 
 
 def _leading_silence(pcm: np.ndarray) -> int:

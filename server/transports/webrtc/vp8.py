@@ -15,13 +15,14 @@ from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.mediastreams import VIDEO_TIME_BASE, convert_timebase
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
-# libvpx real-time speed step: -16 (fastest) .. -1 (best quality); aiortc uses -6.
-SPEED = "-10"
 # A bitrate change smaller than this share keeps the running encoder (reopening costs a keyframe).
 REOPEN_BITRATE_CHANGE = 0.1
 
 
 class RenderedVp8Encoder(Vp8Encoder):
+    # libvpx real-time speed step: -16 (fastest) .. -1 (best quality); aiortc uses -6. Set by use_rendered_vp8.
+    speed = -10
+
     def encode(self, frame: av.Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
         assert isinstance(frame, av.VideoFrame)
         if frame.format.name != "yuv420p":
@@ -53,7 +54,7 @@ class RenderedVp8Encoder(Vp8Encoder):
         codec.thread_count = 1
         codec.options = {
             "deadline": "realtime",
-            "cpu-used": SPEED,
+            "cpu-used": str(self.speed),
             "noise-sensitivity": "0",
             "lag-in-frames": "0",
             "static-thresh": "1",
@@ -74,7 +75,8 @@ def _get_encoder(codec: RTCRtpCodecParameters) -> Encoder:
     return aiortc_get_encoder(codec)
 
 
-def use_rendered_vp8() -> None:
-    """Make every RTP sender of this process encode VP8 with RenderedVp8Encoder. aiortc picks encoders through
-    this module-level function and has no other way to configure them."""
+def use_rendered_vp8(speed: int) -> None:
+    """Make every RTP sender of this process encode VP8 with RenderedVp8Encoder at libvpx speed step `speed`.
+    aiortc picks encoders through this module-level function and has no other way to configure them."""
+    RenderedVp8Encoder.speed = speed
     aiortc.rtcrtpsender.get_encoder = _get_encoder

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from server.config import TextSettings
+
 _SENTENCE_END = ".!?…"
 _CLAUSE = ",;:—–"
 # Full-width CJK punctuation ends a phrase without a following space.
@@ -30,9 +32,9 @@ class Chunker:
     because it must be synthesized while the (short) first one plays; later ones may be long, for better prosody.
     """
 
-    def __init__(self, max_chars: tuple[int, ...] = (60, 100, 180), min_clause_words: tuple[int, ...] = (2, 3)) -> None:
-        self._max_chars = max_chars
-        self._min_clause_words = min_clause_words
+    def __init__(self, settings: TextSettings) -> None:
+        self._max_chars = settings.phrase_max_chars
+        self._min_clause_words = settings.clause_min_words
         self._buffer = ""
         self._emitted = 0
 

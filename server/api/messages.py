@@ -1,22 +1,12 @@
-"""The session websocket's messages (PROTOCOL.md): parsing client messages into typed objects, and the events
-the server sends. Every way a message can be wrong ends in a `ProtocolError` carrying a documented code."""
+"""The session websocket's client messages (docs/protocol.md): parsed into typed objects. Every way a message can
+be wrong ends in a `ProtocolError` carrying a documented code."""
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from typing import Any
 
-
-class ProtocolError(Exception):
-    """A refused message. `code` is one of PROTOCOL.md's error codes; the session goes on."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def event(self) -> dict[str, Any]:
-        return {"type": "error", "code": self.code, "message": self.message}
+from server.pipeline.errors import ProtocolError, quote
 
 
 @dataclass(frozen=True)
@@ -64,11 +54,6 @@ class Bye:
 
 Message = Offer | Text | Flush | Interrupt | Set | Ice | Bye
 MODES = ("text", "voice")
-
-
-def quote(value: str, limit: int = 40) -> str:
-    """A client's string for an error message, shortened: errors must stay small whatever was sent."""
-    return repr(value if len(value) <= limit else value[:limit] + "...")
 
 
 def _field(obj: dict[str, Any], name: str, kind: type, *, required: bool = False) -> Any:

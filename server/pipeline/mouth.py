@@ -5,14 +5,14 @@ import numpy as np
 
 from engines.timebase import REST, FrameParams
 
-# Frames over which the mouth returns to rest once speech stops or is interrupted (PROTOCOL.md allows 3).
-RELEASE_FRAMES = 2
-
 
 class MouthSchedule:
     """Frame-indexed mouth parameters, filled ahead of playback by the face stream and taken as frames are due."""
 
-    def __init__(self) -> None:
+    def __init__(self, release_frames: int) -> None:
+        """`release_frames`: frames over which the mouth returns to rest once speech stops or is interrupted
+        (docs/protocol.md allows 3)."""
+        self._release_frames = release_frames
         self._params: dict[int, np.ndarray] = {}
         self._floor = 0
         self._shown = REST.copy()
@@ -30,7 +30,7 @@ class MouthSchedule:
             del self._params[index]
 
     def take(self, frame: int) -> np.ndarray:
-        """Parameters to show for `frame`; without a scheduled value the mouth closes linearly in RELEASE_FRAMES."""
+        """Parameters to show for `frame`; without a scheduled value the mouth closes linearly in release_frames."""
         for index in range(self._floor, frame):
             self._params.pop(index, None)
         self._floor = max(self._floor, frame + 1)
@@ -38,7 +38,7 @@ class MouthSchedule:
         if params is None:
             if self._release_from is None:
                 self._release_from = self._shown
-            self._shown = np.maximum(self._shown - self._release_from / RELEASE_FRAMES, 0.0).astype(np.float32)
+            self._shown = np.maximum(self._shown - self._release_from / self._release_frames, 0.0).astype(np.float32)
         else:
             self._release_from = None
             self._shown = params

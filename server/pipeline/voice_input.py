@@ -1,88 +1,62 @@
 """Voice mode: the client's own voice comes in, and goes back out with a face that speaks it.
 
 The incoming audio is placed on the session timeline a fixed delay after it arrives: the face network's look-ahead
-plus what it takes to have each video frame's mouth ready before the frame is rendered. The outgoing audio track
-then plays it back at exactly that delay, and the video shows the mouth the network computed for it, so lips and
-voice leave the server together. Voice activity (server/vad.py) drives speech_started / speech_ended and lets the
-face rest in silence.
+plus what it takes to have each video frame's mouth ready before the frame is rendered. The session's audio then
+plays it back at exactly that delay, and the video shows the mouth the network computed for it, so lips and voice
+leave the server together. Voice activity (engines/vad) drives speech_started / speech_ended and lets the face
+rest in silence.
 
-The outgoing tracks run on the session clock and never wait for the client: lost packets leave silence on the
+The session's media runs on its clock and never waits for the client: lost packets leave silence on the
 timeline, packets that come too late push the voice later until the next pause (where the extra delay is shed),
-and a stalled or ended client track is replaced by silence fed to the face (so its last word's frames come out
-and the mouth closes) while the avatar idles.
+and a stalled or ended incoming voice is replaced by silence fed to the face (so its last word's frames come out
+and the mouth closes) while the avatar idles. Which transport brings the voice does not matter here: it hands
+over `VoiceChunk`s.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
-import av
 import numpy as np
-from aiortc import RTCPeerConnection, RTCRtpReceiver
-from aiortc.jitterbuffer import JitterBuffer
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from engines.face.base import FaceStream
-from engines.timebase import SAMPLES_PER_FRAME, TIMELINE_RATE, FrameParams, frame_center
-from engines.vad.base import Transition
-from engines.vad.registry import create_vad
-from server.clock import MediaClock
+from engines.timebase import (
+    SAMPLES_PER_FRAME,
+    FrameParams,
+    frame_center,
+    seconds_to_samples,
+)
+from engines.vad.base import Transition, VoiceActivityDetector
+from server.config import MediaSettings, VoiceSettings
 from server.metrics import Metrics
-from server.protocol import ProtocolError
-from server.speaker import FADE_SAMPLES, MAX_FACE_GAP
-from server.stage import Stage
-from server.timeline import seconds_to_samples
-from server.tracks import RENDER_AHEAD_S
-
-# What a video frame's mouth needs beyond the network's look-ahead: the frame is shown from its start, half a
-# frame before its centre, and it is rendered RENDER_AHEAD_S before that.
-FACE_DEADLINE = SAMPLES_PER_FRAME // 2 + seconds_to_samples(RENDER_AHEAD_S)
-# Slack for inference time and arrival jitter on top of that: the fixed delay is look-ahead + FACE_DEADLINE + this.
-PROCESSING_MARGIN_S = 0.025
-# Extra delay (after a stall, or from a client clock running fast) is shed in pauses once it exceeds SHED_ABOVE;
-# speech is skipped only beyond MAX_BACKLOG_S of it.
-SHED_ABOVE = seconds_to_samples(0.01)
-MAX_BACKLOG_S = 0.3
-# How often the pipeline looks for audio that never came (to feed silence in its place).
-POLL_S = 0.02
-# The mouth follows the network from a little before speech starts until a little after the last voiced sound;
-# the rest of the time the face rests (the renderer keeps it alive).
-MOUTH_LEAD = seconds_to_samples(0.06)
-MOUTH_TAIL = seconds_to_samples(0.1)
-
-Emit = Callable[[dict[str, Any]], None]
-log = logging.getLogger(__name__)
+from server.pipeline import events
+from server.pipeline.clock import MediaClock
+from server.pipeline.events import Listener
+from server.pipeline.media import SessionMedia
 
 
-def incoming_voice(pc: RTCPeerConnection) -> MediaStreamTrack:
-    """The client's audio track of an answered voice-mode offer, or ProtocolError bad_offer when it sends none."""
-    for transceiver in pc.getTransceivers():
-        if (
-            transceiver.kind == "audio"
-            and transceiver.receiver.track is not None
-            and transceiver.currentDirection == "sendrecv"
-        ):
-            _shorten_jitter_buffer(transceiver.receiver)
-            return transceiver.receiver.track
-    raise ProtocolError("bad_offer", "voice mode needs an audio transceiver the client sends on (sendrecv)")
+@dataclass(frozen=True)
+class VoiceChunk:
+    """Incoming voice: int16 mono at 48 kHz, and its timestamp in 48 kHz samples of the sender's clock (None when
+    the sender gives none)."""
+
+    pts: int | None
+    pcm: np.ndarray
 
 
-def _shorten_jitter_buffer(receiver: RTCRtpReceiver) -> None:
-    """Release each incoming audio packet as soon as the next one arrives, instead of four packets (80 ms) later.
+# An incoming voice, as a transport delivers it: chunks in arrival order, ending when the sender's track ends.
+AudioInput = AsyncIterator[VoiceChunk]
 
-    aiortc holds audio back by a fixed four packets and has no setting for it. Voice mode places packets by their
-    timestamps and its fixed delay already absorbs arrival jitter, so that hold would only add 60 ms to the delay
-    the user sees. The receiver keeps its buffer in a private attribute; if a future aiortc renames it, the
-    default buffer stays and a warning says so."""
-    attribute = "_RTCRtpReceiver__jitter_buffer"
-    if not hasattr(receiver, attribute):
-        log.warning("aiortc's receiver has no %s: the incoming voice keeps its 80 ms jitter buffer", attribute)
-        return
-    setattr(receiver, attribute, JitterBuffer(capacity=16, prefetch=0))
+
+def voice_delay(lookahead_samples: int, media: MediaSettings, voice: VoiceSettings) -> int:
+    """Timeline samples between a piece of voice arriving and its playback: the face network's look-ahead, then
+    what a video frame's mouth needs beyond it (the frame is shown from its start, half a frame before its centre,
+    and rendered render_ahead_s before that), then slack for inference time and arrival jitter."""
+    face_deadline = SAMPLES_PER_FRAME // 2 + seconds_to_samples(media.render_ahead_s)
+    return lookahead_samples + face_deadline + seconds_to_samples(voice.processing_margin_s)
 
 
 @dataclass
@@ -113,49 +87,54 @@ class VoiceMirror:
     def __init__(
         self,
         *,
-        stage: Stage,
+        media: SessionMedia,
         clock: MediaClock,
-        track: MediaStreamTrack,
+        voice: AudioInput,
         face: FaceStream,
+        vad: VoiceActivityDetector,
+        media_settings: MediaSettings,
+        settings: VoiceSettings,
         metrics: Metrics,
-        emit: Emit,
+        emit: Listener,
         log: logging.LoggerAdapter,
-        margin_s: float = PROCESSING_MARGIN_S,
     ) -> None:
-        self._stage = stage
+        self._media = media
         self._clock = clock
         self._face = face
         self._metrics = metrics
         self._emit = emit
         self._log = log
-        self.delay = face.lookahead_samples + FACE_DEADLINE + seconds_to_samples(margin_s)
-        self._max_lead = self.delay + seconds_to_samples(MAX_BACKLOG_S)
-        self._resampler = av.AudioResampler(format="s16", layout="mono", rate=TIMELINE_RATE)
-        self._vad = create_vad("energy")
+        self._settings = settings
+        self.delay = voice_delay(face.lookahead_samples, media_settings, settings)
+        self._max_lead = self.delay + seconds_to_samples(settings.max_backlog_s)
+        self._shed_above = seconds_to_samples(settings.shed_above_s)
+        self._max_face_gap = seconds_to_samples(media_settings.max_face_gap_s)
+        self._mouth_lead = seconds_to_samples(settings.mouth_lead_s)
+        self._mouth_tail = seconds_to_samples(settings.mouth_tail_s)
+        self._vad = vad
         self._end = 0  # timeline sample up to which audio (or silence) went to the face and the VAD
         self._offset: int | None = None  # timeline sample minus the incoming pts, at 48 kHz
         self._spurts: list[_Spurt] = []
         self._count = 0
         self._mutes: list[_Mute] = []
-        self._frames: asyncio.Queue[av.AudioFrame] = asyncio.Queue()
-        self._tasks = [asyncio.create_task(self._receive(track)), asyncio.create_task(self._run())]
+        self._chunks: asyncio.Queue[VoiceChunk] = asyncio.Queue()
+        self._tasks = [asyncio.create_task(self._receive(voice)), asyncio.create_task(self._run())]
         for task in self._tasks:
             task.add_done_callback(self._report_failure)
 
+    @property
+    def speaking(self) -> bool:
+        """A spurt of the incoming voice is being played back."""
+        return any(spurt.started and not spurt.ended for spurt in self._spurts)
+
     def interrupt(self, received_at: float) -> None:
         """Silence the mirrored voice now, and keep it silent until the current spurt of speech ends."""
-        cut = self._stage.played
-        end = self._stage.timeline.cut(cut, FADE_SAMPLES)
-        self._stage.audio_cues.drop_from(cut)
-        self._stage.video_cues.drop_from(cut)
-        self._stage.mouth.clear_from(cut // SAMPLES_PER_FRAME)
+        cut, _ = self._media.cut(received_at)
         for spurt in [s for s in self._spurts if not s.ended]:
             if spurt.started:
                 self._finish(spurt, interrupted=True)
             spurt.ended = True  # never heard: no events at all
         self._mutes.append(_Mute(cut, None if self._vad.speaking else self._end))
-        loop = asyncio.get_running_loop()
-        self._stage.audio_cues.at(end, lambda: self._metrics.interrupt_latency.observe(loop.time() - received_at))
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -166,34 +145,29 @@ class VoiceMirror:
         if not task.cancelled() and task.exception() is not None:
             self._log.error("voice pipeline failed; the avatar idles", exc_info=task.exception())
 
-    async def _receive(self, track: MediaStreamTrack) -> None:
-        with contextlib.suppress(MediaStreamError):
-            while True:
-                self._frames.put_nowait(await track.recv())
+    async def _receive(self, voice: AudioInput) -> None:
+        async for chunk in voice:
+            self._chunks.put_nowait(chunk)
         self._log.info("the client's voice track ended; the avatar idles")
 
     async def _run(self) -> None:
         while True:
-            frame = None
+            chunk = None
             # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation that arrives as
             # its timeout fires, and this loop would then outlive the session.
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(POLL_S):
-                    frame = await self._frames.get()
-            if frame is not None:
-                await self._take(frame)
+                async with asyncio.timeout(self._settings.poll_s):
+                    chunk = await self._chunks.get()
+            if chunk is not None and len(chunk.pcm):
+                await self._take(chunk.pts, chunk.pcm)
             await self._fill_silence()
 
-    async def _take(self, frame: av.AudioFrame) -> None:
-        pcm = np.concatenate([f.to_ndarray().reshape(-1) for f in self._resampler.resample(frame)] or [_EMPTY])
-        if len(pcm) == 0:
-            return
-        pts = None if frame.pts is None else round(frame.pts * frame.time_base * TIMELINE_RATE)
+    async def _take(self, pts: int | None, pcm: np.ndarray) -> None:
         start = self._position(pts, pcm)
         if start is None:
             return
         if not self._muted(start):
-            self._stage.timeline.place(pcm, start)
+            self._media.timeline.place(pcm, start)
         await self._feed(start, pcm)
 
     def _position(self, pts: int | None, pcm: np.ndarray) -> int | None:
@@ -202,16 +176,16 @@ class VoiceMirror:
         Packets follow each other by their timestamps (a lost packet leaves its hole) at the fixed delay. A packet
         that comes after its slot was played (the client or the network stalled) moves the voice later instead of
         being lost; the extra delay is then shed in the next pause, where a quiet packet is skipped and the next
-        one takes its place. Beyond MAX_BACKLOG_S of extra delay even speech is skipped, so the delay stays bounded.
+        one takes its place. Beyond max_backlog_s of extra delay even speech is skipped, so the delay stays bounded.
         """
         now = self._clock.sample_now()
         expected = None if pts is None or self._offset is None else pts + self._offset
-        if expected is None or expected < self._stage.played:
+        if expected is None or expected < self._media.played:
             expected = now + self.delay
         start = max(expected, self._end)
         lead = start - now
         quiet = not self._vad.speaking and self._vad.is_quiet(pcm)
-        if lead > self._max_lead or (lead > self.delay + SHED_ABOVE and quiet):
+        if lead > self._max_lead or (lead > self.delay + self._shed_above and quiet):
             if pts is not None:
                 self._offset = start - pts - len(pcm)
             return None
@@ -222,7 +196,7 @@ class VoiceMirror:
     async def _fill_silence(self) -> None:
         """Feed silence where no voice came in time to be played, so that the VAD and the face never wait on a
         stalled client: speech_ended comes and the last frames of a cut-off word come out."""
-        behind = self._stage.played - self._end
+        behind = self._media.played - self._end
         if behind > 0:
             await self._feed(self._end, np.zeros(behind, dtype=np.int16))
 
@@ -231,7 +205,7 @@ class VoiceMirror:
         for transition in self._vad.push(start, pcm):
             self._on_voice(transition)
         gap, end = start - self._end, start + len(pcm)
-        if gap > MAX_FACE_GAP:
+        if gap > self._max_face_gap:
             self._face.reset(start)
         elif gap > 0:
             pcm = np.concatenate([np.zeros(gap, dtype=np.int16), pcm])
@@ -243,14 +217,14 @@ class VoiceMirror:
         for offset in range(len(frames)):
             frame = frames.first_frame + offset
             if self._mouth_moves(frame_center(frame)):
-                self._stage.mouth.add(FrameParams(frame, frames.params[offset : offset + 1]))
+                self._media.mouth.add(FrameParams(frame, frames.params[offset : offset + 1]))
 
     def _mouth_moves(self, sample: int) -> bool:
         if self._muted(sample):
             return False
         for spurt in self._spurts:
             last = spurt.last_voiced if spurt.last_voiced is not None else self._vad.last_voiced
-            if spurt.start - MOUTH_LEAD <= sample <= last + MOUTH_TAIL:
+            if spurt.start - self._mouth_lead <= sample <= last + self._mouth_tail:
                 return True
         return False
 
@@ -258,12 +232,12 @@ class VoiceMirror:
         return any(mute.covers(sample) for mute in self._mutes)
 
     def _on_voice(self, transition: Transition) -> None:
-        self._forget_before(self._stage.played - MAX_FACE_GAP)
+        self._forget_before(self._media.played - self._max_face_gap)
         if transition.speaking:
             self._count += 1
             spurt = _Spurt(self._count, transition.sample)
             self._spurts.append(spurt)
-            self._stage.audio_cues.at(spurt.start, lambda: self._start(spurt))
+            self._media.audio_cues.at(spurt.start, lambda: self._start(spurt))
             return
         for mute in self._mutes:
             if mute.end is None:
@@ -272,32 +246,21 @@ class VoiceMirror:
             if spurt.last_voiced is None:
                 spurt.last_voiced = transition.last_voiced
                 if not spurt.ended:
-                    self._stage.audio_cues.at(transition.sample, lambda s=spurt: self._finish(s, interrupted=False))
+                    self._media.audio_cues.at(transition.sample, lambda s=spurt: self._finish(s, interrupted=False))
 
     def _forget_before(self, sample: int) -> None:
         """Drop finished spurts and mutes that lie wholly in the past (the lists stay short)."""
-        self._spurts = [s for s in self._spurts if s.last_voiced is None or s.last_voiced + MOUTH_TAIL >= sample]
+        self._spurts = [s for s in self._spurts if s.last_voiced is None or s.last_voiced + self._mouth_tail >= sample]
         self._mutes = [m for m in self._mutes if m.end is None or m.end >= sample]
 
     def _start(self, spurt: _Spurt) -> None:
         if spurt.ended:
             return
         spurt.started = True
-        self._emit({"type": "speech_started", "utterance": spurt.number, "id": None})
+        self._emit(events.speech_started(spurt.number, None))
 
     def _finish(self, spurt: _Spurt, *, interrupted: bool) -> None:
         if spurt.ended:
             return
         spurt.ended = True
-        self._emit(
-            {
-                "type": "speech_ended",
-                "utterance": spurt.number,
-                "id": None,
-                "interrupted": interrupted,
-                "spoken_text": "",  # a live voice has no text
-            }
-        )
-
-
-_EMPTY = np.zeros(0, dtype=np.int16)
+        self._emit(events.speech_ended(spurt.number, None, interrupted, ""))  # a live voice has no text

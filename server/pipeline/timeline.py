@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engines.timebase import TIMELINE_RATE
-
 
 @dataclass
 class _Segment:
@@ -112,7 +110,3 @@ class Cues:
         """Forget cues at or after `sample` (interrupted speech never plays)."""
         self._heap = [cue for cue in self._heap if cue.sample < sample]
         heapq.heapify(self._heap)
-
-
-def seconds_to_samples(seconds: float) -> int:
-    return int(round(seconds * TIMELINE_RATE))

@@ -1,0 +1,2 @@
+"""Measuring a running server from outside, shared by the tests and the benchmark tools: the server as a child
+process with its CPU, memory and /metrics, talking client sessions, and what their received media shows."""

@@ -1,0 +1,81 @@
+"""Sessions that talk: a target server, clients that say one text after another, and groups of them, for the
+benchmarks, the soak and the load tests."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from client import AvatarClient
+from harness.measure import MouthWatch
+from harness.server_process import http_base, scrape_metrics
+
+TALK = [
+    "The quick brown fox jumps over the lazy dog, and then it runs away into the forest.",
+    "Streaming avatars have to start speaking fast and keep their lips in sync with the voice.",
+    "Every session gets its own timeline, and both tracks are paced from one origin.",
+]
+
+
+@dataclass
+class Target:
+    """The server being measured: its websocket URL, and its process id when it is ours."""
+
+    url: str
+    token: str | None
+    pid: int | None
+
+    @property
+    def base(self) -> str:
+        return http_base(self.url)
+
+    def metrics(self) -> dict[str, float]:
+        return scrape_metrics(self.base, self.token)
+
+    async def connect(self, watch: MouthWatch | None = None, keep_audio: bool = True) -> AvatarClient:
+        client = await AvatarClient.connect(self.url, token=self.token)
+        client.keep_audio = keep_audio
+        client.on_video = watch
+        await client.wait_for_media(timeout=30)
+        return client
+
+
+async def keep_talking(client: AvatarClient, texts: Sequence[str] = TALK) -> None:
+    """Say one text after another, forever (cancel to stop); refused phrases do not stop it."""
+    index = 0
+    while True:
+        await client.say(texts[index % len(texts)])
+        await client.wait_for("speech_ended", timeout=60, raise_errors=False)
+        index += 1
+
+
+class TalkingSessions:
+    """N clients, each talking without pause; more can be added while the others talk."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.clients: list[AvatarClient] = []
+        self._talkers: list[asyncio.Task] = []
+
+    async def add(self) -> None:
+        client = await self.target.connect(keep_audio=False)
+        self.clients.append(client)
+        self._talkers.append(asyncio.create_task(keep_talking(client)))
+
+    async def close(self) -> None:
+        for task in self._talkers:
+            task.cancel()
+        await asyncio.gather(*self._talkers, return_exceptions=True)
+        await asyncio.gather(*(c.close() for c in self.clients), return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
+async def talking_sessions(target: Target) -> AsyncIterator[TalkingSessions]:
+    sessions = TalkingSessions(target)
+    try:
+        yield sessions
+    finally:
+        await sessions.close()
+
+

@@ -1,0 +1,90 @@
+"""The HTTP side of the one port (aiohttp): the browser page, /healthz, /metrics and the session websocket /ws.
+
+A wrong or missing access token gets 401 before any websocket upgrade. Further route groups (the /v1 API, the
+LiveTalking-compatible routes) are added with `app.add_routes` by their own modules.
+"""
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from aiohttp import web
+
+from server.api.auth import require_query_token
+from server.api.messages import encode
+from server.api.ws_session import WsSession
+from server.pipeline.errors import ProtocolError
+from server.services import Services
+
+SERVICES = web.AppKey("services", Services)
+BUSY_CLOSE_CODE = 1013
+
+
+def services_of(request: web.Request) -> Services:
+    return request.app[SERVICES]
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response(services_of(request).health(), headers={"Cache-Control": "no-cache"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    services = services_of(request)
+    require_query_token(request, services.config.token)
+    body = services.metrics.render_text()
+    return web.Response(body=body, headers={"Content-Type": services.metrics.content_type})
+
+
+async def session_websocket(request: web.Request) -> web.WebSocketResponse:
+    services = services_of(request)
+    require_query_token(request, services.config.token)
+    limits = services.config.limits
+    ws = web.WebSocketResponse(max_msg_size=limits.ws_max_frame_bytes, heartbeat=limits.ws_heartbeat_s)
+    await ws.prepare(request)
+    refusal = services.sessions.refusal()
+    if refusal is not None:
+        services.metrics.sessions_refused.inc()
+        services.metrics.errors.labels("busy").inc()
+        await ws.send_str(encode(ProtocolError("busy", refusal).event()))
+        await ws.close(code=BUSY_CLOSE_CODE, message=b"server full")
+        return ws
+    session = WsSession(ws, services, uuid.uuid4().hex[:12])
+    services.sessions.add(session)
+    services.metrics.sessions_total.inc()
+    services.metrics.sessions_active.set(len(services.sessions))
+    session.log.info("opened from %s", request.remote)
+    try:
+        await session.run()
+    finally:
+        services.sessions.remove(session)
+        services.metrics.sessions_active.set(len(services.sessions))
+    return ws
+
+
+def _static(root: Path):
+    """Files of the browser page, never outside `root`; clients revalidate (ETag, Last-Modified) on every load,
+    so a new page takes effect at once and an unchanged one costs a 304."""
+    top = root.resolve()
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        relative = request.match_info.get("path") or "index.html"
+        target = (top / relative).resolve()
+        if top not in target.parents or not target.is_file():
+            raise web.HTTPNotFound(text=f"not found: /{relative}\n")
+        return web.FileResponse(target, headers={"Cache-Control": "no-cache"})
+
+    return serve
+
+
+def make_app(services: Services) -> web.Application:
+    app = web.Application(client_max_size=services.config.limits.max_message_bytes)
+    app[SERVICES] = services
+    page = _static(services.config.client_dir)
+    app.add_routes([
+        web.get("/healthz", health),
+        web.get("/metrics", metrics),
+        web.get("/ws", session_websocket),
+        web.get("/", page),
+        web.get("/{path:.+}", page),
+    ])
+    return app

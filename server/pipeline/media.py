@@ -1,0 +1,73 @@
+"""A session's media state: the timeline and cues that the audio plays, the mouth schedule and the renderer that
+the video shows. The pacer asks it for each frame when the frame is due; performers (text or voice) fill it."""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from engines.avatar.base import SessionRenderer
+from engines.timebase import AUDIO_FRAME_SAMPLES, SAMPLES_PER_FRAME, seconds_to_samples
+from server.config import MediaSettings
+from server.metrics import Metrics
+from server.pipeline.frames import AudioFrame, VideoFrame
+from server.pipeline.mouth import MouthSchedule
+from server.pipeline.timeline import Cues, Timeline
+
+
+class SessionMedia:
+    def __init__(
+        self,
+        renderer: SessionRenderer,
+        settings: MediaSettings,
+        metrics: Metrics,
+        on_video_frame: Callable[[bool], None],
+    ) -> None:
+        """`on_video_frame(late)` sees every video frame sent (admission counts late ones)."""
+        self.timeline = Timeline()
+        self.audio_cues = Cues()  # fire when the audio containing their sample is sent
+        self.video_cues = Cues()  # fire when the video frame showing their sample is sent
+        self.mouth = MouthSchedule(settings.release_frames)
+        self.renderer = renderer
+        self._fade = seconds_to_samples(settings.interrupt_fade_s)
+        self._metrics = metrics
+        self._on_video_frame = on_video_frame
+        self._played = 0
+
+    @property
+    def played(self) -> int:
+        """First timeline sample not yet sent as audio: everything before it is out."""
+        return self._played
+
+    def audio_frame(self, index: int) -> AudioFrame:
+        start = index * AUDIO_FRAME_SAMPLES
+        self.audio_cues.fire_until(start + AUDIO_FRAME_SAMPLES)
+        self._played = start + AUDIO_FRAME_SAMPLES
+        self._metrics.audio_frames.inc()
+        return AudioFrame(index, self.timeline.read(start, AUDIO_FRAME_SAMPLES))
+
+    async def video_frame(self, index: int) -> VideoFrame:
+        params = self.mouth.take(index)
+        began = time.perf_counter()
+        yuv = await self.renderer.render(index, params)
+        self._metrics.render.observe(time.perf_counter() - began)
+        return VideoFrame(index, yuv)
+
+    def video_sent(self, index: int, late: bool) -> None:
+        self.video_cues.fire_until((index + 1) * SAMPLES_PER_FRAME)
+        self._metrics.video_frames.inc()
+        self._on_video_frame(late)
+        if late:
+            self._metrics.video_frames_late.inc()
+
+    def cut(self, received_at: float) -> tuple[int, int]:
+        """The interrupt of both modes: silence from the playback position on after a short fade (no click), and
+        drop the cues and mouth frames ahead of it, so the mouth eases to rest. Returns (cut, end of the fade)."""
+        cut = self._played
+        end = self.timeline.cut(cut, self._fade)
+        self.audio_cues.drop_from(cut)
+        self.video_cues.drop_from(cut)
+        self.mouth.clear_from(cut // SAMPLES_PER_FRAME)
+        loop = asyncio.get_running_loop()
+        self.audio_cues.at(end, lambda: self._metrics.interrupt_latency.observe(loop.time() - received_at))
+        return cut, end

@@ -1,0 +1,86 @@
+"""When each frame is due: the session clock's two slot counters, audio every 20 ms and video every 40 ms.
+
+The pacer asks the session's media for each frame at its slot and publishes it to every output at once, so
+playback, cues and therefore events follow the session clock, not any transport's pull. A video frame is rendered
+`render_ahead_s` before its slot so it is ready on time. A counter that falls behind (a stalled event loop) skips to
+the present instead of drifting.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from engines.timebase import AUDIO_FRAME_SAMPLES, SAMPLES_PER_FRAME, TIMELINE_RATE
+from server.config import MediaSettings
+from server.pipeline.bus import FrameBus
+from server.pipeline.clock import MediaClock
+from server.pipeline.media import SessionMedia
+
+AUDIO_SLOT_S = AUDIO_FRAME_SAMPLES / TIMELINE_RATE
+VIDEO_SLOT_S = SAMPLES_PER_FRAME / TIMELINE_RATE
+
+
+class Pacer:
+    def __init__(
+        self,
+        clock: MediaClock,
+        media: SessionMedia,
+        bus: FrameBus,
+        settings: MediaSettings,
+        log: logging.LoggerAdapter,
+    ) -> None:
+        self._log = log
+        self._clock = clock
+        self._media = media
+        self._bus = bus
+        self._settings = settings
+        self._tasks: list[asyncio.Task] = []
+
+    @property
+    def running(self) -> bool:
+        return bool(self._tasks)
+
+    def start(self) -> None:
+        """Start the clock and both slot counters (once; later calls do nothing)."""
+        if self._tasks:
+            return
+        self._clock.start()
+        self._tasks = [asyncio.create_task(self._audio()), asyncio.create_task(self._video())]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _catch_up(self, slot: int, slot_s: float) -> int:
+        if self._clock.now() - slot * slot_s > self._settings.max_behind_s:
+            return int(self._clock.now() / slot_s)
+        return slot
+
+    async def _audio(self) -> None:
+        slot = 0
+        while True:
+            slot = self._catch_up(slot, AUDIO_SLOT_S)
+            await self._clock.sleep_until(slot * AUDIO_SLOT_S)
+            self._bus.publish_audio(self._media.audio_frame(slot))
+            slot += 1
+
+    async def _video(self) -> None:
+        slot = 0
+        while True:
+            slot = self._catch_up(slot, VIDEO_SLOT_S)
+            due = slot * VIDEO_SLOT_S
+            await self._clock.sleep_until(due - self._settings.render_ahead_s)
+            try:
+                frame = await self._media.video_frame(slot)
+            except Exception:  # a frame that cannot be drawn costs that frame, never the session's video
+                self._log.exception("could not render video frame %d", slot)
+                slot += 1
+                continue
+            late = self._clock.now() > due
+            await self._clock.sleep_until(due)
+            self._media.video_sent(slot, late)
+            self._bus.publish_video(frame)
+            slot += 1

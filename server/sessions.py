@@ -1,0 +1,55 @@
+"""The open sessions of this process (websocket sessions, broadcasts) and whether another may open now."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from typing import Any, Protocol
+
+from server.admission import Admission
+
+logger = logging.getLogger("server.session")
+
+
+class SessionLog(logging.LoggerAdapter):
+    """Every line of a session's log starts with its id."""
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        return f"[session {self.extra['session']}] {msg}", kwargs
+
+
+def session_log(session_id: str) -> SessionLog:
+    return SessionLog(logger, {"session": session_id})
+
+
+class OpenSession(Protocol):
+    id: str
+
+    def close(self, reason: str) -> None:
+        """Ask the session to end (it tears itself down)."""
+
+
+class SessionTable(Mapping[str, "OpenSession"]):
+    """Open sessions by id (a read-only mapping), with `add`/`remove` and the admission decision."""
+
+    def __init__(self, admission: Admission) -> None:
+        self.admission = admission
+        self._open: dict[str, OpenSession] = {}
+
+    def refusal(self) -> str | None:
+        """Why a new session would be refused now, or None to admit it."""
+        return self.admission.refusal(len(self._open))
+
+    def add(self, session: OpenSession) -> None:
+        self._open[session.id] = session
+
+    def remove(self, session: OpenSession) -> None:
+        self._open.pop(session.id, None)
+
+    def __getitem__(self, session_id: str) -> OpenSession:
+        return self._open[session_id]
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._open))
