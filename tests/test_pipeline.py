@@ -14,18 +14,25 @@ from engines.avatar.base import RendererEngine, SessionRenderer
 from engines.avatar.bundle import AvatarBundle
 from engines.timebase import (
     AUDIO_FRAME_SAMPLES,
+    GESTURE_PARAMS,
     MOUTH_PARAMS,
+    N_FRAME_PARAMS,
+    N_PARAMS,
     SAMPLES_PER_FRAME,
     TIMELINE_RATE,
     VIDEO_PTS_STEP,
 )
+from engines.resample import resample
+from engines.tts.espeak_engine import EspeakEngine
 from server.pipeline.bus import Subscription
 from server.pipeline.clock import VirtualClock
 from server.pipeline.session import SessionPipeline
+from server.pipeline.voice_input import VoiceChunk
 from server.services import Services
 from tests.conftest import make_config
 
 JAW = MOUTH_PARAMS.index("jaw_open")
+NOD = N_PARAMS + GESTURE_PARAMS.index("head_nod")
 AUDIO_S = AUDIO_FRAME_SAMPLES / TIMELINE_RATE
 
 
@@ -61,9 +68,9 @@ def services():
 
 
 class Run:
-    """A text-mode pipeline, its one subscriber, and the fake clock that drives it."""
+    """A text-mode (or, given a voice, voice-mode) pipeline, its one subscriber, and the fake clock that drives it."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, voice: np.ndarray | None = None) -> None:
         self.renderer = RecordingEngine()
         resources = dataclasses.replace(services.pipeline, renderers=self.renderer)
         self.clock = VirtualClock()
@@ -72,6 +79,7 @@ class Run:
             avatar=services.default_avatar,
             voice="espeak:en-us",
             log=logging.LoggerAdapter(logging.getLogger("test"), {}),
+            voice_input=None if voice is None else self._arriving(voice),
             clock=self.clock,
         )
         self.events: list[tuple[float, dict]] = []
@@ -91,11 +99,23 @@ class Run:
                 while len(self.video) * 0.04 <= self.clock.now():
                     self.video.append(await self.subscription.video())
 
+    async def _arriving(self, pcm: np.ndarray):
+        """A client's voice in 20 ms packets, each arriving when session time reaches it."""
+        for k in range(len(pcm) // AUDIO_FRAME_SAMPLES):
+            await self.clock.sleep_until((k + 1) * AUDIO_S)
+            yield VoiceChunk(k * AUDIO_FRAME_SAMPLES, pcm[k * AUDIO_FRAME_SAMPLES: (k + 1) * AUDIO_FRAME_SAMPLES])
+
     def types(self) -> list[str]:
         return [event["type"] for _, event in self.events]
 
     def jaw(self, frame: int) -> float:
         return float(self.renderer.shown[frame][JAW])
+
+    def gestures(self) -> np.ndarray:
+        """(frames, N_GESTURES): the head and brow parameters every frame was shown."""
+        shown = self.renderer.shown
+        assert all(len(shown[n]) == N_FRAME_PARAMS for n in shown)
+        return np.array([shown[n][N_PARAMS:] for n in range(len(shown))])
 
     async def close(self) -> None:
         self.subscription.close()
@@ -136,6 +156,12 @@ async def test_frames_timestamps_mouth_and_events_in_fake_time(services):
     assert np.mean([run.jaw(n) for n in speaking]) > 0.1
     assert all(run.jaw(n) == 0 for n in range(int(0.5 * 25)))  # rest before speech
     assert all(run.jaw(n) < 0.02 for n in range(int(last * 25) + 8, len(run.video)))  # rest after it
+    # The head and brows move with the speech, only with it, and never jump.
+    gestures = run.gestures()
+    assert not gestures[: int(0.5 * 25)].any()
+    assert np.abs(gestures[speaking.start: speaking.stop + 10]).max() > 0.2
+    assert np.abs(np.diff(gestures, axis=0)).max() < 0.6  # a quick nod: about 2 px a frame
+    assert np.abs(gestures[-1]).max() < 0.05, "at rest again when the speech is over"
 
 
 async def test_interrupt_in_fake_time(services):
@@ -158,6 +184,29 @@ async def test_interrupt_in_fake_time(services):
     pcm = np.concatenate([f.pcm for f in run.audio])
     fade = round(services.config.media.interrupt_fade_s * TIMELINE_RATE)
     assert np.abs(pcm[cut_sample + fade + AUDIO_FRAME_SAMPLES :]).max() == 0  # silent after the fade
+    # The head eases back to rest over gesture_release_frames: no jump, and still from then on.
+    gestures = run.gestures()
+    after = round(cut_at * 25) + services.config.media.gesture_release_frames + 2
+    assert np.abs(np.diff(gestures, axis=0)).max() < 0.6  # a quick nod: about 2 px a frame
+    assert not gestures[after:].any()
     cut_frame = cut_sample // SAMPLES_PER_FRAME
     rest_by = cut_frame + 1 + services.config.media.release_frames
     assert all(run.jaw(n) == 0 for n in range(rest_by, len(run.video)))
+
+
+async def test_a_live_voice_moves_the_head_as_speech_from_text_does(services):
+    spoken = EspeakEngine().synthesize("Well, I really think we should go there together. What do you say?")
+    speech = resample(spoken.pcm, spoken.sample_rate, TIMELINE_RATE)
+    silence = np.zeros(TIMELINE_RATE, np.int16)
+    run = Run(services, voice=np.concatenate([silence, speech, 2 * silence]))
+    try:
+        await run.run_until(len(speech) / TIMELINE_RATE + 3.0)
+    finally:
+        await run.close()
+    gestures = run.gestures()
+    delay = run.pipeline.mirror.delay / TIMELINE_RATE
+    before = int((1.0 + delay) * 25) - 2
+    assert not gestures[:before].any(), "still before the voice"
+    assert np.abs(gestures[before:, 0]).max() > 0.2, "the head nods with the voice"
+    assert np.abs(np.diff(gestures, axis=0)).max() < 0.6
+    assert np.abs(gestures[-1]).max() < 0.05, "at rest once the voice has stopped"

@@ -14,7 +14,7 @@ and a brief brow raise on an emphasized word. All of this is read from the audio
   that is left.
 
 Every gesture is a raised-cosine bump (a third of a second for a nod) that starts and ends with zero velocity, and the posture follows its target on a
-critically damped spring, so motion never jumps, whether speech starts, stops or the stream is reset. Random
+critically damped spring, so motion never jumps while speech starts, pauses and stops. Random
 choices (how big a nod is, which way a phrase tilts) come from a generator seeded by (seed, frame), so a stream's
 output depends only on its seed and its audio, not on how the audio was cut into pushes. Cost: about 0.1 ms of
 CPU per video frame. Look-ahead: two video frames (a peak is a peak once the next frame is quieter).
@@ -33,9 +33,6 @@ from engines.timebase import FPS, GESTURE_PARAMS, N_GESTURES, SAMPLES_PER_FRAME,
 NOD, TILT, TURN, BROW = (GESTURE_PARAMS.index(n) for n in ("head_nod", "head_tilt", "head_turn", "brow_raise"))
 LOOKAHEAD_FRAMES = 2
 LOOKAHEAD_SAMPLES = LOOKAHEAD_FRAMES * SAMPLES_PER_FRAME + HALF_WINDOW  # past a frame's centre
-RELEASE_FRAMES = 8  # an interrupted gesture eases back to rest over this many frames (`release`)
-_MAX_SETTLE_FRAMES = 3 * FPS  # `flush` never runs longer than this
-_SETTLED = 1e-3
 
 # Voice tracking (dB and semitones, per frame).
 _FLOOR_RISE_DB = 0.03  # the noise floor follows quieter frames at once, louder ones this slowly
@@ -82,21 +79,20 @@ class GestureStream:
 
     def __init__(self, seed: int = 0) -> None:
         self._seed = seed
+        self._floor, self._level = -70.0, -22.0  # dB: a quiet room, speech at a usual level; both adapt
+        self._pitch_mean: float | None = None
+        self._pitch_spread = 2.0
+        self.reset(0)
+
+    def reset(self, start_sample: int) -> None:
+        """Continue at `start_sample`, forgetting the audio before it and the motion it drove (a caller that shows
+        the gestures eases the head from where it was: server/pipeline/mouth.py). What was learnt of the voice, its
+        level and pitch range, is kept."""
+        first = first_frame_at(start_sample)
         self._bumps: list[_Bump] = []
         self._posture = np.zeros(3, np.float64)  # nod, tilt, turn
         self._velocity = np.zeros(3, np.float64)
         self._target = np.zeros(3, np.float64)
-        self._floor, self._level = -70.0, -22.0
-        self._pitch_mean: float | None = None
-        self._pitch_spread = 2.0
-        self._next_out = 0
-        self.reset(0)
-
-    def reset(self, start_sample: int) -> None:
-        """Continue at `start_sample`, forgetting the audio before it. Motion under way carries on and settles as
-        in silence (no jump), and what was learnt of the voice (its level and pitch range) is kept."""
-        first = first_frame_at(start_sample)
-        self._advance_silently(first)
         self._prosody = StreamingProsody(start_sample)
         self._history = deque([(SILENCE_DB, math.nan, False)] * (_PROMINENCE_FRAMES + 2),
                               maxlen=_PROMINENCE_FRAMES + LOOKAHEAD_FRAMES + 2)
@@ -119,12 +115,8 @@ class GestureStream:
         return FrameParams(first, np.array(out, np.float32).reshape(-1, N_GESTURES))
 
     def flush(self) -> FrameParams:
-        """Silence until the motion has settled: the frames that end the current speech's gestures at rest."""
-        chunks = [self.push(np.zeros(LOOKAHEAD_SAMPLES, np.int16))]
-        while not self._settled() and sum(map(len, chunks)) < _MAX_SETTLE_FRAMES:
-            chunks.append(self.push(np.zeros(SAMPLES_PER_FRAME, np.int16)))
-        first = chunks[0].first_frame
-        return FrameParams(first, np.concatenate([c.params for c in chunks]))
+        """Push the look-ahead's worth of silence, so the frames up to the current end come out."""
+        return self.push(np.zeros(LOOKAHEAD_SAMPLES, np.int16))
 
     def _listen(self, loudness: float, pitch: float) -> None:
         """Track the voice's noise floor, speech level and pitch range, and remember this frame."""
@@ -214,29 +206,5 @@ class GestureStream:
         self._velocity += (omega * omega * (self._target - self._posture) - 2 * omega * self._velocity) * dt
         self._posture += self._velocity * dt
 
-    def _advance_silently(self, frame: int) -> None:
-        """Let the motion run on without speech up to `frame` (a reset that skips ahead)."""
-        gap = frame - self._next_out
-        if gap <= 0:
-            return
-        self._target = np.zeros(3)
-        for _ in range(min(gap, _MAX_SETTLE_FRAMES)):
-            self._step_posture()
-        if gap >= _MAX_SETTLE_FRAMES:
-            self._posture[:] = 0.0
-            self._velocity[:] = 0.0
-        self._bumps = [b for b in self._bumps if not b.over(frame)]
-
-    def _settled(self) -> bool:
-        return (not self._bumps and np.abs(self._posture).max() < _SETTLED
-                and np.abs(self._velocity).max() < _SETTLED and not self._target.any())
-
     def _rng(self, frame: int, kind: int) -> np.random.Generator:
         return np.random.default_rng([self._seed & 0xFFFFFFFF, frame, kind])
-
-
-def release(last: np.ndarray, frames: int = RELEASE_FRAMES) -> np.ndarray:
-    """(frames, N_GESTURES) gestures easing from `last` (the values last shown) to rest with zero end velocity:
-    what to show after an interrupt drops the speech whose gestures were scheduled."""
-    t = np.arange(1, frames + 1, dtype=np.float32)[:, None] / frames
-    return (np.asarray(last, np.float32)[None, :] * (1 - t * t * (3 - 2 * t))).astype(np.float32)

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from engines.avatar.base import RendererEngine
 from engines.avatar.bundle import AvatarBundle
 from engines.face.base import FaceEngine
+from engines.face.gestures import GestureStream
 from engines.tts.registry import VoiceRegistry
 from engines.vad.registry import create_vad
 from server.config import ServerConfig
 from server.metrics import Metrics
+from server.pipeline.animation import Animation
 from server.pipeline.bus import FrameBus, Subscription
 from server.pipeline.clock import MediaClock
 from server.pipeline.errors import ProtocolError
@@ -39,7 +41,7 @@ class PipelineResources:
     metrics: Metrics
     config: ServerConfig
     on_video_frame: Callable[[bool], None]  # each video frame sent, late or not (admission)
-    seeds: Iterator[int]  # a new renderer seed per avatar shown, so no two sessions move alike
+    seeds: Iterator[int]  # a new seed per avatar shown and per gesture stream, so no two sessions move alike
 
 
 class SessionPipeline:
@@ -68,6 +70,8 @@ class SessionPipeline:
         )
         self._bus = FrameBus(config.media.audio_queue_frames, config.media.video_queue_frames)
         self._pacer = Pacer(self.clock, self.media, self._bus, config.media, log)
+        gestures = GestureStream(next(resources.seeds)) if config.media.speech_gestures else None
+        animation = Animation(self.media, resources.face.open_stream(), gestures)
         self.speaker: Speaker | None = None
         self.mirror: VoiceMirror | None = None
         if voice_input is None:
@@ -76,7 +80,7 @@ class SessionPipeline:
                 clock=self.clock,
                 voices=resources.voices,
                 voice=voice,
-                face=resources.face.open_stream(),
+                animation=animation,
                 tts_pool=resources.tts_pool,
                 metrics=resources.metrics,
                 limits=config.limits,
@@ -90,7 +94,7 @@ class SessionPipeline:
                 media=self.media,
                 clock=self.clock,
                 voice=voice_input,
-                face=resources.face.open_stream(),
+                animation=animation,
                 vad=create_vad(config.voice_mode.vad),
                 media_settings=config.media,
                 settings=config.voice_mode,

@@ -22,17 +22,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engines.face.base import FaceStream
-from engines.timebase import (
-    SAMPLES_PER_FRAME,
-    FrameParams,
-    frame_center,
-    seconds_to_samples,
-)
+from engines.timebase import SAMPLES_PER_FRAME, seconds_to_samples
 from engines.vad.base import Transition, VoiceActivityDetector
 from server.config import MediaSettings, VoiceSettings
 from server.metrics import Metrics
 from server.pipeline import events
+from server.pipeline.animation import Animation
 from server.pipeline.clock import MediaClock
 from server.pipeline.events import Listener
 from server.pipeline.media import SessionMedia
@@ -90,7 +85,7 @@ class VoiceMirror:
         media: SessionMedia,
         clock: MediaClock,
         voice: AudioInput,
-        face: FaceStream,
+        animation: Animation,
         vad: VoiceActivityDetector,
         media_settings: MediaSettings,
         settings: VoiceSettings,
@@ -100,12 +95,12 @@ class VoiceMirror:
     ) -> None:
         self._media = media
         self._clock = clock
-        self._face = face
+        self._animation = animation
         self._metrics = metrics
         self._emit = emit
         self._log = log
         self._settings = settings
-        self.delay = voice_delay(face.lookahead_samples, media_settings, settings)
+        self.delay = voice_delay(animation.lookahead_samples, media_settings, settings)
         self._max_lead = self.delay + seconds_to_samples(settings.max_backlog_s)
         self._shed_above = seconds_to_samples(settings.shed_above_s)
         self._max_face_gap = seconds_to_samples(media_settings.max_face_gap_s)
@@ -206,18 +201,12 @@ class VoiceMirror:
             self._on_voice(transition)
         gap, end = start - self._end, start + len(pcm)
         if gap > self._max_face_gap:
-            self._face.reset(start)
+            self._animation.reset(start)
         elif gap > 0:
             pcm = np.concatenate([np.zeros(gap, dtype=np.int16), pcm])
         self._end = end
-        self._show(await self._face.push(pcm))
-
-    def _show(self, frames: FrameParams) -> None:
-        """Schedule the network's mouth where the voice is active and not interrupted; elsewhere the face rests."""
-        for offset in range(len(frames)):
-            frame = frames.first_frame + offset
-            if self._mouth_moves(frame_center(frame)):
-                self._media.mouth.add(FrameParams(frame, frames.params[offset : offset + 1]))
+        # The face moves where the voice is active and not interrupted; elsewhere it rests.
+        await self._animation.push(pcm, speaks=self._mouth_moves)
 
     def _mouth_moves(self, sample: int) -> bool:
         if self._muted(sample):
