@@ -198,7 +198,7 @@ class GestureStream:
         self._target = np.zeros(3)
         if self._spoken_run >= _MIN_PHRASE_FRAMES:
             rng = self._rng(n, 3)
-            self._bumps.append(_Bump(NOD, n, rng.uniform(0.3, 0.5), rng.uniform(12.0, 16.0)))
+            self._bumps.append(_Bump(NOD, n, rng.uniform(0.15, 0.3), rng.uniform(12.0, 16.0)))
         self._spoken_run = 0
 
     def _step_posture(self) -> None:
