@@ -13,7 +13,8 @@ and an idle stretch of the same length, then measures:
   move those pixels, unlike face-mesh landmarks of the upper face, which shift when the jaw opens): mean speed
   speaking and idle, and the correlation of its speed with the speech loudness envelope (both smoothed 200 ms);
 - brow motion: the vertical shift of a band across the brows minus that of a band under the eyes (the head's
-  own motion), speaking vs idle;
+  own motion), against the same frame of the idle run; and its largest value per word, for the loudest quarter of
+  the words (piper's word timings) against the others;
 - the inner-lip gap (the opening polygon the renderer fills, at the mouth's middle) over face height, while
   speaking: median and p95;
 - render time per frame (process CPU, OpenCV on one thread) over the talking frames.
@@ -44,8 +45,9 @@ SENTENCES = (
     "Can you imagine doing that in just three months?",
     "We learned a lot, and we made mistakes along the way.",
     "So here is what we are going to do next.",
+    "Thank you, and I really look forward to hearing your thoughts.",
 )
-PAUSES_S = (0.5, 0.9, 0.4, 1.2, 0.6, 1.0, 0.7, 0.0)
+PAUSES_S = (0.5, 0.9, 0.4, 1.2, 0.6, 1.0, 0.7, 0.8, 0.0)
 SMOOTH_FRAMES = 5  # 200 ms
 # The timebase both trees share (25 fps on a 48 kHz timeline, five mouth parameters first); written out because
 # the tree before engines/timebase.py existed has it elsewhere.
@@ -61,8 +63,11 @@ def make_speech(out: Path) -> None:
 
     tts = build_engine("piper")
     pieces = [np.zeros(TIMELINE_RATE, np.int16)]
+    words = []  # (start, end) in timeline seconds
     for text, pause in zip(SENTENCES, PAUSES_S):
         speech = tts.synthesize(text)
+        offset = sum(map(len, pieces)) / TIMELINE_RATE
+        words += [(offset + w.start, offset + w.end) for w in speech.words]
         pieces += [resample(speech.pcm, speech.sample_rate, TIMELINE_RATE), np.zeros(int(pause * TIMELINE_RATE), np.int16)]
     pcm = np.concatenate(pieces + [np.zeros(TIMELINE_RATE, np.int16)])
     frames = len(pcm) // SAMPLES_PER_FRAME
@@ -84,7 +89,7 @@ def make_speech(out: Path) -> None:
         gestures = np.concatenate([g.params for g in got])
         gestures = np.pad(gestures, ((0, max(0, frames - len(gestures))), (0, 0)))[:frames]
         params = np.concatenate([params, gestures], axis=1)
-    np.savez_compressed(out, pcm=pcm, params=params.astype(np.float32))
+    np.savez_compressed(out, pcm=pcm, params=params.astype(np.float32), words=np.array(words))
     print(f"wrote {out}: {len(pcm) / TIMELINE_RATE:.1f} s, {frames} frames, {params.shape[1]} parameters per frame")
 
 
@@ -153,12 +158,22 @@ def measure(path: Path, avatar: str) -> None:
     correlation = float(np.corrcoef(smooth(speed_t), envelope)[0, 1])
     brow_t = shifts(talking, regions["brow"])[:, 1] - shifts(talking, regions["under_eyes"])[:, 1]
     brow_i = shifts(idle, regions["brow"])[:, 1] - shifts(idle, regions["under_eyes"])[:, 1]
-    gaps = []
-    for i in np.flatnonzero(speaking):
-        polygon = talk.opening(int(i), params[i])
+    lift = brow_i - brow_t  # up, against the same frame of the idle run (same seed: the same idle motion)
+    word_lift, word_loud = [], []
+    for start, end in data["words"]:
+        frames = slice(int(start * 25), int(end * 25) + 6)  # the word and 200 ms after it
+        word_lift.append(lift[frames].max())
+        word_loud.append(loud[frames].max())
+    word_lift, word_loud = np.array(word_lift), np.array(word_loud)
+    emphasized = word_loud >= np.percentile(word_loud, 75)
+
+    def gap(i: int, p: np.ndarray) -> float:
+        polygon = talk.opening(i, p)
         upper, lower = polygon[len(topo.LIP_UPPER_INNER) // 2], polygon[len(topo.LIP_UPPER_INNER) + 4]
-        gaps.append(float(np.linalg.norm(lower - upper)) / face_h)
-    gaps = np.array(gaps)
+        return float(np.linalg.norm(lower - upper)) / face_h
+
+    gaps = np.array([gap(int(i), params[i]) for i in np.flatnonzero(speaking)])
+    rest_gap = gap(0, np.zeros(N_MOUTH, np.float32))
     sp = speaking[1:]
     print(f"avatar {avatar}, {n} frames ({n / 25:.1f} s, {speaking.mean():.0%} speaking), "
           f"{params.shape[1]} parameters per frame")
@@ -167,11 +182,13 @@ def measure(path: Path, avatar: str) -> None:
     print(f"head travel (px): talking run range x {np.ptp(head_t[:, 0]):.1f} y {np.ptp(head_t[:, 1]):.1f}; "
           f"idle run range x {np.ptp(head_i[:, 0]):.1f} y {np.ptp(head_i[:, 1]):.1f}")
     print(f"correlation of head speed with the loudness envelope (200 ms smoothing): {correlation:.2f}")
-    print(f"brow lift against the eyes (px, up positive): speaking p95 {np.percentile(-brow_t[speaking], 95):.2f}, "
-          f"max {(-brow_t).max():.2f}; idle p95 {np.percentile(-brow_i, 95):.2f}, max {(-brow_i).max():.2f}; "
-          f"frames lifted > 1 px: speaking {(-brow_t[speaking] > 1).sum()}, idle {(-brow_i > 1).sum()}")
+    print(f"brow lift (px, brows against the band under the eyes, over the idle run's): p95 speaking "
+          f"{np.percentile(lift[speaking], 95):.2f}, pauses {np.percentile(lift[~speaking], 95):.2f}; frames over 1 px "
+          f"{(lift > 1).sum()}; largest lift per word: loudest quarter of the {len(word_lift)} words (emphasized) mean "
+          f"{word_lift[emphasized].mean():.2f}, the other words {word_lift[~emphasized].mean():.2f}")
     print(f"inner-lip gap / face height while speaking: median {np.median(gaps):.3f}, p95 {np.percentile(gaps, 95):.3f}, "
-          f"max {gaps.max():.3f}")
+          f"max {gaps.max():.3f}; at rest {rest_gap:.3f}, so the opening beyond rest: median "
+          f"{np.median(gaps) - rest_gap:.3f}, p95 {np.percentile(gaps, 95) - rest_gap:.3f}")
     print(f"render CPU over the talking frames: {cpu * 1e3 / n:.2f} ms/frame")
 
 
