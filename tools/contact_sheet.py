@@ -33,7 +33,7 @@ SHAPES = {
     "f": mouth_params(lip_tuck=1.0),
 }
 SENTENCE = "Hello, my friend. We shall move forward."
-TILE = 224
+TILE = 192
 LABEL_H = 22
 
 
