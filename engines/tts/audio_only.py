@@ -27,12 +27,22 @@ class Piece(NamedTuple):
 
 
 class AudioOnlyEngine(TTSEngine):
-    """Subclasses implement `audio` and set `language` (the espeak-ng language that sizes the words)."""
+    """Subclasses implement `audio` and set `_voices`, `_default` and `language` (the espeak-ng language that
+    sizes the words)."""
 
     language: str = "en-us"
+    _voices: list[str]
+    _default: str
 
     def __init__(self) -> None:
         self._rates = SpeakingRates()
+
+    def voices(self) -> list[str]:
+        return list(self._voices)
+
+    @property
+    def default_voice(self) -> str:
+        return self._default
 
     @abstractmethod
     def audio(self, text: str, voice: str, options: SynthesisOptions | None) -> Iterator[Piece]:

@@ -70,29 +70,22 @@ class CoquiEngine(AudioOnlyEngine):
         self._lock = threading.Lock()
         if self._kind == "xtts":
             self._latents = _xtts_voices(self._model, self._config, options.speaker_wav)
-            self._speakers = list(self._latents)
+            self._voices = list(self._latents)
             self._model_language = _choose(options.language or "en", self._config.languages, "language")
             self.sample_rate: int = self._config.model_args.output_sample_rate
         else:
             manager = self._model.speaker_manager
             self._multi_speaker = manager is not None and manager.num_speakers > 1
-            self._speakers = manager.speaker_names if self._multi_speaker else [options.model.name]
+            self._voices = manager.speaker_names if self._multi_speaker else [options.model.name]
             languages = self._model.language_manager.language_names if self._model.language_manager else []
             self._model_language = _choose(options.language, languages, "language") if len(languages) > 1 else None
             self.sample_rate = self._config.audio.sample_rate
             self._length_scale = float(self._model.length_scale)
         self.language = options.language or self._config.get("phoneme_language") or "en"
         self._segmenter = pysbd.Segmenter(language=_sentence_language(self.language), clean=False)
-        self._default = _choose(options.voice, self._speakers, "voice") if options.voice else self._speakers[0]
+        self._default = _choose(options.voice, self._voices, "voice") if options.voice else self._voices[0]
         log.info("coqui %s model %s loaded in %.2f s: %d Hz, voices %s", self._kind, options.model,
-                 time.perf_counter() - started, self.sample_rate, ", ".join(self._speakers))
-
-    def voices(self) -> list[str]:
-        return list(self._speakers)
-
-    @property
-    def default_voice(self) -> str:
-        return self._default
+                 time.perf_counter() - started, self.sample_rate, ", ".join(self._voices))
 
     def audio(self, text: str, voice: str, options: SynthesisOptions | None) -> Iterator[Piece]:
         """Only the engine's own time counts against the timeout, not the time the caller takes between pieces."""

@@ -79,13 +79,6 @@ class OpenAISpeechEngine(AudioOnlyEngine):
             raise EngineUnavailable(f"{self.endpoint} has no voice {self._default!r}; it has: {', '.join(self._voices)}")
         log.info("speech service %s (model %s): voices %s", self.endpoint, self._model_name, ", ".join(self._voices))
 
-    def voices(self) -> list[str]:
-        return list(self._voices)
-
-    @property
-    def default_voice(self) -> str:
-        return self._default
-
     def audio(self, text: str, voice: str, options: SynthesisOptions | None) -> Iterator[Piece]:
         body = {"model": self._model_name, "input": text, "voice": voice, "response_format": "pcm"}
         speed = (options or SynthesisOptions(rate=self._rate)).rate
