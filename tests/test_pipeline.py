@@ -204,7 +204,7 @@ async def test_a_live_voice_moves_the_head_as_speech_from_text_does(services):
     finally:
         await run.close()
     gestures = run.gestures()
-    delay = run.pipeline.mirror.delay / TIMELINE_RATE
+    delay = run.pipeline.performer.delay / TIMELINE_RATE
     before = int((1.0 + delay) * 25) - 2
     assert not gestures[:before].any(), "still before the voice"
     assert np.abs(gestures[before:, 0]).max() > 0.2, "the head nods with the voice"
