@@ -13,6 +13,7 @@ from typing import Any
 
 from assets import WEB_DIR
 from engines.avatar.registry import RENDERERS
+from engines.face.backends.base import BACKENDS
 from engines.tts.registry import ENGINES
 from engines.vad.registry import DETECTORS
 
@@ -138,7 +139,8 @@ class ServerConfig:
     face_driver: str = setting(
         "network", "what moves the mouth: the audio-to-face network or the TTS phoneme timings",
         choices=("network", "phonemes"))
-    face_backend: str = setting("auto", "where the face network runs", choices=("auto", "onnxruntime", "tensorrt"))
+    face_backend: str = setting(
+        "auto", "where the face network runs (auto: tensorrt, then cuda, then onnxruntime)", choices=BACKENDS)
     ice_hosts: tuple[str, ...] = setting(
         (), "offer only these host addresses as ICE candidates (repeatable; e.g. 127.0.0.1)",
         repeat=True, flag="--ice-host")
