@@ -4,55 +4,19 @@ interrupt."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import logging
 
 import numpy as np
 import pytest
 
-from engines.avatar.base import RendererEngine, SessionRenderer
-from engines.avatar.bundle import AvatarBundle
 from engines.timebase import (
     AUDIO_FRAME_SAMPLES,
-    MOUTH_PARAMS,
     SAMPLES_PER_FRAME,
     TIMELINE_RATE,
     VIDEO_PTS_STEP,
 )
-from server.pipeline.bus import Subscription
-from server.pipeline.clock import VirtualClock
-from server.pipeline.session import SessionPipeline
 from server.services import Services
 from tests.conftest import make_config
-
-JAW = MOUTH_PARAMS.index("jaw_open")
-AUDIO_S = AUDIO_FRAME_SAMPLES / TIMELINE_RATE
-
-
-class RecordingRenderer(SessionRenderer):
-    """Draws nothing; remembers the mouth parameters each frame was asked to show."""
-
-    def __init__(self, bundle: AvatarBundle, shown: dict[int, np.ndarray]) -> None:
-        self.bundle = bundle
-        self._shown = shown
-
-    async def render(self, frame_index: int, params: np.ndarray) -> np.ndarray:
-        self._shown[frame_index] = np.array(params)
-        width, height = self.bundle.size
-        return np.zeros((height * 3 // 2, width), np.uint8)
-
-
-class RecordingEngine(RendererEngine):
-    name = "recording"
-
-    def __init__(self) -> None:
-        self.shown: dict[int, np.ndarray] = {}
-
-    def prepare(self, bundle: AvatarBundle) -> None:
-        pass
-
-    def open(self, bundle: AvatarBundle, seed: int) -> RecordingRenderer:
-        return RecordingRenderer(bundle, self.shown)
+from tests.fake_time import AUDIO_S, Run
 
 
 @pytest.fixture(scope="module")
@@ -60,50 +24,8 @@ def services():
     return Services(make_config(tts="espeak"))
 
 
-class Run:
-    """A text-mode pipeline, its one subscriber, and the fake clock that drives it."""
-
-    def __init__(self, services: Services) -> None:
-        self.renderer = RecordingEngine()
-        resources = dataclasses.replace(services.pipeline, renderers=self.renderer)
-        self.clock = VirtualClock()
-        self.pipeline = SessionPipeline(
-            resources,
-            avatar=services.default_avatar,
-            voice="espeak:en-us",
-            log=logging.LoggerAdapter(logging.getLogger("test"), {}),
-            clock=self.clock,
-        )
-        self.events: list[tuple[float, dict]] = []
-        self.pipeline.events.listen(lambda event: self.events.append((self.clock.now(), event)))
-        self.subscription: Subscription = self.pipeline.subscribe()
-        self.audio: list = []
-        self.video: list = []
-        self.pipeline.start()
-
-    async def run_until(self, seconds: float) -> None:
-        """Move session time to `seconds` in 20 ms steps, taking every frame due on the way."""
-        while self.clock.now() + AUDIO_S / 2 < seconds:
-            self.clock.advance_to(self.clock.now() + AUDIO_S)
-            async with asyncio.timeout(10):
-                while len(self.audio) * AUDIO_S <= self.clock.now():
-                    self.audio.append(await self.subscription.audio())
-                while len(self.video) * 0.04 <= self.clock.now():
-                    self.video.append(await self.subscription.video())
-
-    def types(self) -> list[str]:
-        return [event["type"] for _, event in self.events]
-
-    def jaw(self, frame: int) -> float:
-        return float(self.renderer.shown[frame][JAW])
-
-    async def close(self) -> None:
-        self.subscription.close()
-        await self.pipeline.close()
-
-
 async def test_frames_timestamps_mouth_and_events_in_fake_time(services):
-    run = Run(services)
+    run = Run(services, voice="espeak:en-us")
     try:
         await run.run_until(0.5)  # idle
         run.pipeline.text("Hello there, nice to meet you.", id="hi", flush=True)
@@ -139,7 +61,7 @@ async def test_frames_timestamps_mouth_and_events_in_fake_time(services):
 
 
 async def test_interrupt_in_fake_time(services):
-    run = Run(services)
+    run = Run(services, voice="espeak:en-us")
     try:
         run.pipeline.text("This sentence is long enough to be cut off well before its end, as we shall see.", flush=True)
         await run.pipeline.speaker.synthesized()

@@ -1,8 +1,9 @@
 """One session's pipeline: its clock, media, pacer and performer, and the events it emits, behind the few calls
 every front end uses (the websocket protocol, the HTTP API, integrations): text, flush, interrupt, set, subscribe.
 
-A session speaks streamed text (the Speaker) or mirrors a live voice (the VoiceMirror); either fills the media,
-and the pacer turns it into frames on the session clock for however many outputs are subscribed.
+A session speaks streamed text (the Speaker), mirrors a live voice (the VoiceMirror) or speaks speech audio made
+elsewhere (the AudioSpeaker: an agent framework's TTS); each fills the media, and the pacer turns it into frames on
+the session clock for however many outputs are subscribed.
 """
 from __future__ import annotations
 
@@ -11,11 +12,14 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
+import numpy as np
+
 from engines.avatar.base import RendererEngine
 from engines.avatar.bundle import AvatarBundle
 from engines.face.base import FaceEngine
 from engines.tts.registry import VoiceRegistry
 from engines.vad.registry import create_vad
+from server.pipeline.audio_speaker import AudioSpeaker
 from server.config import ServerConfig
 from server.metrics import Metrics
 from server.pipeline.bus import FrameBus, Subscription
@@ -30,12 +34,13 @@ from server.pipeline.voice_input import AudioInput, VoiceMirror
 
 @dataclass(frozen=True)
 class PipelineResources:
-    """What every session of a process shares."""
+    """What every session of a process shares. A process that only animates audio made elsewhere (an
+    integration) has no voices and no synthesis threads."""
 
-    voices: VoiceRegistry
+    voices: VoiceRegistry | None
     face: FaceEngine
     renderers: RendererEngine
-    tts_pool: Executor
+    tts_pool: Executor | None
     metrics: Metrics
     config: ServerConfig
     on_video_frame: Callable[[bool], None]  # each video frame sent, late or not (admission)
@@ -48,13 +53,16 @@ class SessionPipeline:
         resources: PipelineResources,
         *,
         avatar: AvatarBundle,
-        voice: str,
         log: logging.LoggerAdapter,
+        voice: str | None = None,
         voice_input: AudioInput | None = None,
+        audio_input: bool = False,
         clock: MediaClock | None = None,
     ) -> None:
-        """A text-mode session, or voice mode when `voice_input` brings the client's voice. `clock` defaults to
-        the event loop's (live); a VirtualClock runs the session in fake or faster-than-real time."""
+        """A text-mode session speaking with `voice` (None: the default voice), voice mode when `voice_input`
+        brings the client's voice, or audio mode when `audio_input` is set (the caller hands over speech audio
+        with `audio`). `clock` defaults to the event loop's (live); a VirtualClock runs the session in fake or
+        faster-than-real time."""
         config = resources.config
         self._resources = resources
         self.log = log
@@ -70,12 +78,26 @@ class SessionPipeline:
         self._pacer = Pacer(self.clock, self.media, self._bus, config.media, log)
         self.speaker: Speaker | None = None
         self.mirror: VoiceMirror | None = None
-        if voice_input is None:
+        self.audio_speaker: AudioSpeaker | None = None
+        if audio_input:
+            self.audio_speaker = AudioSpeaker(
+                media=self.media,
+                clock=self.clock,
+                face=resources.face.open_stream(),
+                metrics=resources.metrics,
+                media_settings=config.media,
+                settings=config.audio_input,
+                emit=self.events.emit,
+                log=log,
+            )
+        elif voice_input is None:
+            if resources.voices is None or resources.tts_pool is None:
+                raise ValueError("this process has no speech engines: a text-mode session needs them")
             self.speaker = Speaker(
                 media=self.media,
                 clock=self.clock,
                 voices=resources.voices,
-                voice=voice,
+                voice=voice if voice is not None else resources.voices.default_voice_id,
                 face=resources.face.open_stream(),
                 tts_pool=resources.tts_pool,
                 metrics=resources.metrics,
@@ -101,7 +123,14 @@ class SessionPipeline:
 
     @property
     def mode(self) -> str:
+        if self.audio_speaker is not None:
+            return "audio"
         return "text" if self.speaker is not None else "voice"
+
+    @property
+    def performer(self) -> Speaker | VoiceMirror | AudioSpeaker:
+        """Whichever fills this session's media."""
+        return self.speaker or self.mirror or self.audio_speaker
 
     @property
     def avatar(self) -> AvatarBundle:
@@ -110,7 +139,7 @@ class SessionPipeline:
     @property
     def speaking(self) -> bool:
         """Whether an utterance (text) or a spurt of the incoming voice is under way."""
-        return self.speaker.speaking if self.speaker is not None else self.mirror.speaking
+        return self.performer.speaking
 
     def start(self) -> None:
         """Start the session clock and its frames (once): when the first output is ready to take them."""
@@ -123,13 +152,23 @@ class SessionPipeline:
     def text(self, delta: str, id: str | None = None, flush: bool = False) -> None:
         self._text_mode().text(delta, id, flush)
 
+    def audio(self, pcm48: np.ndarray, id: str | None = None) -> None:
+        """Audio mode: speak this speech audio (int16 mono, 48 kHz) next, in the current utterance."""
+        if self.audio_speaker is None:
+            raise ProtocolError("bad_message", f"a {self.mode}-mode session takes no speech audio")
+        self.audio_speaker.audio(pcm48, id)
+
     def flush(self) -> None:
-        self._text_mode().flush()
+        """The current utterance is complete (text or audio mode)."""
+        if self.audio_speaker is not None:
+            self.audio_speaker.flush()
+        else:
+            self._text_mode().flush()
 
     def interrupt(self, received_at: float) -> None:
         """Stop now: audio fades out at the playback position, the mouth eases to rest, pending text is dropped.
         `received_at`: event-loop time the request arrived (for the interrupt latency metric)."""
-        (self.speaker or self.mirror).interrupt(received_at)
+        self.performer.interrupt(received_at)
 
     def set(self, avatar: AvatarBundle | None = None, voice: str | None = None) -> None:
         """Change avatar (at once) or voice (for the next utterance; voice mode speaks with the client's)."""
@@ -139,7 +178,7 @@ class SessionPipeline:
             self.speaker.voice = voice
 
     async def close(self) -> None:
-        await (self.speaker or self.mirror).close()
+        await self.performer.close()
         await self._pacer.close()
 
     def _text_mode(self) -> Speaker:

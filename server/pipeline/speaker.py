@@ -26,6 +26,7 @@ from server.pipeline.chunker import Chunker
 from server.pipeline.clock import MediaClock
 from server.pipeline.errors import ProtocolError, quote
 from server.pipeline.events import Listener
+from server.pipeline.face_feed import FaceFeed
 from server.pipeline.media import SessionMedia
 from server.pipeline.utterance import PlacedWord, Utterance
 
@@ -62,13 +63,12 @@ class Speaker:
         self._media = media
         self._clock = clock
         self._voices = voices
-        self._face = face
+        self._face = FaceFeed(face, media.mouth, seconds_to_samples(media_settings.max_face_gap_s))
         self._tts_pool = tts_pool
         self._metrics = metrics
         self._limits = limits
         self._text_settings = text_settings
         self._lead = seconds_to_samples(media_settings.speech_lead_s)
-        self._max_face_gap = seconds_to_samples(media_settings.max_face_gap_s)
         self._emit = emit
         self._log = log
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
@@ -78,7 +78,6 @@ class Speaker:
         self._active: list[Utterance] = []
         self._count = 0
         self._queued_chars = 0
-        self._face_pos = 0
         self._worker = asyncio.create_task(self._work())
 
     @property
@@ -123,7 +122,6 @@ class Speaker:
         self._open = None
         cut, end = self._media.cut(received_at)
         self._face.reset(end)
-        self._face_pos = end
         for utterance in list(self._active):
             self._end(utterance, interrupted=True, spoken=utterance.heard_before(cut))
         self._worker = asyncio.create_task(self._work())
@@ -213,24 +211,16 @@ class Speaker:
         return max(self._media.played, self._clock.sample_now()) + self._lead
 
     async def _animate(self, start: int, pcm: np.ndarray, speech: Speech, skip: int) -> None:
-        gap = start - self._face_pos
-        if gap < 0 or gap > self._max_face_gap:
-            self._face.reset(start)
-        elif gap:
-            self._media.mouth.add(await self._face.push(np.zeros(gap, dtype=np.int16)))
-        self._face_pos = start + len(pcm)
         shift = skip / TIMELINE_RATE
         phonemes = [Timed(p.text, max(0.0, p.start - shift), p.end - shift) for p in speech.phonemes if p.end > shift]
-        self._media.mouth.add(await self._face.push(pcm, phonemes))
+        await self._face.feed(start, pcm, phonemes)
 
     async def _finish(self, utterance: Utterance) -> None:
         if utterance.first_sample is None:
             self._end(utterance, interrupted=False, spoken="")
             return
         end = self._media.timeline.end
-        self._media.mouth.add(await self._face.flush())
-        self._face_pos += self._face.lookahead_samples
-        self._media.timeline.reserve(self._face_pos)
+        self._media.timeline.reserve(await self._face.flush())
         self._media.audio_cues.at(end, lambda: self._end(utterance, interrupted=False, spoken=utterance.full_text()))
 
     def _cue_start(self, utterance: Utterance) -> None:
