@@ -12,7 +12,7 @@ from pipecat.frames.frames import InterruptionFrame, TTSStoppedFrame
 from client.lipsync import mouth_opening
 from engines.avatar import load_avatar
 from engines.timebase import SAMPLES_PER_FRAME, TIMELINE_RATE
-from integrations.pipecat import AvatarVideoService
+from integrations.pipecat import AvatarVideoService, RemoteAvatarVideoService
 from integrations.runtime import AvatarRuntime
 from tests.pipecat_pipeline import NS, PipecatRun, Received
 from tests.piper_speech import piper_utterance
@@ -120,3 +120,36 @@ async def test_pipecat_interruption_empties_the_output_within_a_frame(runtime):
     # The turn's end frame was dropped with its audio; the next turn plays and ends normally.
     assert [r.frame.context_id for r in run.sink.of(TTSStoppedFrame)] == ["after"]
     assert max(rms(r.frame.audio) for r in audio if r.at >= cut + 1.0) > 1000
+
+
+async def test_pipecat_remote_avatar_speaks_the_tts_audio_through_an_avatar_server(ws_url):
+    """The same pipeline with the avatar on a server (voice mode over WebRTC on loopback)."""
+    pcm, rate = piper_utterance()
+    service = RemoteAvatarVideoService(url=ws_url)
+    run = PipecatRun(service)
+    await run.start()
+    await asyncio.sleep(1.0)
+    sent_at = await run.say(pcm, rate)
+    await asyncio.sleep(len(pcm) / rate + 1.5)
+    await run.send(InterruptionFrame())
+    await run.say(pcm, rate, context_id="cut")
+    await asyncio.sleep(1.0)
+    await run.send(InterruptionFrame())
+    await asyncio.sleep(1.0)
+    await run.finish()
+
+    images, audio = run.sink.images(), run.sink.audio()
+    first_cut = run.sink.of(InterruptionFrame)[0].at
+    spoken = [r for r in images if sent_at <= r.at < first_cut]
+    assert len(spoken) > 20 * (first_cut - sent_at)  # the server's 25 fps, less what the network drops
+    loud = [r for r in audio if sent_at <= r.at < first_cut and rms(r.frame.audio) > LOUD]
+    heard = sum(r.frame.num_frames for r in loud) / TIMELINE_RATE
+    assert heard > 0.6 * len(pcm) / rate  # the voice came back (its pauses are quiet)
+    assert loud[0].at - sent_at < 0.8
+    opening = openings(spoken)
+    assert opening.max() > 0.1 and opening[:5].max() < 0.03  # resting before the voice came back, then talking
+
+    # The second turn is interrupted a second in: the returned voice falls silent.
+    second_cut = run.sink.of(InterruptionFrame)[1].at
+    assert max(rms(r.frame.audio) for r in audio if second_cut - 0.6 <= r.at < second_cut) > LOUD
+    assert max(rms(r.frame.audio) for r in audio if second_cut + 0.4 <= r.at < second_cut + 1.0) < 50
