@@ -12,7 +12,7 @@ from engines.avatar import AvatarBundle, load_avatar
 from engines.avatar.base import RendererOptions
 from engines.avatar.registry import create_renderer
 from engines.face.factory import create_face_engine
-from server.config import ServerConfig
+from server.config import MediaSettings, ServerConfig
 from server.metrics import Metrics
 from server.pipeline.session import PipelineResources, SessionPipeline
 
@@ -27,13 +27,19 @@ class AvatarLog(logging.LoggerAdapter):
         return f"[{self.extra['avatar']}] {msg}", kwargs
 
 
+def default_config() -> ServerConfig:
+    """The server's defaults, but half a second of frames buffered for each reader: a framework's output that
+    stalls for a moment (its own queues full, a busy event loop) gets its frames late instead of losing them."""
+    return ServerConfig(media=MediaSettings(audio_queue_frames=25, video_queue_frames=13))
+
+
 class AvatarRuntime:
     """`config` is the server's configuration (its media, audio-input and worker groups, the renderer and the
-    face backend apply); the default works offline on a CPU. The mouth comes from the audio, so the face driver
-    is always the network."""
+    face backend apply); the default (`default_config`) works offline on a CPU. The mouth comes from the audio,
+    so the face driver is always the network."""
 
     def __init__(self, config: ServerConfig | None = None) -> None:
-        self.config = config or ServerConfig()
+        self.config = config or default_config()
         if self.config.face_driver != "network":
             raise ValueError("speech audio from an agent framework brings no phonemes: the face driver must be the network")
         self.metrics = Metrics()
