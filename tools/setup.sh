@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything a fresh Debian machine needs, in one command: Chromium (browser tests), the server's virtual
-# environment (.venv, with the test and training extras), and the avatar-preparation environment
-# (.venv-prepare: MediaPipe pins numpy<2, so it lives apart from the server). Safe to run again.
+# environment (.venv, with the test and training extras, and Pipecat and LiveKit Agents for the integrations and
+# their tests), and the avatar-preparation environment (.venv-prepare: MediaPipe pins numpy<2, so it lives apart
+# from the server). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,7 +15,7 @@ fi
 
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[dev]'
+.venv/bin/python -m pip install -q -e '.[dev,pipecat,livekit]'
 
 python3 -m venv .venv-prepare
 .venv-prepare/bin/python -m pip install -q --upgrade pip
