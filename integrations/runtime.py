@@ -57,6 +57,9 @@ class AvatarRuntime:
             on_video_frame=lambda late: None,
             seeds=itertools.count(1),
         )
+        # A renderer precomputes its warp fields per avatar (up to a second): the default one now, not when the
+        # first avatar opens on the event loop.
+        self.avatar()
 
     def avatar(self, name: str | None = None) -> AvatarBundle:
         """A committed avatar by name or a bundle folder (None: the configured default), prepared for rendering.
