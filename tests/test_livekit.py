@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 from livekit import rtc
+from livekit.agents import AgentSession
 from livekit.agents.voice.avatar import (
     AudioSegmentEnd,
     DataStreamAudioOutput,
@@ -21,8 +22,7 @@ from livekit.agents.voice.io import PlaybackFinishedEvent
 from client.lipsync import mouth_opening
 from engines.avatar import load_avatar
 from engines.timebase import AUDIO_FRAME_SAMPLES, TIMELINE_RATE
-from integrations.livekit import AvatarVideoGenerator, serve_avatar
-from integrations.livekit.avatar import avatar_runner
+from integrations.livekit import AvatarVideoGenerator, LocalAvatar, serve_avatar
 from integrations.runtime import AvatarRuntime
 from tests.livekit_room import LoopbackRoom
 from tests.piper_speech import chunks, piper_utterance
@@ -122,19 +122,21 @@ async def test_livekit_generator_paces_frames_and_forwards_segment_ends(runtime)
     assert max(opening(f) for _, f in out.of(rtc.VideoFrame, cleared + 0.2)) < 0.03
 
 
-async def test_livekit_runner_in_process_with_a_queue_audio_output(runtime):
-    """LiveKit's AvatarRunner and QueueAudioOutput around the generator, as an agent runs an avatar in-process."""
+async def test_livekit_local_avatar_runs_in_the_agent_process_behind_a_queue_audio_output(runtime):
+    """LocalAvatar on an AgentSession: the session's audio output becomes LiveKit's QueueAudioOutput and LiveKit's
+    AvatarRunner drives the generator and publishes in the agent's name, as an in-process avatar plugin does."""
     pcm, rate = piper_utterance()
     duration = len(pcm) / rate
     room, _ = LoopbackRoom.pair()
-    output = QueueAudioOutput()
+    session = AgentSession()
+    avatar = LocalAvatar(runtime=runtime)
+    await avatar.start(session, room)
+    output = session.output.audio
+    assert isinstance(output, QueueAudioOutput) and output.sample_rate == TIMELINE_RATE
     finished: list[PlaybackFinishedEvent] = []
     started: list[float] = []
     output.on("playback_finished", finished.append)
     output.on("playback_started", lambda ev: started.append(ev.created_at))
-    generator = AvatarVideoGenerator(runtime=runtime)
-    runner = avatar_runner(room, output, generator)
-    await runner.start()
     try:
         for frame in tts_frames(pcm, rate):
             await output.capture_frame(frame)
@@ -147,8 +149,7 @@ async def test_livekit_runner_in_process_with_a_queue_audio_output(runtime):
         output.flush()
         await asyncio.wait_for(output.wait_for_playout(), 3)
     finally:
-        await runner.aclose()
-        await generator.aclose()
+        await avatar.aclose()
 
     assert [ev.interrupted for ev in finished] == [False, True]
     assert abs(finished[0].playback_position - duration) < 0.2
