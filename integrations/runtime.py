@@ -43,7 +43,7 @@ class AvatarRuntime:
         if self.config.face_driver != "network":
             raise ValueError("speech audio from an agent framework brings no phonemes: the face driver must be the network")
         self.metrics = Metrics()
-        self.face = create_face_engine("network", self.config.face_backend, on_batch=self._face_batch)
+        self.face = create_face_engine("network", self.config.face_backend, on_batch=self.metrics.face_batch_done)
         self.renderers = create_renderer(
             self.config.renderer, RendererOptions(threads=self.config.workers.render_pool_size())
         )
@@ -73,10 +73,6 @@ class AvatarRuntime:
         avatar_log = AvatarLog(log, {"avatar": f"avatar {next(_ids)}"})
         avatar_log.info("opened, showing %s", bundle.name)
         return SessionPipeline(self.resources, avatar=bundle, log=avatar_log, audio_input=True)
-
-    def _face_batch(self, size: int, seconds: float) -> None:
-        self.metrics.face_batch.observe(size)
-        self.metrics.face_inference.observe(seconds)
 
     async def close(self) -> None:
         await self.face.close()

@@ -14,7 +14,7 @@ from server.pipeline.errors import ProtocolError
 from server.services import Services
 from tests.conftest import make_config
 from tests.fake_time import AUDIO_S, JAW, Run
-from tests.piper_speech import chunks, piper_utterance_48k, speech_bounds
+from harness.speech import chunks, piper_utterance_48k, speech_bounds
 
 
 @pytest.fixture(scope="module")

@@ -290,16 +290,11 @@ class AudioSpeaker:
             self._timer = None
 
     def _cue_start(self, utterance: _Utterance) -> None:
-        loop = asyncio.get_running_loop()
         assert utterance.first_sample is not None
-
-        def started() -> None:
-            self._metrics.first_audio.observe(loop.time() - utterance.received_at)
-            self._emit(events.speech_started(utterance.number, utterance.id))
-
-        self._media.audio_cues.at(utterance.first_sample, started)
-        self._media.video_cues.at(
-            utterance.first_sample, lambda: self._metrics.first_frame.observe(loop.time() - utterance.received_at)
+        self._media.cue_start(
+            utterance.first_sample,
+            utterance.received_at,
+            lambda: self._emit(events.speech_started(utterance.number, utterance.id)),
         )
 
     def _end(self, utterance: _Utterance, *, interrupted: bool) -> None:

@@ -1,4 +1,5 @@
-"""A piper utterance to feed to the avatar as an agent framework's TTS would: synthesized once per test run."""
+"""A piper utterance to feed to the avatar as an agent framework's TTS would (synthesized once per process), and where
+the speech lies in audio."""
 from __future__ import annotations
 
 from functools import lru_cache

@@ -20,7 +20,7 @@ from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.workers.runner import WorkerRunner
 
-from tests.piper_speech import chunks
+from harness.speech import chunks
 
 NS = 1_000_000_000
 
