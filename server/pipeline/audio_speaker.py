@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engines.face.base import FaceStream
-from engines.timebase import SAMPLES_PER_FRAME, TIMELINE_RATE, seconds_to_samples
+from engines.timebase import AUDIO_FRAME_SAMPLES, SAMPLES_PER_FRAME, TIMELINE_RATE, seconds_to_samples
 from server.config import AudioInputSettings, MediaSettings
 from server.metrics import Metrics
 from server.pipeline import events
@@ -108,7 +108,8 @@ class AudioSpeaker:
         self._hold = face.lookahead_samples + seconds_to_samples(settings.audio_margin_s)
         # Session seconds before a frame is due by which its look-ahead must have been fed to the face.
         self._feed_ahead_s = media_settings.render_ahead_s + settings.face_deadline_s
-        self.speech = SpeechSpans(keep_samples=TIMELINE_RATE)
+        # Spans are kept as long as a subscriber's queue may still hold their audio.
+        self.speech = SpeechSpans(keep_samples=(media_settings.audio_queue_frames + 1) * AUDIO_FRAME_SAMPLES)
         self._count = 0
         self._open: _Utterance | None = None
         self._active: list[_Utterance] = []
@@ -268,6 +269,7 @@ class AudioSpeaker:
         now = self._clock.now()
         hold = self._hold_deadline()
         if hold is not None and now >= hold:
+            self._log.debug("speech audio comes slower than real time: it starts before the face's look-ahead came")
             await self._place_held()
         silence = self._silence_deadline()
         if silence is not None and now >= silence and not self._held:
