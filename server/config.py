@@ -89,6 +89,18 @@ class VoiceSettings:
 
 
 @dataclass(frozen=True)
+class AudioInputSettings:
+    """Audio mode: speech synthesized elsewhere (an agent framework's TTS) spoken by the avatar."""
+
+    audio_margin_s: float = setting(
+        0.1, "speech that starts with little queued waits this long beyond the face network's look-ahead: "
+        "slack for the size and arrival jitter of audio that trickles in (s)")
+    face_deadline_s: float = setting(
+        0.01, "when no more audio came, the face is given silence this long before a frame lacking its "
+        "look-ahead is drawn (s)")
+
+
+@dataclass(frozen=True)
 class Workers:
     """Threads of the process and their priorities."""
 
@@ -156,6 +168,7 @@ class ServerConfig:
     text: TextSettings = field(default_factory=TextSettings)
     voice_mode: VoiceSettings = field(default_factory=VoiceSettings)
     workers: Workers = field(default_factory=Workers)
+    audio_input: AudioInputSettings = field(default_factory=AudioInputSettings)
 
     def __post_init__(self) -> None:
         if self.max_sessions < 1:

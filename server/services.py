@@ -39,7 +39,7 @@ class Services:
         )
         self.default_voice = self.voice_id(config.voice)
         self.face = with_phoneme_fallback(
-            create_face_engine(config.face_driver, config.face_backend, on_batch=self._face_batch),
+            create_face_engine(config.face_driver, config.face_backend, on_batch=self.metrics.face_batch_done),
             on_fallback=lambda reason: self.metrics.face_fallbacks.inc(),
         )
         workers = config.workers
@@ -106,10 +106,6 @@ class Services:
             "default_avatar": self.default_avatar.name,
             "default_voice": self.default_voice,
         }
-
-    def _face_batch(self, size: int, seconds: float) -> None:
-        self.metrics.face_batch.observe(size)
-        self.metrics.face_inference.observe(seconds)
 
     async def close(self) -> None:
         await self.face.close()

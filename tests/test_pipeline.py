@@ -4,62 +4,21 @@ interrupt."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import logging
 
 import numpy as np
 import pytest
 
-from engines.avatar.base import RendererEngine, SessionRenderer
-from engines.avatar.bundle import AvatarBundle
+from engines.resample import resample
 from engines.timebase import (
     AUDIO_FRAME_SAMPLES,
-    GESTURE_PARAMS,
-    MOUTH_PARAMS,
-    N_FRAME_PARAMS,
-    N_PARAMS,
     SAMPLES_PER_FRAME,
     TIMELINE_RATE,
     VIDEO_PTS_STEP,
 )
-from engines.resample import resample
 from engines.tts.espeak_engine import EspeakEngine
-from server.pipeline.bus import Subscription
-from server.pipeline.clock import VirtualClock
-from server.pipeline.session import SessionPipeline
-from server.pipeline.voice_input import VoiceChunk
 from server.services import Services
 from tests.conftest import make_config
-
-JAW = MOUTH_PARAMS.index("jaw_open")
-NOD = N_PARAMS + GESTURE_PARAMS.index("head_nod")
-AUDIO_S = AUDIO_FRAME_SAMPLES / TIMELINE_RATE
-
-
-class RecordingRenderer(SessionRenderer):
-    """Draws nothing; remembers the mouth parameters each frame was asked to show."""
-
-    def __init__(self, bundle: AvatarBundle, shown: dict[int, np.ndarray]) -> None:
-        self.bundle = bundle
-        self._shown = shown
-
-    async def render(self, frame_index: int, params: np.ndarray) -> np.ndarray:
-        self._shown[frame_index] = np.array(params)
-        width, height = self.bundle.size
-        return np.zeros((height * 3 // 2, width), np.uint8)
-
-
-class RecordingEngine(RendererEngine):
-    name = "recording"
-
-    def __init__(self) -> None:
-        self.shown: dict[int, np.ndarray] = {}
-
-    def prepare(self, bundle: AvatarBundle) -> None:
-        pass
-
-    def open(self, bundle: AvatarBundle, seed: int) -> RecordingRenderer:
-        return RecordingRenderer(bundle, self.shown)
+from tests.fake_time import AUDIO_S, Run
 
 
 @pytest.fixture(scope="module")
@@ -67,63 +26,8 @@ def services():
     return Services(make_config(tts="espeak"))
 
 
-class Run:
-    """A text-mode (or, given a voice, voice-mode) pipeline, its one subscriber, and the fake clock that drives it."""
-
-    def __init__(self, services: Services, voice: np.ndarray | None = None) -> None:
-        self.renderer = RecordingEngine()
-        resources = dataclasses.replace(services.pipeline, renderers=self.renderer)
-        self.clock = VirtualClock()
-        self.pipeline = SessionPipeline(
-            resources,
-            avatar=services.default_avatar,
-            voice="espeak:en-us",
-            log=logging.LoggerAdapter(logging.getLogger("test"), {}),
-            voice_input=None if voice is None else self._arriving(voice),
-            clock=self.clock,
-        )
-        self.events: list[tuple[float, dict]] = []
-        self.pipeline.events.listen(lambda event: self.events.append((self.clock.now(), event)))
-        self.subscription: Subscription = self.pipeline.subscribe()
-        self.audio: list = []
-        self.video: list = []
-        self.pipeline.start()
-
-    async def run_until(self, seconds: float) -> None:
-        """Move session time to `seconds` in 20 ms steps, taking every frame due on the way."""
-        while self.clock.now() + AUDIO_S / 2 < seconds:
-            self.clock.advance_to(self.clock.now() + AUDIO_S)
-            async with asyncio.timeout(10):
-                while len(self.audio) * AUDIO_S <= self.clock.now():
-                    self.audio.append(await self.subscription.audio())
-                while len(self.video) * 0.04 <= self.clock.now():
-                    self.video.append(await self.subscription.video())
-
-    async def _arriving(self, pcm: np.ndarray):
-        """A client's voice in 20 ms packets, each arriving when session time reaches it."""
-        for k in range(len(pcm) // AUDIO_FRAME_SAMPLES):
-            await self.clock.sleep_until((k + 1) * AUDIO_S)
-            yield VoiceChunk(k * AUDIO_FRAME_SAMPLES, pcm[k * AUDIO_FRAME_SAMPLES: (k + 1) * AUDIO_FRAME_SAMPLES])
-
-    def types(self) -> list[str]:
-        return [event["type"] for _, event in self.events]
-
-    def jaw(self, frame: int) -> float:
-        return float(self.renderer.shown[frame][JAW])
-
-    def gestures(self) -> np.ndarray:
-        """(frames, N_GESTURES): the head and brow parameters every frame was shown."""
-        shown = self.renderer.shown
-        assert all(len(shown[n]) == N_FRAME_PARAMS for n in shown)
-        return np.array([shown[n][N_PARAMS:] for n in range(len(shown))])
-
-    async def close(self) -> None:
-        self.subscription.close()
-        await self.pipeline.close()
-
-
 async def test_frames_timestamps_mouth_and_events_in_fake_time(services):
-    run = Run(services)
+    run = Run(services, voice="espeak:en-us")
     try:
         await run.run_until(0.5)  # idle
         run.pipeline.text("Hello there, nice to meet you.", id="hi", flush=True)
@@ -165,7 +69,7 @@ async def test_frames_timestamps_mouth_and_events_in_fake_time(services):
 
 
 async def test_interrupt_in_fake_time(services):
-    run = Run(services)
+    run = Run(services, voice="espeak:en-us")
     try:
         run.pipeline.text("This sentence is long enough to be cut off well before its end, as we shall see.", flush=True)
         await run.pipeline.speaker.synthesized()
@@ -201,7 +105,7 @@ async def test_a_live_voice_moves_the_head_as_speech_from_text_does():
     spoken = EspeakEngine().synthesize("Well, I really think we should go there together. What do you say?")
     speech = resample(spoken.pcm, spoken.sample_rate, TIMELINE_RATE)
     silence = np.zeros(TIMELINE_RATE, np.int16)
-    run = Run(services, voice=np.concatenate([silence, speech, 2 * silence]))
+    run = Run(services, live_voice=np.concatenate([silence, speech, 2 * silence]))
     try:
         await run.run_until(len(speech) / TIMELINE_RATE + 3.0)
     finally:

@@ -12,7 +12,12 @@ import pytest
 
 from engines.avatar import AvatarRenderer, list_avatars, load_avatar
 from engines.avatar.bundle import AVATARS_DIR, PREVIEW, is_valid_name
-from engines.avatar.prepare import MAX_PHOTO_BYTES, PreparationError, detect_face, prepare_avatar
+from engines.avatar.prepare import (
+    MAX_PHOTO_BYTES,
+    PreparationError,
+    detect_face,
+    prepare_avatar,
+)
 from engines.avatar.preview import mouth_params
 
 ROOT = Path(__file__).resolve().parents[1]

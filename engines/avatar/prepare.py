@@ -86,8 +86,25 @@ def detect_face(rgb: np.ndarray, min_face: int = MIN_FACE_PX) -> np.ndarray:
         return _landmarks(rgb, min_face)
 
 
+def _import_mediapipe():
+    """MediaPipe, imported on first use (a server that never prepares a photo never loads it).
+
+    MediaPipe 0.10.21 builds its result messages with protobuf's `MessageFactory().GetPrototype`, which protobuf 5
+    replaced by `message_factory.GetMessageClass`; the agent frameworks installed beside it need protobuf >= 5, so
+    the old name is provided when it is missing (the two return the same class)."""
+    from google.protobuf import message_factory
+
+    if not hasattr(message_factory.MessageFactory, "GetPrototype"):
+        message_factory.MessageFactory.GetPrototype = lambda self, descriptor: message_factory.GetMessageClass(
+            descriptor
+        )
+    import mediapipe
+
+    return mediapipe
+
+
 def _landmarks(rgb: np.ndarray, min_face: int) -> np.ndarray:
-    import mediapipe as mp
+    mp = _import_mediapipe()
 
     h, w = rgb.shape[:2]
     with mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5) as detector:

@@ -24,7 +24,14 @@ from engines.avatar.eyelids import Eyelids
 from engines.avatar.gaze import GAZE_SHIFTS, gaze_fields
 from engines.avatar.mesh import separated_contours
 from engines.avatar.mouth_interior import MouthInterior
-from engines.avatar.rig import BLINK, BROW, MOUTH_SHAPES, MouthFrame, all_rules, smoothstep
+from engines.avatar.rig import (
+    BLINK,
+    BROW,
+    MOUTH_SHAPES,
+    MouthFrame,
+    all_rules,
+    smoothstep,
+)
 from engines.avatar.warp_field import Box, backward_field, support_box
 
 log = logging.getLogger(__name__)

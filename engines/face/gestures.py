@@ -27,8 +27,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engines.face.prosody import HALF_WINDOW, SILENCE_DB, StreamingProsody, first_frame_at
-from engines.timebase import FPS, GESTURE_PARAMS, N_GESTURES, SAMPLES_PER_FRAME, FrameParams
+from engines.face.prosody import (
+    HALF_WINDOW,
+    SILENCE_DB,
+    StreamingProsody,
+    first_frame_at,
+)
+from engines.timebase import (
+    FPS,
+    GESTURE_PARAMS,
+    N_GESTURES,
+    SAMPLES_PER_FRAME,
+    FrameParams,
+)
 
 NOD, TILT, TURN, BROW = (GESTURE_PARAMS.index(n) for n in ("head_nod", "head_tilt", "head_turn", "brow_raise"))
 LOOKAHEAD_FRAMES = 2

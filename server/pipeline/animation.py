@@ -16,11 +16,16 @@ from server.pipeline.media import SessionMedia
 
 
 class Animation:
-    def __init__(self, media: SessionMedia, face: FaceStream, gestures: GestureStream | None) -> None:
-        """`gestures` None: the mouth only (the renderer's idle motion moves the head)."""
+    def __init__(
+        self, media: SessionMedia, face: FaceStream, gestures: GestureStream | None, max_gap_samples: int
+    ) -> None:
+        """`gestures` None: the mouth only (the renderer's idle motion moves the head). Silence up to
+        `max_gap_samples` between two pieces of speech is fed to both streams as context (the network was trained
+        on speech with pauses); after a longer one, or speech placed behind what was fed, they start afresh."""
         self._media = media
         self._face = face
         self._gestures = gestures
+        self._max_gap = max_gap_samples
         self.end = 0  # timeline sample after the last one fed
 
     @property
@@ -34,6 +39,22 @@ class Animation:
         if self._gestures is not None:
             self._gestures.reset(start)
         self.end = start
+
+    async def feed(
+        self,
+        start: int,
+        pcm: np.ndarray,
+        phonemes: Sequence[Timed] = (),
+        speaks: Callable[[int], bool] | None = None,
+    ) -> None:
+        """Speech placed at timeline sample `start` (phonemes in seconds from `start`), after the silence since
+        what was fed last, or afresh after a long pause."""
+        gap = start - self.end
+        if gap < 0 or gap > self._max_gap:
+            self.reset(start)
+        elif gap:
+            await self.push(np.zeros(gap, dtype=np.int16), speaks=speaks)
+        await self.push(pcm, phonemes, speaks)
 
     async def push(self, pcm: np.ndarray, phonemes: Sequence[Timed] = (),
                    speaks: Callable[[int], bool] | None = None) -> None:
@@ -53,9 +74,11 @@ class Animation:
         if self._gestures is not None:
             self._media.gestures.add(self._gestures.push(pcm if speaks is None else _gated(pcm, start, speaks)))
 
-    async def flush(self) -> None:
-        """Silence for the look-ahead, so the frames up to the current end come out."""
+    async def flush(self) -> int:
+        """Silence for the look-ahead, so the frames up to the current end come out (the speech is over).
+        Returns the new end; later speech must not start before it."""
         await self.push(np.zeros(self.lookahead_samples, np.int16))
+        return self.end
 
 
 def _gated(pcm: np.ndarray, start: int, speaks: Callable[[int], bool]) -> np.ndarray:

@@ -9,7 +9,12 @@ from collections.abc import Callable
 import numpy as np
 
 from engines.avatar.base import SessionRenderer
-from engines.timebase import AUDIO_FRAME_SAMPLES, N_GESTURES, SAMPLES_PER_FRAME, seconds_to_samples
+from engines.timebase import (
+    AUDIO_FRAME_SAMPLES,
+    N_GESTURES,
+    SAMPLES_PER_FRAME,
+    seconds_to_samples,
+)
 from server.config import MediaSettings
 from server.metrics import Metrics
 from server.pipeline.frames import AudioFrame, VideoFrame
@@ -62,6 +67,18 @@ class SessionMedia:
         self._on_video_frame(late)
         if late:
             self._metrics.video_frames_late.inc()
+
+    def cue_start(self, sample: int, received_at: float, started: Callable[[], None]) -> None:
+        """An utterance whose first audio is at timeline `sample`, asked for at event-loop time `received_at`:
+        `started` runs as that audio is sent, and the times to its first audio and first frame are measured."""
+        loop = asyncio.get_running_loop()
+
+        def audio_sent() -> None:
+            self._metrics.first_audio.observe(loop.time() - received_at)
+            started()
+
+        self.audio_cues.at(sample, audio_sent)
+        self.video_cues.at(sample, lambda: self._metrics.first_frame.observe(loop.time() - received_at))
 
     def cut(self, received_at: float) -> tuple[int, int]:
         """The interrupt of both modes: silence from the playback position on after a short fade (no click), and

@@ -194,35 +194,24 @@ class Speaker(Performer):
         return max(self._media.played, self._clock.sample_now()) + self._lead
 
     async def _animate(self, start: int, pcm: np.ndarray, speech: Speech, skip: int) -> None:
-        gap = start - self._animation.end
-        if gap < 0 or gap > self._max_face_gap:
-            self._animation.reset(start)
-        elif gap:
-            await self._animation.push(np.zeros(gap, dtype=np.int16))
         shift = skip / TIMELINE_RATE
         phonemes = [Timed(p.text, max(0.0, p.start - shift), p.end - shift) for p in speech.phonemes if p.end > shift]
-        await self._animation.push(pcm, phonemes)
+        await self._animation.feed(start, pcm, phonemes)
 
     async def _finish(self, utterance: Utterance) -> None:
         if utterance.first_sample is None:
             self._end(utterance, interrupted=False, spoken="")
             return
         end = self._media.timeline.end
-        await self._animation.flush()
-        self._media.timeline.reserve(self._animation.end)
+        self._media.timeline.reserve(await self._animation.flush())
         self._media.audio_cues.at(end, lambda: self._end(utterance, interrupted=False, spoken=utterance.full_text()))
 
     def _cue_start(self, utterance: Utterance) -> None:
-        loop = asyncio.get_running_loop()
         assert utterance.first_sample is not None
-
-        def started() -> None:
-            self._metrics.first_audio.observe(loop.time() - utterance.received_at)
-            self._emit(events.speech_started(utterance.number, utterance.id))
-
-        self._media.audio_cues.at(utterance.first_sample, started)
-        self._media.video_cues.at(
-            utterance.first_sample, lambda: self._metrics.first_frame.observe(loop.time() - utterance.received_at)
+        self._media.cue_start(
+            utterance.first_sample,
+            utterance.received_at,
+            lambda: self._emit(events.speech_started(utterance.number, utterance.id)),
         )
 
     def _word(self, utterance: Utterance, word: PlacedWord) -> None:

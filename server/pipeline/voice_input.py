@@ -175,14 +175,9 @@ class VoiceMirror(Performer):
         """Hand audio at `start` (never before what was fed already) to the VAD and the face network."""
         for transition in self._vad.push(start, pcm):
             self._on_voice(transition)
-        gap, end = start - self._end, start + len(pcm)
-        if gap > self._max_face_gap:
-            self._animation.reset(start)
-        elif gap > 0:
-            pcm = np.concatenate([np.zeros(gap, dtype=np.int16), pcm])
-        self._end = end
+        self._end = start + len(pcm)
         # The face moves where the voice is active and not interrupted; elsewhere it rests.
-        await self._animation.push(pcm, speaks=self._mouth_moves)
+        await self._animation.feed(start, pcm, speaks=self._mouth_moves)
 
     def _mouth_moves(self, sample: int) -> bool:
         if self._muted(sample):
