@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
+import numpy as np
+
 from engines.avatar.base import RendererEngine
 from engines.avatar.bundle import AvatarBundle
 from engines.face.base import FaceEngine
@@ -122,6 +124,10 @@ class SessionPipeline:
 
     def text(self, delta: str, id: str | None = None, flush: bool = False) -> None:
         self._text_mode().text(delta, id, flush)
+
+    def audio(self, pcm: np.ndarray, id: str | None = None) -> None:
+        """Speech audio (int16 mono, 48 kHz) as the next piece of the current utterance; see Speaker.audio."""
+        self._text_mode().audio(pcm, id)
 
     def flush(self) -> None:
         self._text_mode().flush()
