@@ -27,6 +27,14 @@ class Text:
 
 
 @dataclass(frozen=True)
+class Chat:
+    """The user's message to the LLM (the LLM bridge); the answer is spoken as it streams in."""
+
+    text: str
+    id: str | None = None
+
+
+@dataclass(frozen=True)
 class Flush:
     pass
 
@@ -52,7 +60,7 @@ class Bye:
     pass
 
 
-Message = Offer | Text | Flush | Interrupt | Set | Ice | Bye
+Message = Offer | Text | Chat | Flush | Interrupt | Set | Ice | Bye
 MODES = ("text", "voice")
 
 
@@ -86,6 +94,7 @@ _PARSERS = {
     "offer": _offer,
     "text": lambda obj: _text(obj, flush=False),
     "say": lambda obj: _text(obj, flush=True),
+    "chat": lambda obj: Chat(_field(obj, "text", str, required=True), _field(obj, "id", str)),
     "flush": lambda obj: Flush(),
     "interrupt": lambda obj: Interrupt(),
     "set": lambda obj: Set(_field(obj, "avatar", str), _field(obj, "voice", str)),
