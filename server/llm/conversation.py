@@ -53,7 +53,8 @@ class Conversation:
     def ask(self, text: str, id: str | None = None) -> str:
         """Queue the user's message; its answer is spoken after those before it. Returns the id its `reply`
         events and its utterance carry (the client's, or `chat-N`). too_large when too many are waiting."""
-        if self._waiting.qsize() >= self._settings.llm_queue_limit:
+        unanswered = self._waiting.qsize() + (self._current is not None)
+        if unanswered > self._settings.llm_queue_limit:
             raise ProtocolError(
                 "too_large", f"more than {self._settings.llm_queue_limit} chat messages would be waiting for answers"
             )
