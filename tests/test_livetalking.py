@@ -69,7 +69,8 @@ async def test_livetalking_page_flow_echo_interrupt_is_speaking_sse(server, talk
     assert await client.post("/is_speaking", {"sessionid": client.sessionid}) == {"code": 0, "msg": "ok", "data": False}
 
     # Older pages send parseInt(sessionid), newer ones String(sessionid): both name the session.
-    reply = await client.post("/human", {"text": LONG_TEXT, "type": "echo", "interrupt": True, "sessionid": client.sessionid})
+    first = {"text": LONG_TEXT, "type": "echo", "interrupt": True, "sessionid": client.sessionid}
+    reply = await client.post("/human", first)
     assert reply == {"code": 0, "msg": "ok"}
     started = await client.wait_for("speech_started")
     assert (await client.post("/is_speaking", {"sessionid": str(client.sessionid)}))["data"] is True
@@ -90,7 +91,8 @@ async def test_livetalking_page_flow_echo_interrupt_is_speaking_sse(server, talk
 
     # /interrupt_talk stops speech; afterwards the session says it is quiet
     count = len(client.events)
-    assert (await client.post("/human", {"text": LONG_TEXT, "type": "echo", "sessionid": client.sessionid}))["code"] == 0
+    third = {"text": LONG_TEXT, "type": "echo", "sessionid": client.sessionid}
+    assert (await client.post("/human", third))["code"] == 0
     await client.wait_for("speech_started", after=count)
     assert await client.post("/interrupt_talk", {"sessionid": client.sessionid}) == {"code": 0, "msg": "ok"}
     assert (await client.wait_for("speech_ended", after=count))["interrupted"] is True
@@ -239,8 +241,9 @@ async def test_offer_when_full_is_refused(server, base, http, talking):
     async with http.post(base + "/offer", json={"sdp": pc.localDescription.sdp, "type": "offer"}) as response:
         refused = await response.json()
     assert refused["code"] == -1 and refused["error"] == "busy" and "sdp" not in refused
-    async with http.post(base + "/whep", data=pc.localDescription.sdp, headers={"Content-Type": "application/sdp"}) as r:
-        assert r.status == 503
+    sdp_type = {"Content-Type": "application/sdp"}
+    async with http.post(base + "/whep", data=pc.localDescription.sdp, headers=sdp_type) as response:
+        assert response.status == 503
     await pc.close()
     assert len(server.services.sessions) == 1
 
@@ -288,7 +291,9 @@ async def test_nothing_left_after_a_livetalking_session(server, base, http):
 
 async def test_cors_preflight_and_headers(server, base, http):
     origin = "http://other.example:3000"
-    preflight = {"Origin": origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+    preflight = {
+        "Origin": origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"
+    }
     async with http.options(base + "/human", headers=preflight) as response:
         assert response.status == 204
         assert response.headers["Access-Control-Allow-Origin"] == origin
@@ -299,7 +304,9 @@ async def test_cors_preflight_and_headers(server, base, http):
         assert (await response.json())["code"] == -1
 
 
-@pytest.mark.parametrize("server_options", [{"token": "s3cret", "livetalking": {"cors_origins": ("http://ok.example",)}}])
+@pytest.mark.parametrize(
+    "server_options", [{"token": "s3cret", "livetalking": {"cors_origins": ("http://ok.example",)}}]
+)
 async def test_token_and_cors_origins_are_enforced(server, base, http):
     async with http.post(base + "/is_speaking", json={"sessionid": 1}) as response:
         assert response.status == 401 and (await response.json())["error"] == "unauthorized"

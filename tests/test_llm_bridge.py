@@ -89,7 +89,8 @@ async def test_history_model_system_prompt_and_key_go_upstream(server, llm, avat
 
 
 async def test_interrupt_closes_the_upstream_request(server, llm, avatar):
-    llm.script(Answer("This answer goes on and on, for as long as anybody listens to it. ", tokens_per_s=20, endless=True))
+    endless = "This answer goes on and on, for as long as anybody listens to it. "
+    llm.script(Answer(endless, tokens_per_s=20, endless=True))
     await avatar.chat("Tell me everything.", id="long")
     await avatar.wait_for("speech_started", timeout=20)
     await avatar.interrupt()

@@ -21,12 +21,13 @@ from engines.timebase import TIMELINE_RATE, seconds_to_samples
 from server.api.auth import token_ok
 from server.api.live_session import LiveSession, admit, refusal
 from server.api.livetalking_session import LiveTalkingSession, new_session_id
-from server.api.messages import Offer, encode
+from server.api.messages import Offer, encode, typed_field
 from server.pipeline.errors import ProtocolError, quote
 from server.services import Services
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _EXPOSED_HEADERS = "X-Session-ID, Location"
+_BODY = "the request"
 _UNSUPPORTED = {
     "/record": "recording is not supported here: record the client side, or use an MP4 file output of a broadcast",
     "/set_audiotype": "custom idle motions (audiotype) are not supported: the avatar has one idle behaviour",
@@ -72,7 +73,9 @@ class LiveTalkingApi:
             params = await _json(request)
             if params.get("type", "offer") != "offer":
                 raise ProtocolError("bad_offer", f"'type' must be 'offer', not {quote(str(params['type']))}")
-            offer = Offer(_string(params, "sdp"), _string(params, "avatar", False), _string(params, "voice", False))
+            sdp = typed_field(params, "sdp", str, required=True, of=_BODY)
+            avatar, voice = typed_field(params, "avatar", str, of=_BODY), typed_field(params, "voice", str, of=_BODY)
+            offer = Offer(sdp, avatar, voice)
             session, live = await self._open(offer)
         except ProtocolError as error:
             return refused(error)
@@ -107,7 +110,7 @@ class LiveTalkingApi:
         try:
             params = await _json(request)
             live = self._live(params.get("sessionid"))
-            text = _string(params, "text")
+            text = typed_field(params, "text", str, required=True, of=_BODY)
             kind = params.get("type")
             if kind not in ("echo", "chat"):
                 raise ProtocolError("bad_message", f"'type' must be 'echo' or 'chat', not {quote(str(kind))}")
@@ -320,13 +323,3 @@ async def _json(request: web.Request) -> dict[str, Any]:
         raise ProtocolError("bad_message", "the body must be a JSON object")
     return params
 
-
-def _string(params: dict[str, Any], name: str, required: bool = True) -> str | None:
-    value = params.get(name)
-    if value is None:
-        if required:
-            raise ProtocolError("bad_message", f"the request needs the field '{name}'")
-        return None
-    if not isinstance(value, str):
-        raise ProtocolError("bad_message", f"field '{name}' must be a string")
-    return value
