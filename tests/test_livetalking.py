@@ -16,8 +16,10 @@ import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 from engines.avatar import load_avatar
+from server.app import AvatarServer
 from server.api.live_session import LiveSession
 from server.api.livetalking_session import EventStream, LiveTalkingSession
+from tests.conftest import make_config
 from tests.livetalking_client import LiveTalkingClient
 from tests.media_checks import audio_rms, mouth_change
 from tests.test_session_cleanup import live_objects, settle
@@ -287,6 +289,22 @@ async def test_nothing_left_after_a_livetalking_session(server, base, http):
     await settle(server)
     assert session_objects() == baseline
     assert all(count == 0 for count in baseline.values()), baseline
+
+
+async def test_server_stop_ends_livetalking_sessions(http):
+    server = AvatarServer(make_config())
+    await server.start()
+    client = LiveTalkingClient(f"http://127.0.0.1:{server.port}", http)
+    try:
+        await client.start()
+        await client.wait_for_media()
+        await client.listen()
+        async with asyncio.timeout(20):
+            await server.stop()
+        assert (await client.wait_for("session_ended"))["reason"] == "server stopping"
+        assert len(server.services.sessions) == 0
+    finally:
+        await client.stop()
 
 
 async def test_cors_preflight_and_headers(server, base, http):
