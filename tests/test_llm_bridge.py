@@ -93,6 +93,10 @@ async def test_interrupt_closes_the_upstream_request(server, llm, avatar):
     llm.script(Answer(endless, tokens_per_s=20, endless=True))
     await avatar.chat("Tell me everything.", id="long")
     await avatar.wait_for("speech_started", timeout=20)
+    await avatar.say("Let me in.")  # the client's own text cannot cut into the answer
+    with pytest.raises(ServerError) as info:
+        await avatar.wait_for("nothing", timeout=5)
+    assert info.value.code == "bad_message" and "interrupt" in info.value.message
     await avatar.interrupt()
     await llm.wait(lambda served: served[-1].disconnected_at is not None, timeout=5)
     ended = await avatar.wait_for("reply_ended")

@@ -9,6 +9,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+import numpy as np
+
 from server.api.messages import Offer
 from server.llm.conversation import Conversation
 from server.pipeline.errors import ProtocolError
@@ -65,6 +67,26 @@ class LiveSession:
     @property
     def connected(self) -> bool:
         return self.peer.connected
+
+    def text(self, delta: str, id: str | None = None, flush: bool = False) -> None:
+        """The client's own text (`text`, `say`): refused while an LLM answer streams into the session."""
+        self._own_speech()
+        self.pipeline.text(delta, id, flush)
+
+    def flush(self) -> None:
+        self._own_speech()
+        self.pipeline.flush()
+
+    def audio(self, pcm: np.ndarray) -> None:
+        """Speech audio the client brings (see SessionPipeline.audio), also refused while an answer streams."""
+        self._own_speech()
+        self.pipeline.audio(pcm)
+
+    def _own_speech(self) -> None:
+        if self.conversation is not None and self.conversation.answering:
+            raise ProtocolError(
+                "bad_message", "an LLM answer is being spoken: send interrupt first, or wait for its reply_ended"
+            )
 
     def chat(self, text: str, id: str | None = None) -> str:
         """Send the user's message to the LLM; its answer is spoken as it streams in. Returns the answer's id."""

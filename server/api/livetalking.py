@@ -118,7 +118,7 @@ class LiveTalkingApi:
                 live.interrupt(asyncio.get_running_loop().time())
             if kind == "chat":
                 return ok({"id": live.chat(text)})
-            live.pipeline.text(text, flush=True)
+            live.text(text, flush=True)
         except ProtocolError as error:
             return refused(error)
         return ok()
@@ -139,8 +139,8 @@ class LiveTalkingApi:
                 )
             chunk = max(1, seconds_to_samples(self._settings.audio_chunk_s))
             for start in range(0, len(pcm), chunk):
-                live.pipeline.audio(pcm[start : start + chunk])
-            live.pipeline.flush()
+                live.audio(pcm[start : start + chunk])
+            live.flush()
         except ProtocolError as error:
             return refused(error)
         return ok()

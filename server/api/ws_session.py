@@ -110,11 +110,11 @@ class WsSession:
         if live is None:
             raise ProtocolError("no_session", "send an 'offer' first")
         if isinstance(message, Text):
-            live.pipeline.text(message.text, message.id, message.flush)
+            live.text(message.text, message.id, message.flush)
         elif isinstance(message, Chat):
             live.chat(message.text, message.id)
         elif isinstance(message, Flush):
-            live.pipeline.flush()
+            live.flush()
         elif isinstance(message, Interrupt):
             live.interrupt(received_at)
         elif isinstance(message, Set):

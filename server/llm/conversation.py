@@ -50,6 +50,11 @@ class Conversation:
         self._current: _Ask | None = None
         self._worker = asyncio.create_task(self._work())
 
+    @property
+    def answering(self) -> bool:
+        """An answer is streaming into the session (its utterance is open)."""
+        return self._current is not None
+
     def ask(self, text: str, id: str | None = None) -> str:
         """Queue the user's message; its answer is spoken after those before it. Returns the id its `reply`
         events and its utterance carry (the client's, or `chat-N`). too_large when too many are waiting."""
@@ -91,6 +96,7 @@ class Conversation:
             ask.received.append(delta)
             self._pipeline.events.emit(events.reply(ask.id, delta))
 
+        self._pipeline.flush()  # an utterance the client left open is not part of the answer
         reason = "done"
         try:
             await self._llm.stream(self._messages(ask.text), on_delta)
