@@ -160,6 +160,8 @@ async def test_wrong_sessionid_and_bad_requests_get_nonzero_codes(server, base, 
 
     async with http.get(base + "/sse", params={"sessionid": "42"}) as response:
         assert response.status == 404 and (await response.json())["code"] == -1
+    counted = server.services.metrics.registry.get_sample_value("avatar_errors_total", {"code": "no_session"})
+    assert counted >= 3 * 6, counted  # refusals count in /metrics as the websocket's do
 
     # every refusal left the session speaking
     count = len(talking.events)

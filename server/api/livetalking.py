@@ -14,6 +14,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import numpy as np
 from aiohttp import BodyPartReader, web
 
 from engines.audio_file import AudioFileError, AudioTooLong, read_audio
@@ -39,10 +40,6 @@ def ok(data: Any = None) -> web.Response:
     if data is not None:
         body["data"] = data
     return web.json_response(body)
-
-
-def refused(error: ProtocolError, status: int = 200) -> web.Response:
-    return web.json_response({"code": -1, "msg": error.message, "error": error.code}, status=status)
 
 
 class LiveTalkingApi:
@@ -78,18 +75,18 @@ class LiveTalkingApi:
             offer = Offer(sdp, avatar, voice)
             session, live = await self._open(offer)
         except ProtocolError as error:
-            return refused(error)
+            return self._refused(error)
         return web.json_response({"sdp": live.peer.local_sdp, "type": "answer", "sessionid": int(session.id)})
 
     async def whep(self, request: web.Request) -> web.Response:
         """WHEP: an SDP offer in, `201` with the answer, `X-Session-ID` and the resource's `Location` out."""
         if request.content_type != "application/sdp":
-            return refused(ProtocolError("bad_offer", "send the offer as application/sdp"), status=415)
+            return self._refused(ProtocolError("bad_offer", "send the offer as application/sdp"), status=415)
         try:
             offer = Offer(await _body_text(request), request.query.get("avatar"), request.query.get("voice"))
             session, live = await self._open(offer)
         except ProtocolError as error:
-            return refused(error, status=503 if error.code == "busy" else 400)
+            return self._refused(error, status=503 if error.code == "busy" else 400)
         return web.Response(
             status=201,
             text=live.peer.local_sdp,
@@ -101,7 +98,7 @@ class LiveTalkingApi:
         try:
             session = self._session(request.match_info["sessionid"])
         except ProtocolError as error:
-            return refused(error, status=404)
+            return self._refused(error, status=404)
         session.close("the client deleted its WHEP resource")
         return ok()
 
@@ -120,7 +117,7 @@ class LiveTalkingApi:
                 return ok({"id": live.chat(text)})
             live.text(text, flush=True)
         except ProtocolError as error:
-            return refused(error)
+            return self._refused(error)
         return ok()
 
     async def humanaudio(self, request: web.Request) -> web.Response:
@@ -142,21 +139,21 @@ class LiveTalkingApi:
                 live.audio(pcm[start : start + chunk])
             live.flush()
         except ProtocolError as error:
-            return refused(error)
+            return self._refused(error)
         return ok()
 
     async def interrupt_talk(self, request: web.Request) -> web.Response:
         try:
             self._live((await _json(request)).get("sessionid")).interrupt(asyncio.get_running_loop().time())
         except ProtocolError as error:
-            return refused(error)
+            return self._refused(error)
         return ok()
 
     async def is_speaking(self, request: web.Request) -> web.Response:
         try:
             return ok(self._live((await _json(request)).get("sessionid")).pipeline.speaking)
         except ProtocolError as error:
-            return refused(error)
+            return self._refused(error)
 
     async def sse(self, request: web.Request) -> web.StreamResponse:
         """The session's events as server-sent events, one JSON object per `data:` line, until the session ends
@@ -164,7 +161,7 @@ class LiveTalkingApi:
         try:
             session = self._session(request.query.get("sessionid"))
         except ProtocolError as error:
-            return refused(error, status=404)
+            return self._refused(error, status=404)
         stream = session.subscribe()
         response = web.StreamResponse(
             headers={
@@ -188,7 +185,13 @@ class LiveTalkingApi:
         return response
 
     async def _unsupported(self, request: web.Request) -> web.Response:
-        return refused(ProtocolError("not_supported", _UNSUPPORTED[request.path]))
+        return self._refused(ProtocolError("not_supported", _UNSUPPORTED[request.path]))
+
+    def _refused(self, error: ProtocolError, status: int = 200) -> web.Response:
+        """A refusal in LiveTalking's shape, counted by code like the websocket's (busy is counted on admission)."""
+        if error.code != "busy":
+            self._services.metrics.errors.labels(error.code).inc()
+        return web.json_response({"code": -1, "msg": error.message, "error": error.code}, status=status)
 
     # --- sessions -----------------------------------------------------------------------------------------------
 
@@ -248,7 +251,7 @@ class LiveTalkingApi:
                 fields[part.name] = data.decode("utf-8", errors="replace")
         return fields
 
-    async def _decode(self, data: bytes) -> Any:
+    async def _decode(self, data: bytes) -> np.ndarray:
         """The upload as int16 mono at the timeline's rate (decoded in a worker thread: the loop paces media)."""
         try:
             pcm, _ = await asyncio.to_thread(read_audio, io.BytesIO(data), TIMELINE_RATE, self._settings.max_audio_s)
@@ -266,7 +269,7 @@ class LiveTalkingApi:
 
         async def guarded(request: web.Request) -> web.StreamResponse:
             if not token_ok(self._services.config.token, _given_token(request)):
-                response: web.StreamResponse = refused(
+                response: web.StreamResponse = self._refused(
                     ProtocolError("unauthorized", "missing or wrong access token"), status=401
                 )
             else:
