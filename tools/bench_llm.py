@@ -4,7 +4,8 @@ OpenAI-compatible endpoint (harness/fake_llm.py) streaming each answer at a fixe
 The endpoint runs in this process and the server in a child process (`--llm-url` pointing at the endpoint); one
 Python client (real WebRTC on loopback) sends `chat` messages one at a time and waits for each answer to be spoken.
 Both ends of the measure are on this process's monotonic clock: when the endpoint wrote the first content token,
-and when the first 20 ms audio frame with speech arrived at the client.
+and when the first 20 ms audio frame with speech arrived at the client. Each answer is also sent whole as a `say`
+right after, so the same load shows what the bridge adds to plain text (mostly the tokens of the first phrase).
 
     .venv/bin/python -m tools.bench_llm [--tokens-per-s 50] [--append docs/benchmarks.md]
 """
@@ -49,7 +50,7 @@ async def measure(tokens_per_s: float) -> dict[str, Any]:
 
 
 async def rounds(client: AvatarClient, llm: FakeLlm, tokens_per_s: float) -> dict[str, Any]:
-    to_audio, stream_s, sent_to_audio = [], [], []
+    to_audio, stream_s, sent_to_audio, say_to_audio = [], [], [], []
     load_before = os.getloadavg()[0]
     for number, opening in enumerate(SHORT_PHRASES, 1):
         answer = f"{opening} {FOLLOW_UP}"
@@ -61,10 +62,16 @@ async def rounds(client: AvatarClient, llm: FakeLlm, tokens_per_s: float) -> dic
         await asyncio.sleep(0.4)
         served = llm.served[-1]
         heard = first_speech(client.audio, sent)
-        if heard is None:
+        said = time.monotonic()
+        await client.say(answer)
+        await client.wait_for("speech_ended", timeout=60)
+        await asyncio.sleep(0.4)
+        heard_say = first_speech(client.audio, said)
+        if heard is None or heard_say is None:
             raise RuntimeError(f"no speech heard for answer {number}")
         to_audio.append(ms(heard.arrival - served.token_times[0]))
         sent_to_audio.append(ms(heard.arrival - sent))
+        say_to_audio.append(ms(heard_say.arrival - said))
         stream_s.append(ms(served.token_times[-1] - served.token_times[0]))
     return {
         "answers": len(SHORT_PHRASES),
@@ -72,6 +79,7 @@ async def rounds(client: AvatarClient, llm: FakeLlm, tokens_per_s: float) -> dic
         "first_token_to_first_audio_ms": summary(to_audio),
         "chat_sent_to_first_audio_ms": summary(sent_to_audio),
         "first_to_last_token_ms": summary(stream_s),
+        "say_to_first_audio_ms": summary(say_to_audio),
         "values_ms": to_audio,
         "load_before": load_before,
         "load_after": os.getloadavg()[0],
@@ -102,6 +110,7 @@ def markdown(result: dict[str, Any], tokens_per_s: float, command: str) -> str:
         row("LLM's first token -> first audio at the client", result["first_token_to_first_audio_ms"]),
         row("`chat` sent -> first audio at the client", result["chat_sent_to_first_audio_ms"]),
         row("LLM's first -> last token (the answer still streaming)", result["first_to_last_token_ms"]),
+        row("control: the same answer as one `say` -> first audio", result["say_to_first_audio_ms"]),
         "",
         f"Each answer, first token -> first audio: {', '.join(f'{v:.0f}' for v in result['values_ms'])} ms.",
     ]
