@@ -100,7 +100,7 @@ def markdown(result: dict[str, Any], tokens_per_s: float, command: str) -> str:
         f"{result['load_before']:.1f} before and {result['load_after']:.1f} after the run (other work shares the "
         "cores). A local OpenAI-compatible endpoint (harness/fake_llm.py, in the benchmark's process) streams each "
         f"answer at {tokens_per_s:g} tokens/s (tokens of at most 4 characters, "
-        f"{result['tokens_per_answer']['median']:.0f} per answer); the server (child process, piper:joe, face "
+        f"median {result['tokens_per_answer']['median']:.0f} per answer); the server (child process, piper:joe, face "
         "network on ONNX Runtime, CPU) speaks it as it streams; one Python client over WebRTC on loopback. "
         "First audio = arrival of the first 20 ms frame with speech, including the client's 80 ms aiortc receive "
         "buffer.",
