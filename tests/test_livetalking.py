@@ -195,10 +195,19 @@ async def test_humanaudio_is_spoken_with_a_moving_mouth(server, base, http, talk
 
 @pytest.mark.parametrize("server_options", [{"livetalking": {"max_audio_s": 2.0}}])
 async def test_humanaudio_limits(server, base, http, talking):
-    form = aiohttp.FormData({"sessionid": str(talking.sessionid)})
-    form.add_field("file", _wav(np.zeros(48_000 * 3, dtype=np.int16), 48_000), filename="long.wav")
-    async with http.post(base + "/humanaudio", data=form) as response:
-        assert (await response.json())["error"] == "too_large"
+    tone = (3000 * np.sin(np.arange(48_000 * 3) * 2 * np.pi * 220 / 48_000)).astype(np.int16)
+
+    async def upload(seconds: float) -> dict:
+        form = aiohttp.FormData({"sessionid": str(talking.sessionid)})
+        form.add_field("file", _wav(tone[: int(48_000 * seconds)], 48_000), filename="tone.wav")
+        async with http.post(base + "/humanaudio", data=form) as response:
+            return await response.json()
+
+    assert (await upload(3.0))["error"] == "too_large"  # longer than the limit by itself
+    assert (await upload(1.5))["code"] == 0
+    assert (await upload(1.5))["error"] == "too_large"  # the first is still waiting or playing
+    await talking.wait_for("speech_ended", timeout=15)
+    assert (await upload(1.5))["code"] == 0
 
 
 async def test_whep_session_plays_and_ends_on_delete(server, base, http):
