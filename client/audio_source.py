@@ -16,6 +16,8 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from engines.audio_file import read_audio
+
 FRAME_S = 0.02
 
 
@@ -152,13 +154,3 @@ class LiveAudioTrack(_PacedAudioTrack):
         self._queued -= taken
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
 
-
-def read_audio(path: str | Path, rate: int = 48_000) -> tuple[np.ndarray, int]:
-    """The first audio stream of a file as mono int16 at `rate`."""
-    resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
-    chunks = []
-    with av.open(str(path)) as container:
-        for frame in container.decode(audio=0):
-            chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
-    chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
-    return (np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)), rate

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from assets import WEB_DIR
 from engines.avatar.registry import RENDERERS
@@ -136,6 +137,47 @@ class TtsSettings:
 
 
 @dataclass(frozen=True)
+class LlmSettings:
+    """The LLM bridge: a `chat` message (or LiveTalking's /human with type chat) goes to an OpenAI-compatible
+    /v1/chat/completions endpoint with the session's history, and the answer is spoken as it streams in."""
+
+    llm_url: str | None = setting(
+        None, "OpenAI-compatible endpoint: a base URL (http://host:8000/v1) or its /chat/completions; none = no chat")
+    llm_model: str = setting("default", "model name sent with every request")
+    llm_system: str | None = setting(None, "system prompt put before every conversation")
+    llm_api_key_env: str = setting(
+        "OPENAI_API_KEY", "environment variable holding the API key, sent as a bearer token (unset: no key)")
+    llm_max_tokens: int | None = setting(None, "longest answer asked for, in tokens (none: the server's default)")
+    llm_temperature: float | None = setting(None, "sampling temperature sent with requests (none: the server's)")
+    llm_history_messages: int = setting(20, "earlier messages (user and assistant) sent along as the history")
+    llm_queue_limit: int = setting(4, "chat messages a session may have waiting while an answer streams")
+    llm_first_token_timeout_s: float = setting(
+        30.0, "an answer whose first words take longer (connect included) fails with llm_failed (s)")
+    llm_stall_timeout_s: float = setting(15.0, "an answer that stops arriving for this long fails with llm_failed (s)")
+
+    def __post_init__(self) -> None:
+        if self.llm_url is not None and urlsplit(self.llm_url).scheme not in ("http", "https"):
+            raise ValueError(f"--llm-url must be an http:// or https:// URL, not {self.llm_url!r}")
+        if self.llm_history_messages < 0 or self.llm_queue_limit < 0:
+            raise ValueError("--llm-history-messages and --llm-queue-limit cannot be negative")
+
+
+@dataclass(frozen=True)
+class LiveTalkingSettings:
+    """The LiveTalking-compatible routes (/offer, /human, /humanaudio, ...; docs/protocol.md)."""
+
+    cors_origins: tuple[str, ...] = setting(
+        ("*",), "origins whose pages may call the LiveTalking routes (repeatable; * = any)",
+        repeat=True, flag="--cors-origin")
+    max_upload_bytes: int = setting(20 * 1024 * 1024, "largest /humanaudio upload (bytes); larger: too_large")
+    max_audio_s: float = setting(
+        120.0, "seconds of uploaded audio a session may have waiting to be spoken; more: too_large")
+    audio_chunk_s: float = setting(
+        1.0, "uploaded audio goes to the face network in pieces this long, so its mouth is ready as it plays (s)")
+    sse_heartbeat_s: float = setting(15.0, "an idle /sse stream gets a comment line this often (proxies keep it) (s)")
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     host: str = setting("127.0.0.1", "address to listen on")
     port: int = setting(8080, "one port for the page, /ws, /healthz, /metrics and the HTTP API")
@@ -169,6 +211,8 @@ class ServerConfig:
     voice_mode: VoiceSettings = field(default_factory=VoiceSettings)
     workers: Workers = field(default_factory=Workers)
     audio_input: AudioInputSettings = field(default_factory=AudioInputSettings)
+    llm: LlmSettings = field(default_factory=LlmSettings)
+    livetalking: LiveTalkingSettings = field(default_factory=LiveTalkingSettings)
 
     def __post_init__(self) -> None:
         if self.max_sessions < 1:

@@ -20,6 +20,7 @@ from engines.tts.base import EngineOptions, UnknownVoice
 from engines.tts.registry import VoiceRegistry
 from server.admission import Admission
 from server.config import ServerConfig, TtsSettings
+from server.llm.client import LlmClient
 from server.metrics import Metrics
 from server.pipeline.errors import ProtocolError
 from server.pipeline.session import PipelineResources
@@ -62,6 +63,8 @@ class Services:
             config.max_sessions, config.admit_by_headroom, config.max_late_fraction, config.lateness_window_s
         )
         self.sessions = SessionTable(admission)
+        llm = config.llm
+        self.llm = LlmClient(llm, os.environ.get(llm.llm_api_key_env)) if llm.llm_url else None
         self.pipeline = PipelineResources(
             voices=self.voices,
             face=self.face,
@@ -105,9 +108,12 @@ class Services:
             "voices": self.voices.voices(),
             "default_avatar": self.default_avatar.name,
             "default_voice": self.default_voice,
+            "llm": {"model": self.llm.model} if self.llm is not None else None,
         }
 
     async def close(self) -> None:
+        if self.llm is not None:
+            await self.llm.close()
         await self.face.close()
         await self.renderers.close()
         self.tts_pool.shutdown(wait=False, cancel_futures=True)

@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 
 from engines.face.base import FaceStream
-from engines.timebase import AUDIO_FRAME_SAMPLES, N_PARAMS, SAMPLES_PER_FRAME, TIMELINE_RATE
+from engines.timebase import (
+    AUDIO_FRAME_SAMPLES,
+    N_PARAMS,
+    SAMPLES_PER_FRAME,
+    TIMELINE_RATE,
+)
 from harness.speech import chunks, piper_utterance_48k, speech_bounds
 from server.pipeline.errors import ProtocolError
 from server.services import Services
@@ -146,20 +151,17 @@ async def test_marks_resolve_where_the_handed_over_audio_ends(services):
     assert not run.pipeline.speaking
 
 
-async def test_audio_mode_takes_no_text_and_text_mode_no_audio(services):
+async def test_audio_mode_takes_no_text(services):
+    """(Text mode takes audio too: a recording spoken in turn with the text, tests/test_livetalking.py.)"""
     run = Run(services, audio_input=True)
-    text = Run(services, voice="espeak:en-us")
     try:
-        assert run.pipeline.mode == "audio" and text.pipeline.mode == "text"
+        assert run.pipeline.mode == "audio"
         with pytest.raises(ProtocolError):
             run.pipeline.text("hello")
-        with pytest.raises(ProtocolError):
-            text.pipeline.audio(np.zeros(960, np.int16))
         run.pipeline.audio(np.zeros(0, np.int16))  # nothing to say: no utterance
         run.pipeline.flush()
         await run.run_until(0.2)
         assert run.events == [] and not run.pipeline.speaking
     finally:
         await run.close()
-        await text.close()
 

@@ -139,11 +139,13 @@ class SessionPipeline:
         self._text_mode().text(delta, id, flush)
 
     def audio(self, pcm48: np.ndarray, id: str | None = None) -> None:
-        """Audio mode: speak this speech audio (int16 mono, 48 kHz) next, in the current utterance."""
+        """Speech audio (int16 mono, 48 kHz) as the next piece of the current utterance: audio mode's input, and in
+        text mode a recording spoken in turn with the text (LiveTalking's /humanaudio; see Speaker.audio)."""
         audio_speaker = self.audio_speaker
-        if audio_speaker is None:
-            raise ProtocolError("bad_message", f"a {self.mode}-mode session takes no speech audio")
-        audio_speaker.audio(pcm48, id)
+        if audio_speaker is not None:
+            audio_speaker.audio(pcm48, id)
+        else:
+            self._text_mode().audio(pcm48, id)
 
     def flush(self) -> None:
         """The current utterance is complete (text or audio mode)."""
