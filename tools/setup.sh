@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything a fresh Debian machine needs, in one command: Chromium (browser tests), the server's virtual
 # environment (.venv, with the test and training extras), and the avatar-preparation environment
-# (.venv-prepare: MediaPipe pins numpy<2, so it lives apart from the server). Safe to run again.
+# (.venv-prepare: MediaPipe pins numpy<2, so it lives apart from the server). Safe to run again. Rebuilding the
+# face network's data set also needs Debian's voice packages: bash tools/get_voice_data.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,8 @@ fi
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[dev]'
+# Silero VAD's wheel carries the ONNX model; its declared torch dependency is not needed to run it.
+.venv/bin/python -m pip install -q --no-deps 'silero-vad==6.2.3'
 
 python3 -m venv .venv-prepare
 .venv-prepare/bin/python -m pip install -q --upgrade pip
