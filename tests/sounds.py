@@ -1,10 +1,33 @@
-"""Test sounds that are not speech, at the 48 kHz timeline rate: what a voice-mode microphone also picks up."""
+"""Test sounds at the 48 kHz timeline rate: a spoken phrase, and what else a voice-mode microphone picks up;
+and the way a detector hears them (20 ms packets, as WebRTC delivers audio)."""
 from __future__ import annotations
 
 import numpy as np
 from scipy import signal
 
+from engines.resample import resample
 from engines.timebase import TIMELINE_RATE
+from engines.tts.registry import VoiceRegistry
+from engines.vad.base import Transition, VoiceActivityDetector
+
+PACKET = 960
+
+
+def spoken_phrase() -> np.ndarray:
+    """"Nice to see you again." by espeak-ng, from its first sound to its last."""
+    engine, voice = VoiceRegistry(["espeak"], default="espeak").resolve("espeak:en-us")
+    s = engine.synthesize("Nice to see you again.", voice)
+    pcm = resample(s.pcm, s.sample_rate, TIMELINE_RATE)
+    loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > 300)
+    return pcm[loud[0] : loud[-1] + 1]
+
+
+def detect(vad: VoiceActivityDetector, pcm: np.ndarray) -> list[Transition]:
+    """Every transition the detector reports for `pcm` pushed in 20 ms packets from timeline sample 0."""
+    transitions = []
+    for start in range(0, len(pcm), PACKET):
+        transitions += vad.push(start, pcm[start : start + PACKET])
+    return transitions
 
 
 def silence(seconds: float) -> np.ndarray:

@@ -4,32 +4,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engines.resample import resample
 from engines.timebase import TIMELINE_RATE
-from engines.tts.registry import VoiceRegistry
 from engines.vad.base import Transition
 from engines.vad.registry import create_vad
 from engines.vad.silero import CHUNK_SAMPLES, HANGOVER_CHUNKS, SileroVad
-from tests.sounds import breaths, clicks, music, noise, silence
-
-PACKET = 960  # 20 ms, as WebRTC delivers audio
+from tests import sounds
+from tests.sounds import PACKET, breaths, clicks, music, noise, silence
 
 
 @pytest.fixture(scope="module")
 def speech() -> np.ndarray:
-    engine, voice = VoiceRegistry(["espeak"], default="espeak").resolve("espeak:en-us")
-    s = engine.synthesize("Nice to see you again.", voice)
-    pcm = resample(s.pcm, s.sample_rate, TIMELINE_RATE)
-    loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > 300)
-    return pcm[loud[0] : loud[-1] + 1]  # from the first sound to the last
+    return sounds.spoken_phrase()
 
 
 def detect(pcm: np.ndarray) -> list[Transition]:
-    vad = SileroVad()
-    transitions = []
-    for start in range(0, len(pcm), PACKET):
-        transitions += vad.push(start, pcm[start : start + PACKET])
-    return transitions
+    return sounds.detect(SileroVad(), pcm)
 
 
 def test_the_registry_builds_it():

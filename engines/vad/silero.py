@@ -21,7 +21,7 @@ import numpy as np
 import onnxruntime as ort
 
 from engines.face.features import DECIMATION, StreamingDecimator
-from engines.vad.base import Transition, VoiceActivityDetector
+from engines.vad.base import SpeechRuns, Transition, VoiceActivityDetector
 
 MODEL_RATE = 16_000
 CHUNK = 512  # 16 kHz samples per judgement
@@ -68,10 +68,15 @@ class SileroVad(VoiceActivityDetector):
         self._received = 0  # timeline sample just after the audio pushed so far
         self._background: deque[float] = deque(maxlen=BACKGROUND_CHUNKS)
         self._restart()
-        self._run = 0
-        self._run_start = 0
-        self.speaking = False
-        self.last_voiced = 0
+        self._runs = SpeechRuns(1, HANGOVER_CHUNKS)
+
+    @property
+    def speaking(self) -> bool:
+        return self._runs.speaking
+
+    @property
+    def last_voiced(self) -> int:
+        return self._runs.last_voiced
 
     def _restart(self) -> None:
         """Fresh model state and filter history: after a hole, the audio before it says nothing of what follows."""
@@ -125,23 +130,8 @@ class SileroVad(VoiceActivityDetector):
         return float(probability[0, 0])
 
     def _decide(self, probability: float) -> Transition | None:
-        chunk_end = self._position + CHUNK_SAMPLES
         voiced = probability >= (OFFSET_PROBABILITY if self.speaking else ONSET_PROBABILITY)
-        if voiced:
-            self.last_voiced = chunk_end
-        if self.speaking == voiced:
-            self._run = 0
-            return None
-        if self._run == 0:
-            self._run_start = self._position
-        self._run += 1
-        if not self.speaking:
-            self.speaking, self._run = True, 0
-            return Transition(True, self._run_start, self.last_voiced)
-        if self._run >= HANGOVER_CHUNKS:
-            self.speaking, self._run = False, 0
-            return Transition(False, chunk_end, self.last_voiced)
-        return None
+        return self._runs.judge(voiced, self._position, self._position + CHUNK_SAMPLES)
 
 
 def _level_db(pcm: np.ndarray) -> float:
