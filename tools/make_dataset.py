@@ -249,6 +249,28 @@ def build_shard(name: str, index: int, utterances: list[Utterance], out_dir: Pat
     log.info("%s: %d utterances (%.0f s)", path.name, len(utterances), time.perf_counter() - started)
 
 
+def source_of(voice_id: str) -> str:
+    """The source a voice belongs to, for the hours table: the human speaker, or the TTS engine."""
+    engine, _, voice = voice_id.partition(SEPARATOR)
+    return voice_id if engine == "human" else engine
+
+
+def summary(out_dir: Path) -> str:
+    """Hours of audio (silence around each utterance included) and utterances per split and source."""
+    table: dict[tuple[str, str], list[float]] = {}
+    for shard in sorted(out_dir.glob("*.npz")):
+        split = shard.name.rsplit("-", 1)[0]
+        data = np.load(shard)
+        rows = np.diff(data["mel_offsets"])
+        for voice, n in zip(data["voices"], rows):
+            entry = table.setdefault((split, source_of(str(voice))), [0.0, 0])
+            entry[0] += (n - PAST) * TIMELINE_PER_MEL / TIMELINE_RATE / 3600
+            entry[1] += 1
+    lines = ["| split | source | utterances | hours |", "| --- | --- | --- | --- |"]
+    lines += [f"| {split} | {source} | {count} | {hours:.2f} |" for (split, source), (hours, count) in table.items()]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sentences", type=int, default=1_600)
@@ -256,7 +278,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DATA_DIR)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--summary", action="store_true", help="print hours by split and source of the shards")
     args = parser.parse_args()
+    if args.summary:
+        print(summary(args.out))
+        return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     args.out.mkdir(parents=True, exist_ok=True)
     ALIGNMENTS_DIR.mkdir(parents=True, exist_ok=True)

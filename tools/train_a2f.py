@@ -27,7 +27,7 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from engines.face.backends.base import DEFAULT_MODEL, INPUT_NAME, MAX_BATCH, OUTPUT_NAME
+from engines.face.backends.base import DEFAULT_MODEL, INPUT_NAME, OUTPUT_NAME
 from engines.face.features import FUTURE, MELS_PER_VIDEO_FRAME, PAST
 from engines.face.model import AudioToFace, count_parameters
 from engines.timebase import MOUTH_PARAMS
@@ -44,6 +44,7 @@ SYNTHETIC = (*GATES, "test_seen_voices_augmented", "test_festival_ked")
 HUMAN = (*(f"test_human_{s}" for s in HELD_OUT_SPEAKERS), "test_human_allison-en_augmented")
 SILENT_JAW = 0.1  # the most jaw opening that still reads as a closed mouth
 MEL_MS = 10.0
+EVAL_BATCH = 1024  # offline evaluation: the batch axis is dynamic, larger batches than the server's are fine
 Predict = Callable[[np.ndarray], np.ndarray]
 
 
@@ -105,15 +106,19 @@ def merge(splits: list[Split]) -> Split:
 
 
 def onnx_predictor(model_path: Path) -> tuple[Predict, int]:
-    """The exported model's forward pass and its look-ahead in mel frames."""
-    session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    """The exported model's forward pass and its look-ahead in mel frames. One thread: on a shared machine a
+    second one mostly spins waiting for a core."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
     future = session.get_inputs()[0].shape[1] - PAST - 1
     return (lambda mel: session.run([OUTPUT_NAME], {INPUT_NAME: mel})[0]), future
 
 
 def predict_all(predict: Predict, split: Split, index: np.ndarray, future: int) -> np.ndarray:
-    return np.concatenate([predict(split.windows(index[i : i + MAX_BATCH], future))
-                           for i in range(0, len(index), MAX_BATCH)])
+    return np.concatenate([predict(split.windows(index[i : i + EVAL_BATCH], future))
+                           for i in range(0, len(index), EVAL_BATCH)])
 
 
 def silence_prediction(predict: Predict, future: int) -> dict[str, float]:
@@ -188,19 +193,22 @@ def train(train_split: Split, future: int, epochs: int, samples_per_epoch: int, 
     return model.eval()
 
 
-def report(model_path: Path, data_dir: Path) -> dict[str, dict[str, float]]:
+def report(model_path: Path, data_dir: Path, sets: tuple[str, ...]) -> dict[str, dict[str, float]]:
     predict, future = onnx_predictor(model_path)
-    results = {name: evaluate_synthetic(predict, load_split(name, data_dir), future) for name in SYNTHETIC}
-    results.update({name: evaluate_human(predict, load_split(name, data_dir), future) for name in HUMAN})
+    results = {name: evaluate_synthetic(predict, load_split(name, data_dir), future) for name in SYNTHETIC
+               if name in sets}
+    results.update({name: evaluate_human(predict, load_split(name, data_dir), future) for name in HUMAN
+                    if name in sets})
     results["silence"] = silence_prediction(predict, future)
     print(f"{model_path}: look-ahead {future} mel frames")
     for name, metrics in results.items():
         print(f"{name}: " + ", ".join(f"{k}={v:.3f}" for k, v in metrics.items()))
-    passed = all(results[name]["r_jaw_open"] >= gate for name, gate in GATES.items()) and all(
-        value < SILENT_JAW for value in (*results["silence"].values(),
-                                         results["test_seen_voices"]["rest_frames_mean_jaw_open"])
-    )
-    print("quality gate:", "PASSED" if passed else "FAILED", f"(r_jaw_open >= {GATES}, silent jaw < {SILENT_JAW})")
+    if set(GATES) <= set(results):
+        passed = all(results[name]["r_jaw_open"] >= gate for name, gate in GATES.items()) and all(
+            value < SILENT_JAW for value in (*results["silence"].values(),
+                                             results["test_seen_voices"]["rest_frames_mean_jaw_open"])
+        )
+        print("quality gate:", "PASSED" if passed else "FAILED", f"(r_jaw_open >= {GATES}, silent jaw < {SILENT_JAW})")
     return results
 
 
@@ -215,6 +223,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-only", action="store_true", help="only measure the model at --out")
+    parser.add_argument("--sets", nargs="+", choices=(*SYNTHETIC, *HUMAN), default=(*SYNTHETIC, *HUMAN),
+                        help="held-out sets to measure (default: all)")
     args = parser.parse_args()
     if not 0 <= args.future <= DATA_FUTURE:
         parser.error(f"--future must be between 0 and {DATA_FUTURE} (the data set's look-ahead)")
@@ -230,8 +240,9 @@ def main() -> None:
         log.info("exported %s; max |onnx - torch| = %.1e", args.out, error)
         if error > 1e-4:
             raise SystemExit("ONNX export disagrees with PyTorch")
-    results = report(args.out, args.data)
-    (args.data / f"metrics-{args.out.stem}.json").write_text(json.dumps(results, indent=2))
+    results = report(args.out, args.data, tuple(args.sets))
+    suffix = "" if set(args.sets) == {*SYNTHETIC, *HUMAN} else "-" + "+".join(sorted(args.sets))
+    (args.data / f"metrics-{args.out.stem}{suffix}.json").write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":
