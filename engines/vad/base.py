@@ -66,3 +66,18 @@ class VoiceActivityDetector(ABC):
     @abstractmethod
     def is_quiet(self, pcm: np.ndarray) -> bool:
         """Whether `pcm` is no louder than the background as the detector knows it now (pcm itself not judged)."""
+
+
+class RunsDetector(VoiceActivityDetector, ABC):
+    """A detector that judges audio frame by frame and leaves onset and hangover to SpeechRuns."""
+
+    def __init__(self, onset: int, hangover: int) -> None:
+        self._runs = SpeechRuns(onset, hangover)
+
+    @property
+    def speaking(self) -> bool:
+        return self._runs.speaking
+
+    @property
+    def last_voiced(self) -> int:
+        return self._runs.last_voiced

@@ -12,7 +12,7 @@ from collections import deque
 import numpy as np
 
 from engines.timebase import TIMELINE_RATE
-from engines.vad.base import SpeechRuns, Transition, VoiceActivityDetector
+from engines.vad.base import RunsDetector, Transition
 
 FRAME_SAMPLES = TIMELINE_RATE // 100  # 10 ms
 # Loudness above the noise floor that makes a frame voiced, and the lower margin for hissing (high zero-crossing)
@@ -29,21 +29,13 @@ ONSET_FRAMES = 3
 HANGOVER_FRAMES = 30  # 300 ms
 
 
-class EnergyVad(VoiceActivityDetector):
+class EnergyVad(RunsDetector):
     def __init__(self) -> None:
+        super().__init__(ONSET_FRAMES, HANGOVER_FRAMES)
         self._pending = np.zeros(0, dtype=np.int16)
         self._position = 0  # timeline sample of the first pending sample
         self._levels: deque[float] = deque(maxlen=FLOOR_WINDOW)
         self._recent: deque[float] = deque(maxlen=3)
-        self._runs = SpeechRuns(ONSET_FRAMES, HANGOVER_FRAMES)
-
-    @property
-    def speaking(self) -> bool:
-        return self._runs.speaking
-
-    @property
-    def last_voiced(self) -> int:
-        return self._runs.last_voiced
 
     @property
     def floor_db(self) -> float:

@@ -21,7 +21,7 @@ import numpy as np
 import onnxruntime as ort
 
 from engines.face.features import DECIMATION, StreamingDecimator
-from engines.vad.base import SpeechRuns, Transition, VoiceActivityDetector
+from engines.vad.base import RunsDetector, Transition
 
 MODEL_RATE = 16_000
 CHUNK = 512  # 16 kHz samples per judgement
@@ -29,6 +29,7 @@ CONTEXT = 64
 CHUNK_SAMPLES = CHUNK * DECIMATION  # 1536 timeline samples, 32 ms
 ONSET_PROBABILITY = 0.5
 OFFSET_PROBABILITY = 0.35
+ONSET_CHUNKS = 1  # one chunk (32 ms): the model itself tells a click from speech
 HANGOVER_CHUNKS = 10  # 320 ms
 BACKGROUND_CHUNKS = 50  # `is_quiet` compares with the last 1.6 s of chunks judged not speech (90th percentile)
 QUIET_MARGIN_DB = 3.0
@@ -60,23 +61,15 @@ def _session() -> ort.InferenceSession:
     return ort.InferenceSession(str(model_path()), sess_options=options, providers=["CPUExecutionProvider"])
 
 
-class SileroVad(VoiceActivityDetector):
+class SileroVad(RunsDetector):
     def __init__(self) -> None:
+        super().__init__(ONSET_CHUNKS, HANGOVER_CHUNKS)
         self._session = _session()
         self._sample_rate = np.array(MODEL_RATE, dtype=np.int64)
         self._position = 0  # timeline sample where the next chunk starts (that of the first pending sample)
         self._received = 0  # timeline sample just after the audio pushed so far
         self._background: deque[float] = deque(maxlen=BACKGROUND_CHUNKS)
         self._restart()
-        self._runs = SpeechRuns(1, HANGOVER_CHUNKS)
-
-    @property
-    def speaking(self) -> bool:
-        return self._runs.speaking
-
-    @property
-    def last_voiced(self) -> int:
-        return self._runs.last_voiced
 
     def _restart(self) -> None:
         """Fresh model state and filter history: after a hole, the audio before it says nothing of what follows."""
