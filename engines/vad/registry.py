@@ -6,6 +6,7 @@ from engines.vad.base import VoiceActivityDetector
 
 DETECTORS = Plugins("voice-activity detector", {
     "energy": "engines.vad.energy:EnergyVad",
+    "silero": "engines.vad.silero:SileroVad",
 })
 
 
