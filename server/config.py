@@ -16,7 +16,7 @@ from assets import WEB_DIR
 from engines.avatar.registry import RENDERERS
 from engines.face.backends.base import BACKENDS
 from engines.tts.registry import ENGINES
-from engines.vad.registry import DETECTORS
+from engines.vad.registry import CHOICES as VAD_CHOICES
 
 
 def setting(default: Any, help: str, **cli: Any) -> Any:
@@ -79,7 +79,9 @@ class TextSettings:
 class VoiceSettings:
     """Voice mode: the client's own voice in, the avatar speaking it back."""
 
-    vad: str = setting("energy", "voice-activity detector of the incoming voice", choices=DETECTORS)
+    vad: str = setting(
+        "auto", "voice-activity detector of the incoming voice (auto: silero where installed, else energy)",
+        choices=VAD_CHOICES)
     processing_margin_s: float = setting(
         0.025, "slack for inference time and arrival jitter in the voice's fixed delay (s)")
     max_backlog_s: float = setting(0.3, "extra delay beyond which even speech of a late voice is skipped (s)")

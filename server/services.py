@@ -18,6 +18,7 @@ from engines.face.factory import create_face_engine
 from engines.face.fallback import with_phoneme_fallback
 from engines.tts.base import EngineOptions, UnknownVoice
 from engines.tts.registry import VoiceRegistry
+from engines.vad.registry import resolve_vad
 from server.admission import Admission
 from server.config import ServerConfig, TtsSettings
 from server.llm.client import LlmClient
@@ -104,6 +105,7 @@ class Services:
             "face_driver": self.face.name,
             "face_note": getattr(self.face, "note", None),
             "renderer": self.renderers.name,
+            "vad": resolve_vad(self.config.voice_mode.vad),
             "avatars": list_avatars(),
             "voices": self.voices.voices(),
             "default_avatar": self.default_avatar.name,
