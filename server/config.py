@@ -98,6 +98,30 @@ class Workers:
         return self.render_threads or os.cpu_count() or 2
 
 
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
+
+
+@dataclass(frozen=True)
+class BroadcastSettings:
+    """Broadcasts (docs/protocol.md, "Broadcasts"): the shared H.264 + AAC encoder, pushed outputs, recordings."""
+
+    recordings: Path | None = setting(
+        None, "folder of the file outputs' MP4 recordings, served at /v1/recordings/<name> (none: file outputs refused)")
+    max_outputs: int = setting(4, "outputs one broadcast may have")
+    max_whep_viewers: int = setting(4, "WHEP viewers one broadcast may have at once (many viewers: an SFU output)")
+    h264_profile: str = setting("baseline", "H.264 profile of broadcasts", choices=("baseline", "main"))
+    h264_preset: str = setting("veryfast", "x264 speed preset of broadcasts", choices=X264_PRESETS)
+    h264_threads: int = setting(1, "x264 threads per broadcast's encoder")
+    video_bitrate: int = setting(1_500_000, "H.264 bitrate of broadcasts (bit/s)")
+    audio_bitrate: int = setting(64_000, "AAC bitrate of broadcasts (bit/s)")
+    keyframe_interval_s: float = setting(2.0, "a broadcast's H.264 keyframe interval (s)")
+    output_buffer_s: float = setting(
+        2.0, "encoded media an output may fall behind before it drops to the next keyframe (s)")
+    retry_min_s: float = setting(0.5, "first wait before an output reconnects; doubled on each failure (s)")
+    retry_max_s: float = setting(15.0, "longest wait between an output's reconnection attempts (s)")
+    output_timeout_s: float = setting(5.0, "a pushed output's connection or write that stalls this long fails (s)")
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     host: str = setting("127.0.0.1", "address to listen on")
@@ -132,6 +156,7 @@ class ServerConfig:
     text: TextSettings = field(default_factory=TextSettings)
     voice_mode: VoiceSettings = field(default_factory=VoiceSettings)
     workers: Workers = field(default_factory=Workers)
+    broadcast: BroadcastSettings = field(default_factory=BroadcastSettings)
 
     def __post_init__(self) -> None:
         if self.max_sessions < 1:

@@ -7,6 +7,7 @@ import itertools
 import logging
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any
@@ -62,6 +63,8 @@ class Services:
             config.max_sessions, config.admit_by_headroom, config.max_late_fraction, config.lateness_window_s
         )
         self.sessions = SessionTable(admission)
+        # Further sections of /healthz, added by the parts of the server that have something to say there.
+        self.health_parts: dict[str, Callable[[], Any]] = {}
         self.pipeline = PipelineResources(
             voices=self.voices,
             face=self.face,
@@ -105,6 +108,7 @@ class Services:
             "voices": self.voices.voices(),
             "default_avatar": self.default_avatar.name,
             "default_voice": self.default_voice,
+            **{name: part() for name, part in self.health_parts.items()},
         }
 
     def _face_batch(self, size: int, seconds: float) -> None:

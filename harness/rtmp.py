@@ -1,0 +1,197 @@
+"""An RTMP server to push broadcasts to, and a player that pulls them back, for the tests and the benchmarks.
+
+The server is Debian's nginx with libnginx-mod-rtmp, run as a child process on a loopback port with a
+configuration of its own in a temporary folder (nothing of the machine's nginx is touched). The player is PyAV
+reading the live stream on a thread: the arrival time and timestamps of every packet, the decoded audio, and
+the decoded video frames' luma.
+"""
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+
+from harness.server_process import free_port
+
+NGINX = "/usr/sbin/nginx"
+RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
+CONFIG = """\
+daemon off;
+master_process on;
+worker_processes 1;
+pid {folder}/nginx.pid;
+error_log {folder}/error.log info;
+load_module {module};
+events {{ worker_connections 64; }}
+rtmp {{
+    server {{
+        listen 127.0.0.1:{port};
+        chunk_size 4096;
+        application live {{
+            live on;
+            record off;
+        }}
+    }}
+}}
+"""
+
+
+def nginx_rtmp_available() -> bool:
+    return Path(NGINX).exists() and RTMP_MODULE.exists()
+
+
+class NginxRtmp:
+    """nginx-rtmp on `127.0.0.1:<port>`, application `live`; `restart()` stops it and starts it again on the same
+    port (an RTMP server going away and coming back)."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self._folder = Path(tempfile.mkdtemp(prefix="nginx-rtmp-"))
+        (self._folder / "nginx.conf").write_text(CONFIG.format(folder=self._folder, module=RTMP_MODULE, port=self.port))
+        self._proc: subprocess.Popen | None = None
+
+    def url(self, key: str) -> str:
+        return f"rtmp://127.0.0.1:{self.port}/live/{key}"
+
+    def start(self, timeout: float = 10.0) -> None:
+        self._proc = subprocess.Popen(
+            [NGINX, "-p", str(self._folder), "-e", str(self._folder / "error.log"), "-c", str(self._folder / "nginx.conf")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while not self._listening():
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"nginx-rtmp did not start:\n{self.log()[-3000:]}")
+            time.sleep(0.05)
+
+    def _listening(self) -> bool:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+            return True
+        return False
+
+    def stop(self) -> None:
+        """Stop nginx and its worker at once (every connection drops)."""
+        if self._proc is None:
+            return
+        self._proc.terminate()  # SIGTERM: nginx's fast shutdown
+        try:
+            self._proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+
+    def restart(self, down_s: float = 0.0) -> None:
+        self.stop()
+        time.sleep(down_s)
+        self.start()
+
+    def log(self) -> str:
+        path = self._folder / "error.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def __enter__(self) -> NginxRtmp:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        shutil.rmtree(self._folder, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class PulledPacket:
+    kind: str
+    time: float  # pts in seconds
+    keyframe: bool
+    arrival: float  # time.monotonic()
+
+
+@dataclass(frozen=True)
+class PulledAudio:
+    time: float
+    pcm: np.ndarray  # int16 mono at the stream's rate
+    rate: int
+    arrival: float
+
+
+@dataclass(frozen=True)
+class PulledVideo:
+    time: float
+    luma: np.ndarray  # uint8, height x width
+    arrival: float
+
+
+@dataclass
+class RtmpPlayer:
+    """Plays `url` on a thread until `stop()`: what arrived, decoded. `connected` is set once the stream's
+    header is read; a broken stream ends the play (`ended`, `error`)."""
+
+    url: str
+    open_timeout_s: float = 15.0
+    packets: list[PulledPacket] = field(default_factory=list)
+    audio: list[PulledAudio] = field(default_factory=list)
+    video: list[PulledVideo] = field(default_factory=list)
+    streams: list[tuple[str, str, str | None]] = field(default_factory=list)  # (type, codec, profile)
+    error: str | None = None
+
+    def __post_init__(self) -> None:
+        self.connected = threading.Event()
+        self.ended = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._play, name="rtmp-player", daemon=True)
+
+    def start(self) -> RtmpPlayer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(15)
+
+    def _play(self) -> None:
+        try:
+            options = {"rtmp_live": "live", "fflags": "nobuffer", "analyzeduration": "1000000"}
+            with av.open(self.url, options=options, timeout=(self.open_timeout_s, 5.0)) as container:
+                self.streams = [(s.type, s.codec_context.name, s.codec_context.profile) for s in container.streams]
+                self.connected.set()
+                resampler = av.AudioResampler(format="s16", layout="mono")
+                for packet in container.demux():
+                    if self._stopping.is_set():
+                        return
+                    if packet.dts is None:
+                        continue
+                    arrival = time.monotonic()
+                    kind = packet.stream.type
+                    self.packets.append(PulledPacket(kind, float(packet.pts * packet.time_base), packet.is_keyframe, arrival))
+                    for frame in packet.decode():
+                        if kind == "audio":
+                            pcm = np.concatenate([f.to_ndarray().reshape(-1) for f in resampler.resample(frame)] or [np.zeros(0, np.int16)])
+                            self.audio.append(PulledAudio(float(frame.pts * frame.time_base), pcm, frame.sample_rate, arrival))
+                        elif kind == "video":
+                            self.video.append(PulledVideo(float(frame.pts * frame.time_base), frame.to_ndarray(format="gray"), arrival))
+        except (av.error.FFmpegError, OSError) as exc:
+            if not self._stopping.is_set():
+                self.error = str(exc)
+        finally:
+            self.ended.set()
+
+    def audio_track(self) -> tuple[np.ndarray, float, int]:
+        """The pulled audio laid out by its timestamps: samples, time of the first one, rate."""
+        rate = self.audio[0].rate
+        start = self.audio[0].time
+        end = self.audio[-1].time + len(self.audio[-1].pcm) / rate
+        out = np.zeros(int(round((end - start) * rate)) + 1, np.int16)
+        for chunk in self.audio:
+            at = int(round((chunk.time - start) * rate))
+            out[at : at + len(chunk.pcm)] = chunk.pcm[: max(0, len(out) - at)]
+        return out, start, rate
