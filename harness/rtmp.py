@@ -20,7 +20,9 @@ from pathlib import Path
 import av
 import numpy as np
 
+from engines.timebase import TIMELINE_RATE
 from harness.server_process import free_port
+from harness.stream_sync import Decoded, lay_out
 
 NGINX = "/usr/sbin/nginx"
 RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
@@ -38,31 +40,43 @@ rtmp {{
         chunk_size 4096;
         application live {{
             live on;
-            record off;
+            {record}
         }}
     }}
 }}
 """
 
 
-def nginx_rtmp_available() -> bool:
-    return Path(NGINX).exists() and RTMP_MODULE.exists()
+PROBE_US = 3_000_000
+RECORD = "record all; record_path {folder}; record_unique on;"
 
 
 class NginxRtmp:
-    """nginx-rtmp on `127.0.0.1:<port>`, application `live`; `restart()` stops it and starts it again on the same
-    port (an RTMP server going away and coming back)."""
+    """nginx-rtmp on `127.0.0.1:<port>`, application `live`. With `record`, every publishing connection is also
+    written to an FLV file of its own (`records()`): what the server received, connection by connection."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, record: bool = False) -> None:
         self.port = port or free_port()
         self._folder = Path(tempfile.mkdtemp(prefix="nginx-rtmp-"))
-        (self._folder / "nginx.conf").write_text(CONFIG.format(folder=self._folder, module=RTMP_MODULE, port=self.port))
+        self._records = self._folder / "records"
+        self._records.mkdir()
+        self._folder.chmod(0o755)  # nginx's worker runs as an unprivileged user
+        self._records.chmod(0o777)
+        record_line = RECORD.format(folder=self._records) if record else "record off;"
+        config = CONFIG.format(folder=self._folder, module=RTMP_MODULE, port=self.port, record=record_line)
+        (self._folder / "nginx.conf").write_text(config)
         self._proc: subprocess.Popen | None = None
+
+    def records(self) -> list[Path]:
+        """The recorded connections, oldest first."""
+        return sorted(self._records.glob("*.flv"), key=lambda path: path.stat().st_mtime)
 
     def url(self, key: str) -> str:
         return f"rtmp://127.0.0.1:{self.port}/live/{key}"
 
     def start(self, timeout: float = 10.0) -> None:
+        if not (Path(NGINX).exists() and RTMP_MODULE.exists()):
+            raise RuntimeError("Debian's nginx and libnginx-mod-rtmp are needed: run tools/setup.sh")
         self._proc = subprocess.Popen(
             [NGINX, "-p", str(self._folder), "-e", str(self._folder / "error.log"), "-c", str(self._folder / "nginx.conf")],
             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
@@ -90,11 +104,6 @@ class NginxRtmp:
             self._proc.wait()
         self._proc = None
 
-    def restart(self, down_s: float = 0.0) -> None:
-        self.stop()
-        time.sleep(down_s)
-        self.start()
-
     def log(self) -> str:
         path = self._folder / "error.log"
         return path.read_text(errors="replace") if path.exists() else ""
@@ -119,8 +128,7 @@ class PulledPacket:
 @dataclass(frozen=True)
 class PulledAudio:
     time: float
-    pcm: np.ndarray  # int16 mono at the stream's rate
-    rate: int
+    pcm: np.ndarray  # int16 mono at TIMELINE_RATE
     arrival: float
 
 
@@ -160,11 +168,13 @@ class RtmpPlayer:
 
     def _play(self) -> None:
         try:
-            options = {"rtmp_live": "live", "fflags": "nobuffer", "analyzeduration": "1000000"}
+            # An RTMP server sends a new player video from the next keyframe on (at most 2 s away): the stream's
+            # tracks are only all known once one came, and PyAV ignores tracks found later.
+            options = {"rtmp_live": "live", "fflags": "nobuffer", "analyzeduration": str(PROBE_US)}
             with av.open(self.url, options=options, timeout=(self.open_timeout_s, 5.0)) as container:
                 self.streams = [(s.type, s.codec_context.name, s.codec_context.profile) for s in container.streams]
                 self.connected.set()
-                resampler = av.AudioResampler(format="s16", layout="mono")
+                resampler = av.AudioResampler(format="s16", layout="mono", rate=TIMELINE_RATE)
                 for packet in container.demux():
                     if self._stopping.is_set():
                         return
@@ -176,7 +186,7 @@ class RtmpPlayer:
                     for frame in packet.decode():
                         if kind == "audio":
                             pcm = np.concatenate([f.to_ndarray().reshape(-1) for f in resampler.resample(frame)] or [np.zeros(0, np.int16)])
-                            self.audio.append(PulledAudio(float(frame.pts * frame.time_base), pcm, frame.sample_rate, arrival))
+                            self.audio.append(PulledAudio(float(frame.pts * frame.time_base), pcm, arrival))
                         elif kind == "video":
                             self.video.append(PulledVideo(float(frame.pts * frame.time_base), frame.to_ndarray(format="gray"), arrival))
         except (av.error.FFmpegError, OSError) as exc:
@@ -185,13 +195,7 @@ class RtmpPlayer:
         finally:
             self.ended.set()
 
-    def audio_track(self) -> tuple[np.ndarray, float, int]:
-        """The pulled audio laid out by its timestamps: samples, time of the first one, rate."""
-        rate = self.audio[0].rate
-        start = self.audio[0].time
-        end = self.audio[-1].time + len(self.audio[-1].pcm) / rate
-        out = np.zeros(int(round((end - start) * rate)) + 1, np.int16)
-        for chunk in self.audio:
-            at = int(round((chunk.time - start) * rate))
-            out[at : at + len(chunk.pcm)] = chunk.pcm[: max(0, len(out) - at)]
-        return out, start, rate
+    def decoded(self) -> Decoded:
+        """What was played, laid out by its timestamps."""
+        audio, start = lay_out([(chunk.time, chunk.pcm) for chunk in self.audio])
+        return Decoded(audio, start, [(frame.time, frame.luma) for frame in self.video])

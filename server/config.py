@@ -120,6 +120,8 @@ class BroadcastSettings:
     retry_min_s: float = setting(0.5, "first wait before an output reconnects; doubled on each failure (s)")
     retry_max_s: float = setting(15.0, "longest wait between an output's reconnection attempts (s)")
     output_timeout_s: float = setting(5.0, "a pushed output's connection or write that stalls this long fails (s)")
+    finalize_timeout_s: float = setting(
+        300.0, "longest wait for a recording's MP4 index to be written (moved to the front of the file) at its end (s)")
 
 
 @dataclass(frozen=True)

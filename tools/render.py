@@ -72,7 +72,7 @@ class Render:
         )
         self.encoder = BroadcastEncoder(config.broadcast, self.log)
         self.encoder.attach(self.pipeline)
-        self.output = FileOutput(output, self.encoder, self.log)
+        self.output = FileOutput(output, self.encoder, config.broadcast, self.log)
         self.ended = 0
         self._frames = 0
         self.pipeline.events.listen(self._event)

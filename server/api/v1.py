@@ -12,8 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
-from server.api.messages import json_object
 from server.api.auth import bearer_or_query_token, token_ok
+from server.api.messages import json_object
 from server.pipeline.errors import ProtocolError
 
 PREFIX = "/v1/"

@@ -5,7 +5,8 @@ Encoding runs on one worker thread of its own (PyAV releases the GIL in the code
 Timestamps come from the frames' slots on the session clock (video pts = n * 3600 at 90 kHz, audio pts = k * 960
 at 48 kHz), so audio and video stay in step however late a frame is encoded or written. The audio is fed to the
 encoder without gaps (a frame lost by falling behind is encoded as silence), so that every AAC packet's timestamp
-matches the samples it holds. Keyframes come every `keyframe_interval_s` and whenever an output asks for one.
+matches the samples it holds. Keyframes come at every multiple of `keyframe_interval_s` of session time (whatever frames were lost
+before) and whenever an output asks for one.
 
 The encoder is made before its session's pipeline (outputs are built, and checked, with it before anything is
 started), is given the pipeline with `attach`, and starts with its first subscription (a broadcast with no
@@ -54,6 +55,8 @@ class BroadcastEncoder:
         self.video_stream: av.video.stream.VideoStream | None = None
         self.audio_stream: av.audio.stream.AudioStream | None = None
         self._keyframe_requested = False
+        self._keyframe_frames = max(1, round(settings.keyframe_interval_s * FPS))
+        self._keyframe_interval = -1  # the keyframe interval of the last keyframe
         self._encoded = {"video": -1, "audio": -1}  # index of the last frame encoded
         self._progress = asyncio.Event()
         self._next_audio: int | None = None
@@ -103,17 +106,16 @@ class BroadcastEncoder:
         context.time_base = VIDEO_TIME_BASE
         context.bit_rate = settings.video_bitrate
         context.flags |= Flags.global_header
-        keyint = max(1, round(settings.keyframe_interval_s * FPS))
-        context.gop_size = keyint
         context.options = {
             "preset": settings.h264_preset,
             "tune": "zerolatency",
             "profile": settings.h264_profile,
             "forced-idr": "1",
             "threads": str(settings.h264_threads),
-            # a keyframe exactly every interval (no scene-cut keyframes), and the parameter sets before each one
-            # as well as in the header, for receivers that join mid-stream
-            "x264-params": f"keyint={keyint}:min-keyint={keyint}:scenecut=0:repeat-headers=1",
+            # Keyframes are the encoder's own decision (`_encode_video`), on the session clock: x264 adds none, not
+            # even at scene cuts. The parameter sets come before each keyframe as well as in the header, for
+            # receivers that join mid-stream.
+            "x264-params": "keyint=infinite:scenecut=0:repeat-headers=1",
         }
         audio = codecs.add_stream("aac", rate=TIMELINE_RATE)
         audio.layout = AUDIO_CHANNELS
@@ -152,8 +154,9 @@ class BroadcastEncoder:
             picture = picture.reformat(width=context.width, height=context.height)
         picture.pts = frame.pts
         picture.time_base = VIDEO_TIME_BASE
-        if self._keyframe_requested:
-            self._keyframe_requested = False
+        interval = frame.index // self._keyframe_frames  # keyframes at 0, 2, 4, ... s of session time
+        if self._keyframe_requested or interval != self._keyframe_interval:
+            self._keyframe_requested, self._keyframe_interval = False, interval
             picture.pict_type = av.video.frame.PictureType.I
         started = time.perf_counter()
         packets = context.encode(picture)

@@ -14,16 +14,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import av
-
+from server.config import BroadcastSettings
 from server.pipeline.errors import quote
 from server.pipeline.session import SessionPipeline
 from server.transports.base import Output, OutputStatus
+from server.transports.destination import Destination, DestinationError
 from server.transports.encoder import BroadcastEncoder
-from server.transports.mux import Muxer
 from server.transports.packets import PacketSubscription
 from server.transports.requests import OutputContext, bad_output, text_field
-from server.transports.worker import Worker
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,119}\.mp4")
 MP4_OPTIONS = {"movflags": "+faststart"}
@@ -48,13 +46,20 @@ def working_path(path: Path) -> Path:
 class FileOutput(Output):
     kind = "file"
 
-    def __init__(self, path: Path, encoder: BroadcastEncoder, log: logging.LoggerAdapter, url: str | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        encoder: BroadcastEncoder,
+        settings: BroadcastSettings,
+        log: logging.LoggerAdapter,
+        url: str | None = None,
+    ) -> None:
         self.path = path
         self._url = url
         self._encoder = encoder
+        self._settings = settings
         self._log = log
-        self._worker = Worker("record")
-        self._muxer: Muxer | None = None
+        self._destination: Destination | None = None
         self._packets: PacketSubscription | None = None
         self._task: asyncio.Task | None = None
         self._state = "connecting"
@@ -65,13 +70,13 @@ class FileOutput(Output):
     @classmethod
     def from_request(cls, spec: Mapping[str, Any], context: OutputContext) -> FileOutput:
         name = recording_name(text_field(spec, "file", required=True))
-        folder = context.config.broadcast.recordings
-        if folder is None:
+        settings = context.config.broadcast
+        if settings.recordings is None:
             raise bad_output("this server keeps no recordings (start it with --recordings DIR)")
-        path = Path(folder) / name
+        path = Path(settings.recordings) / name
         if path.exists() or working_path(path).exists():
             raise bad_output(f"a recording named {quote(name)} exists or is being made; choose another name")
-        return cls(path, context.encoder, context.log, url=f"/v1/recordings/{name}")
+        return cls(path, context.encoder, settings, context.log, url=f"/v1/recordings/{name}")
 
     async def start(self, pipeline: SessionPipeline) -> None:
         self._packets = self._encoder.subscribe()
@@ -80,50 +85,56 @@ class FileOutput(Output):
     def status(self) -> OutputStatus:
         return OutputStatus(self.kind, self._url or str(self.path), self._state, self.frames_sent, 0, self._error)
 
-    async def _run(self) -> None:
-        try:
-            await self._worker.call(self._open)
-            self._state = "live"
-            while True:
-                self.frames_sent += await self._worker.call(self._muxer.write, await self._packets.batch())
-        except (av.error.FFmpegError, OSError) as exc:  # a full disk, a vanished folder: this recording ends
-            self._state, self._error = "failed", exc.strerror or str(exc)
-            self._log.error("recording %s failed: %s", self.path.name, self._error)
+    def _fail(self, reason: str) -> None:
+        self._state, self._error = "failed", reason
+        self._log.error("recording %s failed: %s", self.path.name, reason)
 
-    def _open(self) -> None:
-        """Take the working name (failing if another broadcast took it first) and open the MP4 there."""
+    async def _run(self) -> None:
+        """Take the working name (failing if another broadcast took it first), then write until closed."""
         working = working_path(self.path)
-        working.parent.mkdir(parents=True, exist_ok=True)
-        working.touch(exist_ok=False)
+        try:
+            working.parent.mkdir(parents=True, exist_ok=True)
+            working.touch(exist_ok=False)
+        except OSError as exc:
+            self._fail(exc.strerror or str(exc))
+            return
         self._claimed = True
+        first = await self._packets.batch()
         encoder = self._encoder
-        self._muxer = Muxer(str(working), "mp4", encoder.video_stream, encoder.audio_stream, MP4_OPTIONS)
+        destination = await Destination.open(
+            "mp4", str(working), MP4_OPTIONS, encoder.video_stream, encoder.audio_stream,
+            self._settings.output_timeout_s,
+        )
+        self._destination = destination
+        try:
+            self.frames_sent += await destination.write(first)
+            while True:
+                self.frames_sent += await destination.write(await self._packets.batch())
+                if destination.live:
+                    self._state = "live"
+        except DestinationError as exc:  # a full disk, a vanished folder: this recording ends
+            self._destination = None
+            await destination.abort()
+            self._fail(str(exc))
 
     async def close(self) -> None:
-        """Write what is queued, finalize the MP4 and give it its name."""
+        """Write what is queued, finalize the MP4 (index at the front) and give it its name."""
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-            await self._worker.call(self._finish, self._packets.drain())
+        destination, self._destination = self._destination, None
+        if destination is not None:
+            try:
+                self.frames_sent += await destination.write(self._packets.drain())
+                await destination.close(self._settings.finalize_timeout_s)
+            except DestinationError as exc:
+                self._fail(f"could not be finalized: {exc}")
+        if self._packets is not None:
             self._packets.close()
-        self._worker.shutdown()
-        self._task = None
-
-    def _finish(self, last: list) -> None:
-        muxer, self._muxer = self._muxer, None
-        working = working_path(self.path)
-        try:
-            if muxer is not None:
-                if self._state == "live":
-                    self.frames_sent += muxer.write(last)
-                muxer.close()
-        except (av.error.FFmpegError, OSError) as exc:
-            self._state, self._error = "failed", exc.strerror or str(exc)
-            self._log.error("recording %s could not be finalized: %s", self.path.name, self._error)
-            self.frames_sent = 0
         if not self._claimed:
             return
-        if self.frames_sent:
+        working = working_path(self.path)
+        if self._state != "failed" and self.frames_sent:
             working.rename(self.path)
             self._log.info("recording %s finalized: %d frames", self.path.name, self.frames_sent)
         else:
