@@ -17,7 +17,6 @@ import av
 import cv2
 import numpy as np
 
-from client.lipsync import best_lag
 from engines.timebase import AUDIO_FRAME_SAMPLES, FPS, TIMELINE_RATE
 from harness.measure import DARK_LUMA
 from server.pipeline.session import SessionPipeline
@@ -107,11 +106,19 @@ class SourceFrames:
         return out, first * AUDIO_FRAME_SAMPLES / TIMELINE_RATE
 
 
+def best_shift(a: np.ndarray, b: np.ndarray) -> int:
+    """The shift s (either sign) at which a[i] matches b[i + s] best (cross-correlation over every overlap)."""
+    size = 1 << (len(a) + len(b)).bit_length()
+    xcorr = np.fft.irfft(np.fft.rfft(b.astype(np.float64), size) * np.conj(np.fft.rfft(a.astype(np.float64), size)), size)
+    best = int(np.argmax(xcorr))
+    return best if best < len(b) else best - size  # indices past the end hold the negative shifts
+
+
 def audio_offset(decoded: Decoded, source: SourceFrames) -> float:
     """a: the session time of the stream's audio at stream time t is t + a (s)."""
     made, made_start = source.audio_track()
-    lag = best_lag(decoded.audio, made)  # decoded.audio[0] is made[lag]
-    return made_start + lag / TIMELINE_RATE - decoded.audio_start
+    shift = best_shift(decoded.audio, made)  # decoded.audio[i] is made[i + shift]
+    return made_start + shift / TIMELINE_RATE - decoded.audio_start
 
 
 def video_offset(decoded: Decoded, source: SourceFrames, every: int = 3) -> float:
