@@ -125,7 +125,10 @@ class Render:
 async def render(config: ServerConfig, script: list[str], output: Path, tail_s: float) -> tuple[float, float]:
     """Render `script` into `output`; returns (media seconds, wall seconds of rendering). RenderError when the
     avatar, the voice or the file cannot be used."""
-    services = Services(config)
+    try:
+        services = Services(config)
+    except ProtocolError as error:
+        raise RenderError(error.message) from None
     try:
         job = Render(services, output)
         began = time.perf_counter()
@@ -137,8 +140,6 @@ async def render(config: ServerConfig, script: list[str], output: Path, tail_s: 
         if failure:
             raise RenderError(f"could not write {output}: {failure}")
         return duration, time.perf_counter() - began
-    except ProtocolError as error:
-        raise RenderError(error.message) from None
     finally:
         await services.close()
 
