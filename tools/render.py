@@ -5,9 +5,9 @@ broadcast's file output, driven by a virtual clock, so the lip sync is the one v
     echo "Hello there." | python -m tools.render -o hello.mp4
 
 Each paragraph (text between blank lines) is said as one utterance, right after the previous one, as a client
-that sends one `say` per paragraph would hear it live. The clock only moves once the speech ahead of it is
-synthesized and animated, and only as fast as the encoder takes the frames, so nothing is ever skipped or
-dropped however fast the machine is. It prints the media duration and the speed as a multiple of real time.
+that sends one `say` per paragraph would hear it live; the next paragraph is synthesized while the frames of the
+one before are made. The clock only moves through speech that is synthesized and animated, and only as fast as
+the encoder takes the frames, so nothing is ever skipped or dropped however fast the machine is. It prints the media duration and the speed as a multiple of real time.
 """
 from __future__ import annotations
 
@@ -43,8 +43,9 @@ def paragraphs(script: str) -> list[str]:
 
 
 def render_config(args: argparse.Namespace) -> ServerConfig:
-    """The server's configuration for one offline session: only the engine it speaks with, and no bound on the
-    text waiting or the audio buffered (the whole script is the client's, and the clock waits for synthesis)."""
+    """The server's configuration for one offline session: only the engine it speaks with, no bound on the text
+    waiting or the audio buffered (the whole script is the client's, and the clock waits for synthesis), and
+    synthesis at the priority of the frames."""
     engine = args.voice.split(":")[0] if args.voice and ":" in args.voice else args.tts
     defaults = ServerConfig()
     return ServerConfig(
@@ -56,6 +57,8 @@ def render_config(args: argparse.Namespace) -> ServerConfig:
         avatar=args.avatar,
         face_driver=args.face_driver,
         limits=dataclasses.replace(Limits(), max_pending_chars=int(UNBOUNDED), max_buffered_audio_s=UNBOUNDED),
+        # Live, synthesis runs at a lower priority so frames are on time; here it runs beside the frames it feeds.
+        workers=dataclasses.replace(defaults.workers, tts_nice=0),
         broadcast=dataclasses.replace(
             defaults.broadcast, output_buffer_s=UNBOUNDED, h264_preset=args.preset, video_bitrate=args.video_bitrate
         ),
@@ -90,19 +93,20 @@ class Render:
         self._frames += 1
         self.clock.advance_to(self._frames / FPS + SLOT_MARGIN_S)
 
-    def ahead_s(self) -> float:
-        media = self.pipeline.media
-        return media.timeline.buffered(media.played) / TIMELINE_RATE
-
     async def run(self, script: list[str], tail_s: float) -> float:
-        """Say every paragraph; returns the media duration (s)."""
+        """Say every paragraph; returns the media duration (s). A paragraph is synthesized while the frames of
+        the one before it are made: the clock only moves through speech that is already placed and animated."""
         working_path(self.output.path).unlink(missing_ok=True)  # left by a render that was killed
         await self.output.start(self.pipeline)
         self.pipeline.start()
-        for paragraph in script:
-            self.pipeline.text(paragraph, flush=True)
-            await self.pipeline.speaker.synthesized()
-            while self.ahead_s() > NEXT_PARAGRAPH_AHEAD_S:
+        media, speaker = self.pipeline.media, self.pipeline.speaker
+        self.pipeline.text(script[0], flush=True)
+        for following in [*script[1:], None]:
+            await speaker.synthesized()
+            ready_until = media.timeline.end  # everything before it is placed and animated
+            if following is not None:
+                self.pipeline.text(following, flush=True)  # lands right at ready_until, which is still ahead
+            while (ready_until - media.played) / TIMELINE_RATE > NEXT_PARAGRAPH_AHEAD_S:
                 await self.advance()
         while self.ended < len(script):
             await self.advance()
