@@ -6,16 +6,16 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
 from tests.broadcast_support import SENTENCE
+from tests.test_browser import browser  # noqa: F401 (the fixture: Debian's chromium)
 from tests.browser_support import (
     SPEECH_LEVEL,
-    launch_chromium,
     page_now_ms,
     painted_fps,
     running_server,
@@ -36,14 +36,6 @@ def recordings(tmp_path_factory) -> Path:
 def server_url(recordings) -> Iterator[str]:
     with running_server("--tts", "espeak", "--recordings", str(recordings)) as url:
         yield url
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await launch_chromium(playwright)
-        yield browser
-        await browser.close()
 
 
 def call(url: str, method: str = "GET", body: dict | None = None) -> tuple[int, dict | None]:

@@ -117,8 +117,11 @@ class Render:
         return self.clock.now()
 
     def failure(self) -> str | None:
+        """Why the MP4 was not written, once closed (None: it was)."""
         status = self.output.status()
-        return status.error or "no frames written" if status.state == "failed" or not status.frames_sent else None
+        if status.state == "failed":
+            return status.error
+        return None if self.output.path.exists() else "no frames written"
 
     async def close(self) -> None:
         await self.output.close()

@@ -4,21 +4,9 @@
 // The server takes every ICE candidate from the offer (non-trickle), so the offer is sent once gathering is
 // complete. The page's `?token=` goes along as a bearer token.
 
-const ICE_GATHERING_TIMEOUT_MS = 5000;
+import { iceGatheringComplete } from "./session.js";
 
-function gathered(pc) {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      pc.removeEventListener("icegatheringstatechange", check);
-      resolve();
-    };
-    const check = () => pc.iceGatheringState === "complete" && done();
-    const timer = setTimeout(done, ICE_GATHERING_TIMEOUT_MS); // the candidates gathered by then are worth offering
-    pc.addEventListener("icegatheringstatechange", check);
-  });
-}
+const ICE_GATHERING_TIMEOUT_MS = 5000;
 
 /** The message of a refused request: the API's `{"error": {"code", "message"}}`, or the HTTP status. */
 export async function refusal(response) {
@@ -82,7 +70,7 @@ export class WhepViewer extends EventTarget {
     });
     try {
       await pc.setLocalDescription(await pc.createOffer());
-      await gathered(pc);
+      await iceGatheringComplete(pc, ICE_GATHERING_TIMEOUT_MS);
       const response = await fetch(this.#endpoint, {
         method: "POST",
         headers: authHeaders(this.#token, { "Content-Type": "application/sdp" }),

@@ -7,7 +7,6 @@ while it downloads. A name is a plain file name: anything with a path, `..` or a
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from collections.abc import Mapping
@@ -16,11 +15,10 @@ from typing import Any
 
 from server.config import BroadcastSettings
 from server.pipeline.errors import quote
-from server.pipeline.session import SessionPipeline
-from server.transports.base import Output, OutputStatus
-from server.transports.destination import Destination, DestinationError
+from server.transports.base import OutputStatus
+from server.transports.destination import DestinationError
 from server.transports.encoder import BroadcastEncoder
-from server.transports.packets import PacketSubscription
+from server.transports.muxed import MuxedOutput
 from server.transports.requests import OutputContext, bad_output, text_field
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,119}\.mp4")
@@ -43,8 +41,10 @@ def working_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.part")
 
 
-class FileOutput(Output):
+class FileOutput(MuxedOutput):
     kind = "file"
+    format = "mp4"
+    options = MP4_OPTIONS
 
     def __init__(
         self,
@@ -54,18 +54,10 @@ class FileOutput(Output):
         log: logging.LoggerAdapter,
         url: str | None = None,
     ) -> None:
+        super().__init__(encoder, settings, log)
         self.path = path
         self._url = url
-        self._encoder = encoder
-        self._settings = settings
-        self._log = log
-        self._destination: Destination | None = None
-        self._packets: PacketSubscription | None = None
-        self._task: asyncio.Task | None = None
-        self._state = "connecting"
-        self._error: str | None = None
         self._claimed = False
-        self.frames_sent = 0
 
     @classmethod
     def from_request(cls, spec: Mapping[str, Any], context: OutputContext) -> FileOutput:
@@ -77,10 +69,6 @@ class FileOutput(Output):
         if path.exists() or working_path(path).exists():
             raise bad_output(f"a recording named {quote(name)} exists or is being made; choose another name")
         return cls(path, context.encoder, settings, context.log, url=f"/v1/recordings/{name}")
-
-    async def start(self, pipeline: SessionPipeline) -> None:
-        self._packets = self._encoder.subscribe()
-        self._task = asyncio.create_task(self._run())
 
     def status(self) -> OutputStatus:
         return OutputStatus(self.kind, self._url or str(self.path), self._state, self.frames_sent, 0, self._error)
@@ -99,42 +87,20 @@ class FileOutput(Output):
             self._fail(exc.strerror or str(exc))
             return
         self._claimed = True
-        first = await self._packets.batch()
-        encoder = self._encoder
-        destination = await Destination.open(
-            "mp4", str(working), MP4_OPTIONS, encoder.video_stream, encoder.audio_stream,
-            self._settings.output_timeout_s,
-        )
-        self._destination = destination
         try:
-            self.frames_sent += await destination.write(first)
-            while True:
-                self.frames_sent += await destination.write(await self._packets.batch())
-                if destination.live:
-                    self._state = "live"
+            await self._write_to(str(working))
         except DestinationError as exc:  # a full disk, a vanished folder: this recording ends
-            self._destination = None
-            await destination.abort()
             self._fail(str(exc))
 
     async def close(self) -> None:
         """Write what is queued, finalize the MP4 (index at the front) and give it its name."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        destination, self._destination = self._destination, None
-        if destination is not None:
-            try:
-                self.frames_sent += await destination.write(self._packets.drain())
-                await destination.close(self._settings.finalize_timeout_s)
-            except DestinationError as exc:
-                self._fail(f"could not be finalized: {exc}")
-        if self._packets is not None:
-            self._packets.close()
+        failure = await self._end(self._settings.finalize_timeout_s)
+        if failure:
+            self._fail(f"could not be finalized: {failure}")
         if not self._claimed:
             return
         working = working_path(self.path)
-        if self._state != "failed" and self.frames_sent:
+        if self._state != "failed" and working.exists() and working.stat().st_size > 0:
             working.rename(self.path)
             self._log.info("recording %s finalized: %d frames", self.path.name, self.frames_sent)
         else:

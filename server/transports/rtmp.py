@@ -17,11 +17,10 @@ from urllib.parse import SplitResult
 
 from server.config import BroadcastSettings
 from server.pipeline.errors import quote
-from server.pipeline.session import SessionPipeline
-from server.transports.base import Output, OutputStatus
-from server.transports.destination import Destination, DestinationError
+from server.transports.base import OutputStatus
+from server.transports.destination import DestinationError
 from server.transports.encoder import BroadcastEncoder
-from server.transports.packets import PacketSubscription
+from server.transports.muxed import MuxedOutput
 from server.transports.requests import OutputContext, bad_output, url_field
 
 SCHEMES = ("rtmp", "rtmps")
@@ -35,23 +34,17 @@ def public_url(url: SplitResult) -> str:
     return f"{url.scheme}://{host}{url.path.rsplit('/', 1)[0]}/…"
 
 
-class RtmpOutput(Output):
+class RtmpOutput(MuxedOutput):
     kind = "rtmp"
+    format = "flv"
+    options = FLV_OPTIONS
 
     def __init__(
         self, url: SplitResult, encoder: BroadcastEncoder, settings: BroadcastSettings, log: logging.LoggerAdapter
     ) -> None:
+        super().__init__(encoder, settings, log)
         self._url = url.geturl()
         self.public_url = public_url(url)
-        self._encoder = encoder
-        self._settings = settings
-        self._log = log
-        self._packets: PacketSubscription | None = None
-        self._destination: Destination | None = None
-        self._task: asyncio.Task | None = None
-        self._state = "connecting"
-        self._error: str | None = None
-        self.frames_sent = 0
         self.reconnects = 0
 
     @classmethod
@@ -63,18 +56,15 @@ class RtmpOutput(Output):
             )
         return cls(url, context.encoder, context.config.broadcast, context.log)
 
-    async def start(self, pipeline: SessionPipeline) -> None:
-        self._packets = self._encoder.subscribe()
-        self._task = asyncio.create_task(self._run())
-
     def status(self) -> OutputStatus:
         return OutputStatus(self.kind, self.public_url, self._state, self.frames_sent, self.reconnects, self._error)
 
     async def _run(self) -> None:
         delay = self._settings.retry_min_s
         while True:
+            self._packets.resync()  # every connection starts at a keyframe made for it
             try:
-                await self._connection()
+                await self._write_to(self._url)
             except DestinationError as exc:
                 self._error = str(exc)
                 if self._state == "live":
@@ -85,40 +75,11 @@ class RtmpOutput(Output):
             delay = min(delay * 2, self._settings.retry_max_s)
             self.reconnects += 1
 
-    async def _connection(self) -> None:
-        """One connection, from the next keyframe until it fails."""
-        packets = self._packets
-        packets.resync()
-        first = await packets.batch()
-        encoder = self._encoder
-        destination = await Destination.open(
-            "flv", self._url, FLV_OPTIONS, encoder.video_stream, encoder.audio_stream, self._settings.output_timeout_s
-        )
-        self._destination = destination
-        try:
-            pending = await destination.write(first)  # frames count as sent once the server has taken them
-            while True:
-                pending += await destination.write(await packets.batch())
-                if destination.live:
-                    self.frames_sent, pending = self.frames_sent + pending, 0
-                    if self._state != "live":
-                        self._state, self._error = "live", None
-                        self._log.info("rtmp %s: live", self.public_url)
-        except DestinationError:
-            self._destination = None
-            await destination.abort()
-            raise
+    def _went_live(self) -> None:
+        self._log.info("rtmp %s: live", self.public_url)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        destination, self._destination = self._destination, None
-        if destination is not None:
-            try:
-                await destination.close(self._settings.output_timeout_s)
-            except DestinationError as exc:
-                self._log.warning("rtmp %s: could not end the stream cleanly: %s", self.public_url, exc)
-        if self._packets is not None:
-            self._packets.close()
+        failure = await self._end(self._settings.output_timeout_s)
+        if failure:
+            self._log.warning("rtmp %s: could not end the stream cleanly: %s", self.public_url, failure)
         self._log.info("rtmp %s: ended after %d frames", self.public_url, self.frames_sent)
