@@ -182,13 +182,15 @@ class RtmpPlayer:
                         continue
                     arrival = time.monotonic()
                     kind = packet.stream.type
-                    self.packets.append(PulledPacket(kind, float(packet.pts * packet.time_base), packet.is_keyframe, arrival))
+                    time_of = float(packet.pts * packet.time_base)
+                    self.packets.append(PulledPacket(kind, time_of, packet.is_keyframe, arrival))
                     for frame in packet.decode():
+                        at = float(frame.pts * frame.time_base)
                         if kind == "audio":
-                            pcm = np.concatenate([f.to_ndarray().reshape(-1) for f in resampler.resample(frame)] or [np.zeros(0, np.int16)])
-                            self.audio.append(PulledAudio(float(frame.pts * frame.time_base), pcm, arrival))
+                            pieces = [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
+                            self.audio.append(PulledAudio(at, np.concatenate(pieces or [np.zeros(0, np.int16)]), arrival))
                         elif kind == "video":
-                            self.video.append(PulledVideo(float(frame.pts * frame.time_base), frame.to_ndarray(format="gray"), arrival))
+                            self.video.append(PulledVideo(at, frame.to_ndarray(format="gray"), arrival))
         except (av.error.FFmpegError, OSError) as exc:
             if not self._stopping.is_set():
                 self.error = str(exc)

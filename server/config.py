@@ -112,13 +112,13 @@ class BroadcastSettings:
     h264_profile: str = setting("baseline", "H.264 profile of broadcasts", choices=("baseline", "main"))
     h264_preset: str = setting("veryfast", "x264 speed preset of broadcasts", choices=X264_PRESETS)
     h264_threads: int = setting(1, "x264 threads per broadcast's encoder")
-    video_bitrate: int = setting(1_500_000, "H.264 bitrate of broadcasts (bit/s)")
-    audio_bitrate: int = setting(64_000, "AAC bitrate of broadcasts (bit/s)")
-    keyframe_interval_s: float = setting(2.0, "a broadcast's H.264 keyframe interval (s)")
+    h264_bitrate: int = setting(1_500_000, "H.264 bitrate of broadcasts (bit/s)")
+    aac_bitrate: int = setting(64_000, "AAC bitrate of broadcasts (bit/s)")
+    h264_keyframe_interval_s: float = setting(2.0, "a broadcast's H.264 keyframe interval (s)")
     output_buffer_s: float = setting(
         2.0, "encoded media an output may fall behind before it drops to the next keyframe (s)")
-    retry_min_s: float = setting(0.5, "first wait before an output reconnects; doubled on each failure (s)")
-    retry_max_s: float = setting(15.0, "longest wait between an output's reconnection attempts (s)")
+    output_retry_min_s: float = setting(0.5, "first wait before an output reconnects; doubled on each failure (s)")
+    output_retry_max_s: float = setting(15.0, "longest wait between an output's reconnection attempts (s)")
     output_timeout_s: float = setting(5.0, "a pushed output's connection or write that stalls this long fails (s)")
     finalize_timeout_s: float = setting(
         300.0, "longest wait for a recording's MP4 index to be written (moved to the front of the file) at its end (s)")

@@ -129,7 +129,7 @@ async def test_session_limit_counts_broadcasts(api, server):
     rtmp = next(b for b in health["broadcasts"] if b["id"] == second)["outputs"][0]
     assert rtmp["kind"] == "rtmp" and rtmp["state"] in ("connecting", "retrying") and "key" not in rtmp["url"]
     metrics = await (await api.http.get(api.base + "/metrics")).text()
-    assert "avatar_broadcasts_active 2.0" in metrics
+    assert "avatar_broadcasts_active 2.0" in metrics and 'avatar_errors_total{code="busy"} 1.0' in metrics
     assert f'avatar_broadcast_output_reconnects_total{{broadcast="{second}",kind="rtmp",output="0"}}' in metrics
     await api.delete(first)
     await api.delete(second)
@@ -141,9 +141,10 @@ async def test_control_websocket(api):
     status, body = await api.call("GET", "/ws?broadcast=nope")
     assert_error(status, body, 404, "not_found")
     async with api.http.ws_connect(f"{api.base}/ws?broadcast={broadcast}") as ws:
-        for message, code in [({"type": "offer", "sdp": "v=0"}, "bad_offer"), ({"type": "ice", "candidate": None}, "bad_message"),
-                              ("{", "bad_json"), ({"type": "dance"}, "unknown_type"), ({"type": "say"}, "bad_message"),
-                              ({"type": "set", "avatar": "nobody"}, "unknown_avatar")]:
+        refused = [({"type": "offer", "sdp": "v=0"}, "bad_offer"), ({"type": "ice", "candidate": None}, "bad_message"),
+                   ("{", "bad_json"), ({"type": "dance"}, "unknown_type"), ({"type": "say"}, "bad_message"),
+                   ({"type": "set", "avatar": "nobody"}, "unknown_avatar")]
+        for message, code in refused:
             await ws.send_str(message if isinstance(message, str) else json.dumps(message))
             event = await ws.receive_json(timeout=5)
             assert event["type"] == "error" and event["code"] == code, (message, event)

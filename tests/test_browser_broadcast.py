@@ -13,7 +13,6 @@ import pytest
 from playwright.async_api import Browser
 
 from tests.broadcast_support import SENTENCE
-from tests.test_browser import browser  # noqa: F401 (the fixture: Debian's chromium)
 from tests.browser_support import (
     SPEECH_LEVEL,
     page_now_ms,
@@ -23,6 +22,7 @@ from tests.browser_support import (
     wait_for_level,
     wait_for_state,
 )
+from tests.test_browser import browser  # noqa: F401 (the fixture: Debian's chromium)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

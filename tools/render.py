@@ -7,7 +7,8 @@ broadcast's file output, driven by a virtual clock, so the lip sync is the one v
 Each paragraph (text between blank lines) is said as one utterance, right after the previous one, as a client
 that sends one `say` per paragraph would hear it live; the next paragraph is synthesized while the frames of the
 one before are made. The clock only moves through speech that is synthesized and animated, and only as fast as
-the encoder takes the frames, so nothing is ever skipped or dropped however fast the machine is. It prints the media duration and the speed as a multiple of real time.
+the encoder takes the frames, so nothing is ever skipped or dropped however fast the machine is. It prints the
+media duration and the speed as a multiple of real time.
 """
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ def render_config(args: argparse.Namespace) -> ServerConfig:
         # Live, synthesis runs at a lower priority so frames are on time; here it runs beside the frames it feeds.
         workers=dataclasses.replace(defaults.workers, tts_nice=0),
         broadcast=dataclasses.replace(
-            defaults.broadcast, output_buffer_s=UNBOUNDED, h264_preset=args.preset, video_bitrate=args.video_bitrate
+            defaults.broadcast, output_buffer_s=UNBOUNDED, h264_preset=args.h264_preset, h264_bitrate=args.h264_bitrate
         ),
     )
 
@@ -167,8 +168,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tts-model", type=Path, help="a model of your own for the engine (piper: a voice .onnx)")
     parser.add_argument("--rate", type=float, default=defaults.tts_rate, help="speaking rate (default %(default)s)")
     parser.add_argument("--face-driver", default=defaults.face_driver, choices=("network", "phonemes"))
-    parser.add_argument("--preset", default=broadcast.h264_preset, help="x264 preset (default %(default)s)")
-    parser.add_argument("--video-bitrate", type=int, default=broadcast.video_bitrate, help="bit/s (default %(default)s)")
+    parser.add_argument("--h264-preset", default=broadcast.h264_preset, help="x264 preset (default %(default)s)")
+    parser.add_argument("--h264-bitrate", type=int, default=broadcast.h264_bitrate, help="bit/s (default %(default)s)")
     parser.add_argument("--tail-s", type=float, default=0.5, help="silence after the last word (default %(default)s)")
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)

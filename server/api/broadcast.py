@@ -201,9 +201,10 @@ class BroadcastControl(WsConnection):
 
     async def _handle(self, message: Message, received_at: float) -> None:
         if isinstance(message, Offer):
-            raise ProtocolError("bad_offer", f"a broadcast takes no offer: watch it over WHEP at /v1/broadcasts/{self._broadcast.id}/whep")
+            whep = f"/v1/broadcasts/{self._broadcast.id}/whep"
+            raise ProtocolError("bad_offer", f"a broadcast takes no offer: watch it over WHEP at {whep}")
         if isinstance(message, Ice):
-            raise ProtocolError("bad_message", "a broadcast's control websocket has no peer connection to take ICE candidates")
+            raise ProtocolError("bad_message", "a broadcast's control websocket has no peer connection for ICE candidates")
         if self._broadcast.ended:
             raise ProtocolError("not_found", "the broadcast has ended")
         control(self._broadcast.pipeline, message, self._services, received_at)

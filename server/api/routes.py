@@ -81,7 +81,8 @@ def _static(root: Path):
 
 def make_app(services: Services) -> web.Application:
     app = web.Application(
-        client_max_size=services.config.limits.max_message_bytes, middlewares=[v1.middleware(services.config.token)]
+        client_max_size=services.config.limits.max_message_bytes,
+        middlewares=[v1.middleware(services.config.token, services.metrics)],
     )
     app[SERVICES] = services
     app.add_routes([

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from server.api.auth import bearer_or_query_token, token_ok
 from server.api.messages import json_object
+from server.metrics import Metrics
 from server.pipeline.errors import ProtocolError
 
 PREFIX = "/v1/"
@@ -29,23 +30,28 @@ def error_response(code: str, message: str) -> web.Response:
     return response
 
 
-def middleware(token: str | None) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
-    """The token check and the error shape for every /v1/ route (other paths pass through untouched)."""
+def middleware(token: str | None, metrics: Metrics) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    """The token check and the error shape for every /v1/ route (other paths pass through untouched); refusals
+    are counted by code in /metrics like the websocket's."""
+
+    def refuse(code: str, message: str) -> web.Response:
+        metrics.errors.labels(code).inc()
+        return error_response(code, message)
 
     @web.middleware
     async def v1(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.path.startswith(PREFIX):
             return await handler(request)
         if not token_ok(token, bearer_or_query_token(request)):
-            return error_response("unauthorized", "missing or wrong access token (Authorization: Bearer T or ?token=T)")
+            return refuse("unauthorized", "missing or wrong access token (Authorization: Bearer T or ?token=T)")
         try:
             return await handler(request)
         except ProtocolError as error:
-            return error_response(error.code, error.message)
+            return refuse(error.code, error.message)
         except web.HTTPRequestEntityTooLarge as error:
-            return error_response("too_large", error.text or "request body too large")
+            return refuse("too_large", error.text or "request body too large")
         except web.HTTPNotFound:
-            return error_response("not_found", f"no such resource: {request.path[:200]}")
+            return refuse("not_found", f"no such resource: {request.path[:200]}")
 
     return v1
 

@@ -5,8 +5,8 @@ Encoding runs on one worker thread of its own (PyAV releases the GIL in the code
 Timestamps come from the frames' slots on the session clock (video pts = n * 3600 at 90 kHz, audio pts = k * 960
 at 48 kHz), so audio and video stay in step however late a frame is encoded or written. The audio is fed to the
 encoder without gaps (a frame lost by falling behind is encoded as silence), so that every AAC packet's timestamp
-matches the samples it holds. Keyframes come at every multiple of `keyframe_interval_s` of session time (whatever frames were lost
-before) and whenever an output asks for one.
+matches the samples it holds. Keyframes come at every multiple of `h264_keyframe_interval_s` of session time
+(whatever frames were lost before) and whenever an output asks for one.
 
 The encoder is made before its session's pipeline (outputs are built, and checked, with it before anything is
 started), is given the pipeline with `attach`, and starts with its first subscription (a broadcast with no
@@ -55,7 +55,7 @@ class BroadcastEncoder:
         self.video_stream: av.video.stream.VideoStream | None = None
         self.audio_stream: av.audio.stream.AudioStream | None = None
         self._keyframe_requested = False
-        self._keyframe_frames = max(1, round(settings.keyframe_interval_s * FPS))
+        self._keyframe_frames = max(1, round(settings.h264_keyframe_interval_s * FPS))
         self._keyframe_interval = -1  # the keyframe interval of the last keyframe
         self._encoded = {"video": -1, "audio": -1}  # index of the last frame encoded
         self._progress = asyncio.Event()
@@ -104,7 +104,7 @@ class BroadcastEncoder:
         video.pix_fmt = "yuv420p"
         context = video.codec_context
         context.time_base = VIDEO_TIME_BASE
-        context.bit_rate = settings.video_bitrate
+        context.bit_rate = settings.h264_bitrate
         context.flags |= Flags.global_header
         context.options = {
             "preset": settings.h264_preset,
@@ -119,7 +119,7 @@ class BroadcastEncoder:
         }
         audio = codecs.add_stream("aac", rate=TIMELINE_RATE)
         audio.layout = AUDIO_CHANNELS
-        audio.codec_context.bit_rate = settings.audio_bitrate
+        audio.codec_context.bit_rate = settings.aac_bitrate
         audio.codec_context.flags |= Flags.global_header
         codecs.start_encoding()
         self._codecs, self.video_stream, self.audio_stream = codecs, video, audio

@@ -60,7 +60,7 @@ class RtmpOutput(MuxedOutput):
         return OutputStatus(self.kind, self.public_url, self._state, self.frames_sent, self.reconnects, self._error)
 
     async def _run(self) -> None:
-        delay = self._settings.retry_min_s
+        delay = self._settings.output_retry_min_s
         while True:
             self._packets.resync()  # every connection starts at a keyframe made for it
             try:
@@ -68,11 +68,11 @@ class RtmpOutput(MuxedOutput):
             except DestinationError as exc:
                 self._error = str(exc)
                 if self._state == "live":
-                    delay = self._settings.retry_min_s
+                    delay = self._settings.output_retry_min_s
             self._state = "retrying"
             self._log.warning("rtmp %s: %s; reconnecting in %.1f s", self.public_url, self._error, delay)
             await asyncio.sleep(delay)
-            delay = min(delay * 2, self._settings.retry_max_s)
+            delay = min(delay * 2, self._settings.output_retry_max_s)
             self.reconnects += 1
 
     def _went_live(self) -> None:
