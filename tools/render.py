@@ -125,6 +125,7 @@ class Render:
         return None if self.output.path.exists() else "no frames written"
 
     async def close(self) -> None:
+        await self.encoder.finish()
         await self.output.close()
         await self.encoder.close()
         await self.pipeline.close()

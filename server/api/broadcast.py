@@ -124,6 +124,7 @@ class Broadcast:
             task.cancel()
         await asyncio.gather(*self._viewer_tasks, return_exceptions=True)
         viewers, self._viewers = list(self._viewers.values()), {}
+        await self._encoder.finish()  # the last encoded samples go out with the outputs' ends
         await asyncio.gather(*(self._close_quietly(output) for output in [*self.outputs, *viewers]))
         await self._encoder.close()
         await self.pipeline.close()

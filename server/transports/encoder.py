@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import io
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
@@ -60,12 +59,6 @@ class BroadcastEncoder:
         self._encoded = {"video": -1, "audio": -1}  # index of the last frame encoded
         self._progress = asyncio.Event()
         self._next_audio: int | None = None
-        self.frames_encoded = 0
-        self.encode_seconds = 0.0
-
-    @property
-    def running(self) -> bool:
-        return bool(self._tasks)
 
     def attach(self, pipeline: SessionPipeline) -> None:
         """The session whose frames this encoder encodes (before the first subscription)."""
@@ -87,12 +80,17 @@ class BroadcastEncoder:
         if self._pipeline is None:
             raise RuntimeError("the encoder has no pipeline: attach one before subscribing")
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="broadcast-encode")
-        self._open_codecs(self._pipeline.avatar.size)
-        self._frames = self._pipeline.subscribe()
-        self._tasks = [
-            asyncio.create_task(self._encode_loop("video", self._frames.video, self._encode_video)),
-            asyncio.create_task(self._encode_loop("audio", self._frames.audio, self._encode_audio)),
-        ]
+        self._tasks = [asyncio.create_task(self._run(self._pipeline))]
+
+    async def _run(self, pipeline: SessionPipeline) -> None:
+        # Opening x264 takes tens of milliseconds: on the encoder's thread, not on the event loop; the frames are
+        # taken from then on, so none is lost while it opens.
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._open_codecs, pipeline.avatar.size)
+        self._frames = pipeline.subscribe()
+        await asyncio.gather(
+            self._encode_loop("video", self._frames.video, self._encode_video),
+            self._encode_loop("audio", self._frames.audio, self._encode_audio),
+        )
 
     def _open_codecs(self, size: tuple[int, int]) -> None:
         """The two encoders, as streams of a container that is never written: its streams hold the codec
@@ -158,10 +156,7 @@ class BroadcastEncoder:
         if self._keyframe_requested or interval != self._keyframe_interval:
             self._keyframe_requested, self._keyframe_interval = False, interval
             picture.pict_type = av.video.frame.PictureType.I
-        started = time.perf_counter()
         packets = context.encode(picture)
-        self.encode_seconds += time.perf_counter() - started
-        self.frames_encoded += 1
         return [_packet("video", p) for p in packets]
 
     def _encode_audio(self, frame: AudioFrame) -> list[EncodedPacket]:
@@ -178,14 +173,31 @@ class BroadcastEncoder:
         sound.time_base = AUDIO_TIME_BASE
         return [_packet("audio", p) for p in self.audio_stream.codec_context.encode(sound)]
 
-    async def close(self) -> None:
-        """Stop encoding and release the encoders and their thread (after the frame being encoded, if any)."""
+    async def _stop(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         if self._frames is not None:
             self._frames.close()
+            self._frames = None
+
+    async def finish(self) -> None:
+        """Stop taking frames and publish what the codecs still hold (AAC keeps its last samples back), so that
+        the outputs closing next end with everything encoded."""
+        await self._stop()
+        if self._thread is not None:
+            self._fanout.publish(await asyncio.get_running_loop().run_in_executor(self._thread, self._flush))
+
+    def _flush(self) -> list[EncodedPacket]:
+        if self._codecs is None:
+            return []
+        video, audio = self.video_stream.codec_context, self.audio_stream.codec_context
+        return [*(_packet("video", p) for p in video.encode(None)), *(_packet("audio", p) for p in audio.encode(None))]
+
+    async def close(self) -> None:
+        """Stop encoding and release the encoders and their thread (after the frame being encoded, if any)."""
+        await self._stop()
         if self._thread is None:
             return
         await asyncio.get_running_loop().run_in_executor(self._thread, self._close_codecs)
