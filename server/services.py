@@ -7,6 +7,7 @@ import itertools
 import logging
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any
@@ -66,6 +67,8 @@ class Services:
         self.sessions = SessionTable(admission)
         llm = config.llm
         self.llm = LlmClient(llm, os.environ.get(llm.llm_api_key_env)) if llm.llm_url else None
+        # Further sections of /healthz, added by the parts of the server that have something to say there.
+        self.health_parts: dict[str, Callable[[], Any]] = {}
         self.pipeline = PipelineResources(
             voices=self.voices,
             face=self.face,
@@ -111,6 +114,7 @@ class Services:
             "default_avatar": self.default_avatar.name,
             "default_voice": self.default_voice,
             "llm": {"model": self.llm.model} if self.llm is not None else None,
+            **{name: part() for name, part in self.health_parts.items()},
         }
 
     async def close(self) -> None:
