@@ -1,5 +1,5 @@
 """The Python client of the avatar server, for programs, tests and tools (the browser page ships in assets/web/)."""
-from client.audio_source import ArrayAudioTrack
+from client.audio_source import ArrayAudioTrack, LiveAudioTrack
 from client.avatar_client import (
     AvatarClient,
     ReceivedAudio,
@@ -9,5 +9,5 @@ from client.avatar_client import (
 )
 from client.ice import IceConfig, IceError
 
-__all__ = ["AvatarClient", "ArrayAudioTrack", "IceConfig", "IceError", "ReceivedAudio", "ReceivedVideo", "ServerError",
-           "SessionClosed"]
+__all__ = ["AvatarClient", "ArrayAudioTrack", "IceConfig", "IceError", "LiveAudioTrack", "ReceivedAudio", "ReceivedVideo",
+           "ServerError", "SessionClosed"]

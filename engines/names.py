@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 # Avatar bundles, voices of the operator's own, anything named like an identifier.
-NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+NAME = re.compile(r"[a-z0-9_-]{1,64}")
 # Files a client names: a recording "talk-2.mp4". Letters, digits, ".", "_" and "-"; not starting with a dot.
 FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _QUOTED = 40

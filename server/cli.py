@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from engines.tts.base import EngineUnavailable
 from server.app import AvatarServer
 from server.config import ServerConfig
 
@@ -48,7 +49,7 @@ def _add(group: argparse._ArgumentGroup, f: dataclasses.Field, hint: Any) -> Non
             metavar = meta.get("metavar", f.name.upper().removesuffix("S"))
             kwargs.update(action="append", type=item, default=None, metavar=metavar)
         else:
-            kwargs.update(type=_comma_list(item), default=f.default, metavar="N,N,...")
+            kwargs.update(type=_comma_list(item), default=f.default, metavar="A,B,...")
         kwargs["help"] += f" (default {','.join(map(str, f.default)) or 'none'})"
     else:
         default = os.environ.get(meta["env"]) or f.default if "env" in meta else f.default
@@ -105,12 +106,18 @@ def parse_args(argv: Sequence[str] | None = None) -> ServerConfig:
     return config
 
 
+async def _serve(config: ServerConfig) -> None:
+    await AvatarServer(config).serve_forever()
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     config = parse_args(argv)
     try:
-        asyncio.run(AvatarServer(config).serve_forever())
+        asyncio.run(_serve(config))
     except KeyboardInterrupt:
         pass
+    except EngineUnavailable as error:  # a model or service the operator named cannot be used: say what, plainly
+        raise SystemExit(f"avatar-server: {error}") from None
 
 
 if __name__ == "__main__":

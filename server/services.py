@@ -7,6 +7,7 @@ import itertools
 import logging
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from engines.avatar import AvatarBundle, AvatarCatalog, UnknownAvatar
@@ -16,9 +17,11 @@ from engines.face.factory import create_face_engine
 from engines.face.fallback import with_phoneme_fallback
 from engines.tts.base import EngineOptions, UnknownVoice
 from engines.tts.registry import VoiceRegistry
+from engines.vad.registry import resolve_vad
 from server.address_limits import AddressLimits
 from server.admission import Admission
-from server.config import ServerConfig
+from server.config import ServerConfig, TtsSettings
+from server.llm.client import LlmClient
 from server.metrics import Metrics
 from server.pipeline.errors import ProtocolError
 from server.pipeline.session import PipelineResources
@@ -36,11 +39,11 @@ class Services:
         self.voices = VoiceRegistry(
             [config.tts, *config.tts_engines],
             default=config.tts,
-            options={config.tts: EngineOptions(model=config.tts_model, rate=config.tts_rate, url=config.tts_url)},
+            options={config.tts: _engine_options(config.tts_setup)},
         )
         self.default_voice = self.voice_id(config.voice)
         self.face = with_phoneme_fallback(
-            create_face_engine(config.face_driver, config.face_backend, on_batch=self._face_batch),
+            create_face_engine(config.face_driver, config.face_backend, on_batch=self.metrics.face_batch_done),
             on_fallback=lambda reason: self.metrics.face_fallbacks.inc(),
         )
         workers = config.workers
@@ -77,6 +80,10 @@ class Services:
         security = config.security
         self.addresses = AddressLimits(security.connect_rate_per_min, security.connect_burst,
                                        security.max_sessions_per_ip)
+        llm = config.llm
+        self.llm = LlmClient(llm, os.environ.get(llm.llm_api_key_env)) if llm.llm_url else None
+        # Further sections of /healthz, added by the parts of the server that have something to say there.
+        self.health_parts: dict[str, Callable[[], Any]] = {}
         self.pipeline = PipelineResources(
             voices=self.voices,
             face=self.face,
@@ -125,20 +132,38 @@ class Services:
             "face_driver": self.face.name,
             "face_note": getattr(self.face, "note", None),
             "renderer": self.renderers.name,
+            "vad": resolve_vad(self.config.voice_mode.vad),
             "avatars": self.avatars.names(),
             "voices": self.voices.voices(),
             "default_avatar": self.default_avatar_name,
             "default_voice": self.default_voice,
+            "llm": {"model": self.llm.model} if self.llm is not None else None,
+            **{name: part() for name, part in self.health_parts.items()},
         }
 
-    def _face_batch(self, size: int, seconds: float) -> None:
-        self.metrics.face_batch.observe(size)
-        self.metrics.face_inference.observe(seconds)
-
     async def close(self) -> None:
+        if self.llm is not None:
+            await self.llm.close()
         await self.face.close()
         await self.renderers.close()
         self.tts_pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _engine_options(tts: TtsSettings) -> EngineOptions:
+    return EngineOptions(
+        model=tts.tts_model,
+        rate=tts.tts_rate,
+        threads=tts.tts_engine_threads,
+        url=tts.tts_url,
+        voice=tts.tts_voice,
+        voices=tts.tts_voices,
+        model_name=tts.tts_model_name,
+        speaker_wav=tts.tts_speaker_wav,
+        language=tts.tts_language,
+        api_key_env=tts.tts_api_key_env,
+        sample_rate=tts.tts_sample_rate,
+        timeout=tts.tts_service_timeout_s,
+    )
 
 
 def _lower_priority(nice: int) -> None:

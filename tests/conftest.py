@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import typing
 from collections.abc import AsyncIterator
 
 import pytest
@@ -13,12 +12,14 @@ from server.config import ServerConfig
 
 
 def make_config(**overrides) -> ServerConfig:
-    """The test configuration; a group's overrides are given as a dict (`limits={"ice_timeout_s": 2.0}`)."""
+    """A server config for tests; a settings group may be given as a dict of the fields that differ
+    (`limits={"ice_timeout_s": 2.0}`). Per-address limits are those of harness.server_process.LOOPBACK_SECURITY:
+    every test client comes from 127.0.0.1."""
     overrides["security"] = LOOPBACK_SECURITY | overrides.get("security", {})
-    hints = typing.get_type_hints(ServerConfig)
+    defaults = ServerConfig()
     for name, value in overrides.items():
-        if isinstance(value, dict) and dataclasses.is_dataclass(hints[name]):
-            overrides[name] = hints[name](**value)
+        if isinstance(value, dict):
+            overrides[name] = dataclasses.replace(getattr(defaults, name), **value)
     return ServerConfig(port=0, **{"ice_hosts": ("127.0.0.1",), **overrides})
 
 

@@ -13,7 +13,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from client import AvatarClient, ServerError
-from server.api.v1 import BODY_LIMIT, body_limit, read_json, v1_errors
+from server.api.v1 import body_limit, middleware, read_json
+from server.metrics import Metrics
 
 BUSY_CLOSE_CODE = 1013
 
@@ -149,8 +150,7 @@ async def api_app():
     async def upload(request: web.Request) -> web.Response:
         return web.json_response({"bytes": len(json.dumps(await read_json(request)))})
 
-    app = web.Application(middlewares=[v1_errors])
-    app[BODY_LIMIT] = 1024
+    app = web.Application(client_max_size=1024, middlewares=[middleware(None, Metrics())])
     app.add_routes([web.post("/v1/echo", echo), web.post("/v1/upload", upload)])
     runner = web.AppRunner(app)
     await runner.setup()

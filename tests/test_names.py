@@ -6,7 +6,15 @@ import os
 
 import pytest
 
-from engines.names import FILE_NAME, NAME, BadName, check_name, find_entry, new_entry, shown
+from engines.names import (
+    FILE_NAME,
+    NAME,
+    BadName,
+    check_name,
+    find_entry,
+    new_entry,
+    shown,
+)
 
 PATHS = ["../x", "..", ".", "/etc/passwd", "a/b", "a\\b", "x\x00y", ".hidden", "", " x", "x ", "CON:", "~root",
          "a\nb", "é", "x" * 200]

@@ -18,7 +18,12 @@ from playwright.async_api import async_playwright
 from client import AvatarClient, IceConfig, IceError, ServerError
 from harness.measure import video_stats
 from server.app import AvatarServer
-from tests.browser_support import launch_chromium, painted_fps, running_server, wait_for_state
+from tests.browser_support import (
+    launch_chromium,
+    painted_fps,
+    running_server,
+    wait_for_state,
+)
 from tests.conftest import make_config
 from tests.turn_server import PASSWORD, SECRET, USER, TurnServer, turn_server
 

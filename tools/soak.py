@@ -34,7 +34,12 @@ from harness.measure import (
 )
 from harness.server_process import metrics_delta, sample_process
 from harness.talking import Target, keep_talking
-from tools.bench_e2e import holds_25fps_at_client, idle_calibrated, measure_av, target_for
+from tools.bench_e2e import (
+    holds_25fps_at_client,
+    idle_calibrated,
+    measure_av,
+    target_for,
+)
 
 
 class AudioTimes:

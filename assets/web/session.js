@@ -35,7 +35,7 @@ export async function fetchIceConfig(wsUrl) {
   return { iceServers: body.iceServers ?? [], iceTransportPolicy: body.iceTransportPolicy ?? "all" };
 }
 
-function iceGatheringComplete(pc, timeoutMs) {
+export function iceGatheringComplete(pc, timeoutMs) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {

@@ -12,7 +12,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from assets import AVATARS_DIR
-from engines.avatar.bundle import AvatarBundle, UnknownAvatar, bundles_in, is_bundle, load_bundle
+from engines.avatar.bundle import (
+    AvatarBundle,
+    UnknownAvatar,
+    bundles_in,
+    is_bundle,
+    load_bundle,
+)
 from engines.names import shown
 
 log = logging.getLogger(__name__)

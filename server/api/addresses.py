@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from aiohttp import web
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# The app's --trusted-proxy networks (set by make_app).
+TRUSTED_PROXIES = web.AppKey("trusted_proxies", list)
 
 
 def trusted_networks(entries: Sequence[str]) -> list[Network]:
@@ -37,3 +39,8 @@ def client_address(request: web.BaseRequest, trusted: Sequence[Network]) -> str:
             except ValueError:
                 return peer
     return peer
+
+
+def request_address(request: web.Request) -> str:
+    """client_address with the app's trusted proxies: what the per-address limits count."""
+    return client_address(request, request.app[TRUSTED_PROXIES])

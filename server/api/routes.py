@@ -1,7 +1,7 @@
 """The HTTP side of the one port (aiohttp): the browser page, /healthz, /metrics and the session websocket /ws.
 
 A wrong or missing access token gets 401 before any websocket upgrade. Further route groups (the /v1 API, the
-LiveTalking-compatible routes) are added with `app.add_routes` by their own modules.
+LiveTalking-compatible routes) come from their own modules, ahead of the page's catch-all route.
 """
 from __future__ import annotations
 
@@ -10,17 +10,18 @@ from pathlib import Path
 
 from aiohttp import web
 
-from server.api.addresses import client_address, trusted_networks
+from server.api import broadcasts, v1
+from server.api.addresses import TRUSTED_PROXIES, request_address, trusted_networks
 from server.api.auth import require_query_token
 from server.api.ice_servers import ice_servers_route
+from server.api.live_session import admit, refusal
+from server.api.livetalking import LiveTalkingApi
 from server.api.messages import encode
-from server.api.v1 import BODY_LIMIT, v1_errors
 from server.api.ws_session import WsSession
 from server.pipeline.errors import ProtocolError
 from server.services import Services
 
 SERVICES = web.AppKey("services", Services)
-TRUSTED_PROXIES = web.AppKey("trusted_proxies", list)
 BUSY_CLOSE_CODE = 1013
 
 
@@ -42,7 +43,7 @@ async def metrics(request: web.Request) -> web.Response:
 async def session_websocket(request: web.Request) -> web.StreamResponse:
     services = services_of(request)
     require_query_token(request, services.config.token)
-    address = client_address(request, request.app[TRUSTED_PROXIES])
+    address = request_address(request)
     retry_s = services.addresses.connection_refusal(address)
     if retry_s is not None:
         services.metrics.errors.labels("rate_limited").inc()
@@ -50,28 +51,23 @@ async def session_websocket(request: web.Request) -> web.StreamResponse:
             text=f"too many connections from {address}; retry in {retry_s:.0f} s\n",
             headers={"Retry-After": str(max(1, round(retry_s)))},
         )
+    if "broadcast" in request.query:
+        return await broadcasts.control_websocket(request, services)
     limits = services.config.limits
     ws = web.WebSocketResponse(max_msg_size=limits.ws_max_frame_bytes, heartbeat=limits.ws_heartbeat_s)
     await ws.prepare(request)
-    refusal = services.sessions.refusal() or services.addresses.session_refusal(address)
-    if refusal is not None:
-        services.metrics.sessions_refused.inc()
-        services.metrics.errors.labels("busy").inc()
-        await ws.send_str(encode(ProtocolError("busy", refusal).event()))
+    refused = refusal(services, address)
+    if refused is not None:
+        await ws.send_str(encode(ProtocolError("busy", refused).event()))
         await ws.close(code=BUSY_CLOSE_CODE, message=b"server full")
         return ws
     session = WsSession(ws, services, uuid.uuid4().hex[:12])
-    services.sessions.add(session)
-    services.addresses.opened(address)
-    services.metrics.sessions_total.inc()
-    services.metrics.sessions_active.set(len(services.sessions))
     session.log.info("opened from %s", address)
+    release = admit(services, session, address)
     try:
         await session.run()
     finally:
-        services.sessions.remove(session)
-        services.addresses.closed(address)
-        services.metrics.sessions_active.set(len(services.sessions))
+        release()
     return ws
 
 
@@ -92,17 +88,21 @@ def _static(root: Path):
 
 def make_app(services: Services) -> web.Application:
     security = services.config.security
-    app = web.Application(client_max_size=security.max_body_bytes, middlewares=[v1_errors])
+    app = web.Application(
+        client_max_size=security.max_body_bytes,
+        middlewares=[v1.middleware(services.config.token, services.metrics)],
+    )
     app[SERVICES] = services
     app[TRUSTED_PROXIES] = trusted_networks(security.trusted_proxies)
-    app[BODY_LIMIT] = security.max_body_bytes
-    page = _static(services.config.client_dir)
     app.add_routes([
         web.get("/healthz", health),
         web.get("/metrics", metrics),
         web.get("/ws", session_websocket),
         ice_servers_route(services),
-        web.get("/", page),
-        web.get("/{path:(?!v1/).+}", page),  # never /v1/: an unknown API route is the API's not_found
+        *LiveTalkingApi(services).routes(),
     ])
+    broadcasts.setup(app, services)
+    page = _static(services.config.client_dir)  # last: it answers every GET no other route takes
+    # never /v1/: an unknown API route is the API's not_found
+    app.add_routes([web.get("/", page), web.get("/{path:(?!v1/).+}", page)])
     return app

@@ -1,49 +1,40 @@
-"""The HTTP API's common rules (docs/protocol.md, "HTTP API (v1)"): JSON in and out; every refusal an HTTP 4xx
-with `{"error": {"code": ..., "message": ...}}`; the access token as `Authorization: Bearer T` or `?token=T`;
-request bodies bounded before they are read.
+"""What every `/v1/` route shares (docs/protocol.md, "HTTP API (v1)"): the access token, as `Authorization: Bearer T`
+or `?token=T`; refusals as HTTP 4xx with `{"error": {"code", "message"}}`; request bodies bounded in size.
 
-Route modules add their handlers under /v1/ and refuse by raising ApiError or ProtocolError; the middleware gives
-every other failure under /v1/ (no such route, wrong method, a body too large, an unexpected exception) the same
-shape. A handler that takes larger bodies (an upload) says so with `@body_limit(bytes)` and reads with
-`read_body`/`read_json`, which hold it to that limit.
+A handler raises ProtocolError (the session protocol's codes plus not_found, bad_output, unauthorized, ...) and the
+middleware answers it; a body over the size limit, an unknown /v1/ path or method, a missing token and an unexpected
+failure are answered the same way, so a client only ever reads one error shape. Bodies are limited to the app's
+`client_max_size` (`--max-body-bytes`); a handler that takes larger ones (an upload) says so with
+`@body_limit(bytes)`; `read_json`, `read_body` and `read_form` hold a body to its handler's limit as it arrives.
 """
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
-from server.api.auth import token_ok
+from server.api.auth import bearer_or_query_token, token_ok
+from server.api.messages import json_object
+from server.metrics import Metrics
 from server.pipeline.errors import ProtocolError, quote
 
 log = logging.getLogger(__name__)
 PREFIX = "/v1/"
+# HTTP status of each code; every other code (bad_json, bad_message, bad_output, unknown_avatar, ...) is 400.
+STATUS = {"unauthorized": 401, "forbidden": 403, "not_found": 404, "exists": 409, "too_large": 413, "busy": 503,
+          "internal": 500}
+_CODE_OF_STATUS = {404: "not_found", 405: "not_found", 413: "too_large"}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-BODY_LIMIT = web.AppKey("v1_body_limit", int)
-# Protocol codes that are not the client's message being wrong: their HTTP status.
-_STATUS = {"unauthorized": 401, "not_found": 404, "too_large": 413, "exists": 409, "busy": 503}
-_CODE_OF_STATUS = {401: "unauthorized", 404: "not_found", 405: "not_found", 413: "too_large"}
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
-
-
-def require_api_token(request: web.Request, expected: str | None) -> None:
-    """`Authorization: Bearer T` or `?token=T`; ApiError 401 unauthorized otherwise."""
-    header = request.headers.get("Authorization", "")
-    given = header[len("Bearer "):] if header.startswith("Bearer ") else request.query.get("token", "")
-    if not token_ok(expected, given):
-        raise ApiError(401, "unauthorized", "missing or wrong access token (Authorization: Bearer T, or ?token=T)")
+def error_response(code: str, message: str, status: int | None = None) -> web.Response:
+    """The documented refusal; its status is the code's unless given (405 keeps its own)."""
+    response = web.json_response({"error": {"code": code, "message": message}}, status=status or STATUS.get(code, 400))
+    if code == "unauthorized":
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
 
 
 def body_limit(max_bytes: int) -> Callable[[Handler], Handler]:
@@ -57,54 +48,97 @@ def body_limit(max_bytes: int) -> Callable[[Handler], Handler]:
 
 
 def _limit(request: web.Request) -> int:
-    return getattr(request.match_info.handler, "max_body_bytes", request.app[BODY_LIMIT])
+    return getattr(request.match_info.handler, "max_body_bytes", request.client_max_size)
+
+
+def middleware(token: str | None, metrics: Metrics) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    """The token check, the body limit and the error shape for every /v1/ route (other paths pass through
+    untouched); refusals are counted by code in /metrics like the websocket's."""
+
+    def refuse(code: str, message: str, status: int | None = None) -> web.Response:
+        metrics.errors.labels(code).inc()
+        return error_response(code, message, status)
+
+    @web.middleware
+    async def v1(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith(PREFIX):
+            return await handler(request)
+        if not token_ok(token, bearer_or_query_token(request)):
+            return refuse("unauthorized", "missing or wrong access token (Authorization: Bearer T or ?token=T)")
+        try:
+            limit = _limit(request)
+            if request.content_length is not None and request.content_length > limit:
+                raise ProtocolError("too_large", f"request body over {limit} bytes")
+            return await handler(request)
+        except ProtocolError as error:
+            return refuse(error.code, error.message)
+        except web.HTTPException as error:
+            if error.status < 400 or error.content_type == "application/json":
+                raise
+            return refuse(_CODE_OF_STATUS.get(error.status, "bad_message"), _message(request, error), error.status)
+        except Exception:  # a bug: logged in full, answered in the documented shape
+            log.exception("%s %s failed", request.method, request.path)
+            return refuse("internal", "the server failed on this request; its log says why")
+
+    return v1
+
+
+def _message(request: web.Request, error: web.HTTPException) -> str:
+    if error.status == 405:
+        allowed = ", ".join(sorted(getattr(error, "allowed_methods", ()) or ()))
+        return f"{request.method} is not a method of {quote(request.path)} (allowed: {allowed})"
+    if error.status == 404:
+        return f"no such resource: {request.method} {quote(request.path)}"
+    if error.status == 413:
+        return f"request body over {_limit(request)} bytes"
+    return (error.text or error.reason).strip()
 
 
 async def read_body(request: web.Request) -> bytes:
-    """The request body, refused with 413 too_large as soon as it passes the handler's limit (chunked bodies,
-    which declare no length, included)."""
+    """The request body, refused with too_large as soon as it passes the handler's limit (chunked bodies, which
+    declare no length, included)."""
     limit = _limit(request)
     body = bytearray()
     async for chunk in request.content.iter_chunked(64 * 1024):
         body += chunk
         if len(body) > limit:
-            raise ApiError(413, "too_large", f"request body over {limit} bytes")
+            raise ProtocolError("too_large", f"request body over {limit} bytes")
     return bytes(body)
 
 
-async def read_json(request: web.Request) -> Any:
-    """The body as JSON: 400 bad_json when it is not."""
-    body = await read_body(request)
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise ApiError(400, "bad_json", f"the body is not valid JSON: {str(exc)[:80]}") from None
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object body (an empty body is an empty object), or ProtocolError bad_json/bad_message
+    (too_large past the handler's limit)."""
+    raw = await read_body(request)
+    return json_object(raw) if raw.strip() else {}
 
 
-@web.middleware
-async def v1_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if not request.path.startswith(PREFIX):
-        return await handler(request)
+async def read_form(
+    request: web.Request, files: tuple[str, ...], usage: str, limit: int | None = None
+) -> dict[str, str | bytes]:
+    """A multipart form, all of it bounded by `limit` bytes (default: the handler's limit; too_large as soon as it
+    passes, chunked bodies included): the parts named in `files` as bytes, the other fields as text. `usage` says
+    what to send, for bad_message."""
+    limit = _limit(request) if limit is None else limit
+    if request.content_length is not None and request.content_length > limit:
+        raise ProtocolError("too_large", f"uploads are limited to {limit} bytes")
     try:
-        limit = _limit(request)
-        if request.content_length is not None and request.content_length > limit:
-            raise ApiError(413, "too_large", f"request body over {limit} bytes")
-        return await handler(request)
-    except ApiError as exc:
-        return error_response(exc.status, exc.code, exc.message)
-    except ProtocolError as exc:
-        return error_response(_STATUS.get(exc.code, 400), exc.code, exc.message)
-    except web.HTTPException as exc:
-        if exc.content_type == "application/json" or exc.status < 400:
-            raise
-        if exc.status == 405:
-            allowed = ", ".join(sorted(getattr(exc, "allowed_methods", ()) or ()))
-            message = f"{request.method} is not a method of {quote(request.path)} (allowed: {allowed})"
-        elif exc.status == 404:
-            message = f"no such route: {request.method} {quote(request.path)}"
-        else:
-            message = exc.text or exc.reason
-        return error_response(exc.status, _CODE_OF_STATUS.get(exc.status, "bad_message"), message.strip())
-    except Exception:  # a bug: logged in full, answered in the documented shape
-        log.exception("%s %s failed", request.method, request.path)
-        return error_response(500, "internal", "the server failed on this request; its log says why")
+        reader = await request.multipart()
+    except (ValueError, AssertionError, KeyError):
+        raise ProtocolError("bad_message", f"send multipart/form-data with {usage}") from None
+    fields: dict[str, str | bytes] = {}
+    total = 0
+    async for part in reader:
+        if not isinstance(part, BodyPartReader):
+            continue
+        data = bytearray()
+        while chunk := await part.read_chunk():
+            total += len(chunk)
+            if total > limit:
+                raise ProtocolError("too_large", f"uploads are limited to {limit} bytes")
+            data += chunk
+        if part.name in files:
+            fields[part.name] = bytes(data)
+        elif part.name:
+            fields[part.name] = data.decode("utf-8", errors="replace")
+    return fields

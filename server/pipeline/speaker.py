@@ -1,5 +1,6 @@
 """Text to speech on a session's timeline: the chunker, the synthesis worker, placement, mouth animation, and
-the speech_started / word / speech_ended events, with interrupts that drop everything queued or playing.
+the speech_started / word / speech_ended events, with interrupts that drop everything queued or playing. Speech
+audio made elsewhere (an uploaded file) takes the same way from placement on.
 
 One worker per session synthesizes phrases in order, as fast as the engine allows, while earlier phrases play:
 each new phrase lands right after the previous one, so there is no gap beyond the voice's own pauses.
@@ -7,26 +8,21 @@ each new phrase lands right after the previous one, so there is no gap beyond th
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from engines.face.base import FaceStream
 from engines.resample import resample
 from engines.timebase import TIMELINE_RATE, seconds_to_samples
 from engines.tts.base import Speech, Timed
 from engines.tts.registry import VoiceRegistry
-from server.config import Limits, MediaSettings, TextSettings
-from server.metrics import Metrics
+from server.config import Limits, TextSettings
 from server.pipeline import events
 from server.pipeline.chunker import Chunker
-from server.pipeline.clock import MediaClock
 from server.pipeline.errors import ProtocolError, quote
-from server.pipeline.events import Listener
-from server.pipeline.media import SessionMedia
+from server.pipeline.performer import Performer, Stage
 from server.pipeline.tasks import cancel_tasks
 from server.pipeline.utterance import PlacedWord, Utterance
 
@@ -36,42 +32,33 @@ _SILENCE_LEVEL = 200
 
 @dataclass(frozen=True)
 class _Job:
+    """A phrase to synthesize, or speech audio ready to place; neither: the utterance is complete."""
+
     utterance: Utterance
-    phrase: str | None  # None: the utterance is complete
+    phrase: str | None = None
+    speech: Speech | None = None
 
 
-class Speaker:
+class Speaker(Performer):
     """The text performer: makes the avatar speak streamed text."""
 
     def __init__(
         self,
+        stage: Stage,
         *,
-        media: SessionMedia,
-        clock: MediaClock,
         voices: VoiceRegistry,
         voice: str,
-        face: FaceStream,
         tts_pool: Executor,
-        metrics: Metrics,
         limits: Limits,
-        media_settings: MediaSettings,
         text_settings: TextSettings,
-        emit: Listener,
-        log: logging.LoggerAdapter,
     ) -> None:
+        super().__init__(stage)
         self.voice = voice
-        self._media = media
-        self._clock = clock
         self._voices = voices
-        self._face = face
         self._tts_pool = tts_pool
-        self._metrics = metrics
         self._limits = limits
         self._text_settings = text_settings
-        self._lead = seconds_to_samples(media_settings.speech_lead_s)
-        self._max_face_gap = seconds_to_samples(media_settings.max_face_gap_s)
-        self._emit = emit
-        self._log = log
+        self._lead = seconds_to_samples(stage.settings.speech_lead_s)
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
         self._idle = asyncio.Event()  # set while the worker waits for work
         self._chunker = Chunker(text_settings)
@@ -79,7 +66,7 @@ class Speaker:
         self._active: list[Utterance] = []
         self._count = 0
         self._queued_chars = 0
-        self._face_pos = 0
+        self._queued_audio = 0
         self._workers = [asyncio.create_task(self._work())]  # one at a time; a list for cancel_tasks
 
     @property
@@ -91,6 +78,11 @@ class Speaker:
     def pending_chars(self) -> int:
         """Text received and not yet synthesized."""
         return len(self._chunker.pending) + self._queued_chars
+
+    @property
+    def pending_audio(self) -> int:
+        """Timeline samples of speech not yet played: audio waiting to be placed, and placed audio ahead."""
+        return self._queued_audio + self._media.timeline.buffered(self._media.played)
 
     def text(self, delta: str, id: str | None = None, flush: bool = False) -> None:
         """A delta of the current utterance (a new one if none is open); ProtocolError too_large when the text
@@ -106,13 +98,24 @@ class Speaker:
         if flush:
             self.flush()
 
+    def audio(self, pcm: np.ndarray, id: str | None = None) -> None:
+        """Speech audio (int16 mono at the timeline's rate) as the next piece of the current utterance (a new one
+        if none is open), spoken after any text before it; the face network animates it like synthesized speech.
+        Long audio should come in pieces of a second or so, so that each piece's mouth is ready as it plays. The
+        caller bounds how much it hands over (`pending_audio`)."""
+        utterance = self._open or self._open_utterance(id)
+        for phrase in self._chunker.flush():
+            self._enqueue(utterance, phrase)
+        self._queued_audio += len(pcm)
+        self._put(_Job(utterance, speech=Speech(np.asarray(pcm, dtype=np.int16), TIMELINE_RATE)))
+
     def flush(self) -> None:
         utterance = self._open
         if utterance is None:
             return
         for phrase in self._chunker.flush():
             self._enqueue(utterance, phrase)
-        self._put(_Job(utterance, None))
+        self._put(_Job(utterance))
         self._open = None
 
     def interrupt(self, received_at: float) -> None:
@@ -121,11 +124,11 @@ class Speaker:
             worker.cancel()
         self._queue = asyncio.Queue()
         self._queued_chars = 0
+        self._queued_audio = 0
         self._chunker = Chunker(self._text_settings)
         self._open = None
         cut, end = self._media.cut(received_at)
-        self._face.reset(end)
-        self._face_pos = end
+        self._animation.reset(end)
         for utterance in list(self._active):
             self._end(utterance, interrupted=True, spoken=utterance.heard_before(cut))
         self._workers = [asyncio.create_task(self._work())]
@@ -142,7 +145,7 @@ class Speaker:
 
     def _enqueue(self, utterance: Utterance, phrase: str) -> None:
         self._queued_chars += len(phrase)
-        self._put(_Job(utterance, phrase))
+        self._put(_Job(utterance, phrase=phrase))
 
     def _put(self, job: _Job) -> None:
         self._idle.clear()
@@ -158,12 +161,16 @@ class Speaker:
             if self._queue.empty():
                 self._idle.set()
             job = await self._queue.get()
-            if job.phrase is None:
+            if job.phrase is None and job.speech is None:
                 await self._finish(job.utterance)
                 continue
             await self._wait_for_room()
-            speech = await self._synthesize(job.utterance, job.phrase)
-            self._queued_chars -= len(job.phrase)
+            if job.speech is not None:
+                speech = job.speech
+                self._queued_audio -= len(speech.pcm)
+            else:
+                speech = await self._synthesize(job.utterance, job.phrase)
+                self._queued_chars -= len(job.phrase)
             if speech is not None and len(speech.pcm):
                 await self._place(job.utterance, speech)
 
@@ -214,37 +221,24 @@ class Speaker:
         return max(self._media.played, self._clock.sample_now()) + self._lead
 
     async def _animate(self, start: int, pcm: np.ndarray, speech: Speech, skip: int) -> None:
-        gap = start - self._face_pos
-        if gap < 0 or gap > self._max_face_gap:
-            self._face.reset(start)
-        elif gap:
-            self._media.mouth.add(await self._face.push(np.zeros(gap, dtype=np.int16)))
-        self._face_pos = start + len(pcm)
         shift = skip / TIMELINE_RATE
         phonemes = [Timed(p.text, max(0.0, p.start - shift), p.end - shift) for p in speech.phonemes if p.end > shift]
-        self._media.mouth.add(await self._face.push(pcm, phonemes))
+        await self._animation.feed(start, pcm, phonemes)
 
     async def _finish(self, utterance: Utterance) -> None:
         if utterance.first_sample is None:
             self._end(utterance, interrupted=False, spoken="")
             return
         end = self._media.timeline.end
-        self._media.mouth.add(await self._face.flush())
-        self._face_pos += self._face.lookahead_samples
-        self._media.timeline.reserve(self._face_pos)
+        self._media.timeline.reserve(await self._animation.flush())
         self._media.audio_cues.at(end, lambda: self._end(utterance, interrupted=False, spoken=utterance.full_text()))
 
     def _cue_start(self, utterance: Utterance) -> None:
-        loop = asyncio.get_running_loop()
         assert utterance.first_sample is not None
-
-        def started() -> None:
-            self._metrics.first_audio.observe(loop.time() - utterance.received_at)
-            self._emit(events.speech_started(utterance.number, utterance.id))
-
-        self._media.audio_cues.at(utterance.first_sample, started)
-        self._media.video_cues.at(
-            utterance.first_sample, lambda: self._metrics.first_frame.observe(loop.time() - utterance.received_at)
+        self._media.cue_start(
+            utterance.first_sample,
+            utterance.received_at,
+            lambda: self._emit(events.speech_started(utterance.number, utterance.id)),
         )
 
     def _word(self, utterance: Utterance, word: PlacedWord) -> None:
