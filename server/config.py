@@ -311,6 +311,26 @@ class MemorySettings:
             raise ValueError("--malloc-arenas must be at least 0")
 
 
+def user_data_dir() -> Path:
+    """The per-user data folder (XDG), on the local disk: works offline."""
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "avatar-server"
+
+
+@dataclass(frozen=True)
+class AvatarUploadSettings:
+    """Avatars made from photos uploaded to POST /v1/avatars (docs/protocol.md, "Avatars")."""
+
+    avatar_uploads: Path | None = setting(
+        user_data_dir() / "avatars",
+        "folder where uploaded photos become avatar bundles, which clients may name at once")
+    avatar_prepare_nice: int = setting(
+        10, "scheduling niceness of the process that prepares uploaded photos, below the live sessions'")
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.avatar_prepare_nice <= 19:
+            raise ValueError("--avatar-prepare-nice must be 0-19")
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     host: str = setting("127.0.0.1", "address to listen on")
@@ -352,6 +372,7 @@ class ServerConfig:
     ice: IceSettings = field(default_factory=IceSettings)
     isolation: IsolationSettings = field(default_factory=IsolationSettings)
     memory: MemorySettings = field(default_factory=MemorySettings)
+    uploads: AvatarUploadSettings = field(default_factory=AvatarUploadSettings)
 
     def __post_init__(self) -> None:
         if self.max_sessions < 1:

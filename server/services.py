@@ -20,6 +20,7 @@ from engines.tts.registry import VoiceRegistry
 from engines.vad.registry import resolve_vad
 from server.address_limits import AddressLimits
 from server.admission import Admission
+from server.avatar_preparation import AvatarPreparer
 from server.config import ServerConfig, TtsSettings
 from server.llm.client import LlmClient
 from server.metrics import Metrics
@@ -48,11 +49,15 @@ class Services:
         )
         workers = config.workers
         self.renderers = create_renderer(config.renderer, RendererOptions(threads=workers.render_pool_size()))
+        uploads = config.uploads.avatar_uploads
+        self.avatar_preparer = AvatarPreparer(uploads, config.uploads.avatar_prepare_nice) if uploads else None
         try:
-            self.avatars = AvatarCatalog(config.security.avatar_dirs)
+            if uploads is not None:
+                uploads.mkdir(parents=True, exist_ok=True)
+            self.avatars = AvatarCatalog([*config.security.avatar_dirs, *([uploads] if uploads else [])])
             self.default_avatar_name = self.avatars.register(config.avatar)
-        except UnknownAvatar as exc:
-            raise ValueError(f"--avatar / --avatar-dir: {exc}") from None
+        except (UnknownAvatar, OSError) as exc:
+            raise ValueError(f"--avatar / --avatar-dir / --avatar-uploads: {exc}") from None
         self.default_avatar = self.avatar(self.default_avatar_name)
         # A renderer's first construction per avatar precomputes its warp fields (up to a second); do it now,
         # not on the event loop when the first session asks for that avatar.
@@ -147,6 +152,8 @@ class Services:
         await self.face.close()
         await self.renderers.close()
         self.tts_pool.shutdown(wait=False, cancel_futures=True)
+        if self.avatar_preparer is not None:
+            self.avatar_preparer.close()
 
 
 def _engine_options(tts: TtsSettings) -> EngineOptions:

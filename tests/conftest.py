@@ -14,8 +14,9 @@ from server.config import ServerConfig
 def make_config(**overrides) -> ServerConfig:
     """A server config for tests; a settings group may be given as a dict of the fields that differ
     (`limits={"ice_timeout_s": 2.0}`). Per-address limits are those of harness.server_process.LOOPBACK_SECURITY:
-    every test client comes from 127.0.0.1."""
+    every test client comes from 127.0.0.1. No avatar uploads unless a test names a folder for them."""
     overrides["security"] = LOOPBACK_SECURITY | overrides.get("security", {})
+    overrides.setdefault("uploads", {"avatar_uploads": None})  # tests that upload name a folder of their own
     defaults = ServerConfig()
     for name, value in overrides.items():
         if isinstance(value, dict):

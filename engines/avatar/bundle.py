@@ -82,12 +82,18 @@ def load_avatar(name_or_path: str | Path) -> AvatarBundle:
 
 
 def load_bundle(folder: Path) -> AvatarBundle:
-    """The bundle in `folder`, loaded once per folder and shared."""
-    return _load_folder(folder.resolve())
+    """The bundle in `folder`, loaded once per folder and shared; a bundle written there anew (an avatar deleted
+    and uploaded again under its name) is loaded anew."""
+    folder = folder.resolve()
+    try:
+        written = (folder / _MANIFEST).stat().st_mtime_ns
+    except OSError:
+        written = 0  # no manifest: reading the folder says why
+    return _load_folder(folder, written)
 
 
 @functools.lru_cache(maxsize=16)
-def _load_folder(folder: Path) -> AvatarBundle:
+def _load_folder(folder: Path, written: int) -> AvatarBundle:
     try:
         return _read_folder(folder)
     except UnknownAvatar:

@@ -13,6 +13,7 @@ from aiohttp import web
 from server.api import broadcasts, v1
 from server.api.addresses import TRUSTED_PROXIES, request_address, trusted_networks
 from server.api.auth import require_query_token
+from server.api.avatars import AvatarRoutes
 from server.api.ice_servers import ice_servers_route
 from server.api.live_session import admit, refusal
 from server.api.livetalking import LiveTalkingApi
@@ -99,6 +100,7 @@ def make_app(services: Services) -> web.Application:
         web.get("/metrics", metrics),
         web.get("/ws", session_websocket),
         ice_servers_route(services),
+        *AvatarRoutes(services).routes(),
         *LiveTalkingApi(services).routes(),
     ])
     broadcasts.setup(app, services)
