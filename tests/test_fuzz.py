@@ -86,9 +86,10 @@ def test_the_parser_answers_every_frame_with_a_message_or_a_documented_code(raw)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def server() -> AsyncIterator[AvatarServer]:
+async def server(tmp_path_factory) -> AsyncIterator[AvatarServer]:
     srv = AvatarServer(make_config(tts="espeak", tts_engines=("espeak",), face_driver="phonemes", token=TOKEN,
-                                   limits={"outbox_limit": 100_000}))
+                                   limits={"outbox_limit": 100_000},
+                                   uploads={"avatar_uploads": tmp_path_factory.mktemp("uploads")}))
     await srv.start()
     try:
         yield srv
@@ -155,6 +156,17 @@ class Route:
 
 ROUTES = [
     Route("GET", "/v1/ice-servers"),
+    Route("GET", "/v1/avatars"),
+    Route("POST", "/v1/avatars", st.binary(max_size=300)),
+    Route("GET", "/v1/avatars/{id}/preview.jpg"),
+    Route("DELETE", "/v1/avatars/{id}"),
+    # Never an empty list of outputs: that is a valid broadcast, which would run (and encode) until the end.
+    Route("POST", "/v1/broadcasts",
+          json_values.filter(lambda v: v != []).map(lambda v: json.dumps({"outputs": v}).encode())),
+    Route("GET", "/v1/broadcasts/{id}"),
+    Route("POST", "/v1/broadcasts/{id}/say", json_values.map(lambda v: json.dumps(v).encode())),
+    Route("DELETE", "/v1/broadcasts/{id}"),
+    Route("GET", "/v1/recordings/{id}"),
 ]
 segments = st.text(min_size=1, max_size=20).map(lambda s: re.sub(r"[/?#%]", "_", s)) | st.sampled_from(
     ["..", ".", "%2e%2e", "astronaut", "0", "-1", "9" * 40])
@@ -170,7 +182,8 @@ def requests(draw) -> tuple[str, str, dict[str, str], bytes | None]:
     path = route.path.replace("{id}", draw(segments))
     path = draw(st.sampled_from([path, path + "/" + draw(segments), "/v1/" + draw(segments)]))
     query = draw(st.dictionaries(st.sampled_from(["token", "id", "x"]), st.text(max_size=30), max_size=2))
-    headers = {"Content-Type": draw(st.sampled_from(["application/json", "application/sdp", "text/plain"]))}
+    headers = {"Content-Type": draw(st.sampled_from(
+        ["application/json", "application/sdp", "text/plain", "multipart/form-data; boundary=fuzz"]))}
     token = draw(tokens)
     if token is not None and draw(st.booleans()):
         headers["Authorization"] = f"Bearer {token}"
