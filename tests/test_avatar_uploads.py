@@ -15,31 +15,23 @@ import pytest
 import pytest_asyncio
 
 from client import AvatarClient, ServerError
-from engines.avatar.bundle import AVATARS_DIR
 from server.app import AvatarServer
 from tests.conftest import make_config
+from tests.photos import encoded, portrait
 
 in_module_loop = pytest.mark.asyncio(loop_scope="module")  # the tests share one server (and its preparer)
 
 
-def photo(name: str = "grace_hopper") -> np.ndarray:
-    """A real one-face photo (BGR): a committed avatar's portrait."""
-    return cv2.imread(str(AVATARS_DIR / name / "photo.jpg"))
-
-
-def encoded(bgr: np.ndarray, ext: str = ".jpg") -> bytes:
-    ok, data = cv2.imencode(ext, bgr)
-    assert ok
-    return data.tobytes()
+GRACE = "grace_hopper"
 
 
 def two_faces() -> bytes:
-    return encoded(np.hstack([photo(), photo("astronaut")]))
+    return encoded(np.hstack([portrait(GRACE), portrait()]))
 
 
 def tiny_face() -> bytes:
     canvas = np.full((600, 600, 3), 200, np.uint8)
-    canvas[240:360, 240:360] = cv2.resize(photo(), (120, 120), interpolation=cv2.INTER_AREA)
+    canvas[240:360, 240:360] = cv2.resize(portrait(GRACE), (120, 120), interpolation=cv2.INTER_AREA)
     return encoded(canvas)
 
 
@@ -86,7 +78,7 @@ def ws_url(server: AvatarServer) -> str:
 
 @in_module_loop
 async def test_a_photo_becomes_an_avatar_that_sessions_render_at_once(server, uploads):
-    status, body = await upload(server, "grace2", encoded(photo(), ".png"))
+    status, body = await upload(server, "grace2", encoded(portrait(GRACE), ".png"))
     assert (status, body) == (201, {"name": "grace2"})
     status, listed = await get_json(server, "/v1/avatars")
     assert status == 200 and listed["default"] == "astronaut"
@@ -107,7 +99,7 @@ async def test_a_photo_becomes_an_avatar_that_sessions_render_at_once(server, up
     finally:
         await client.close()
     # The frames show the uploaded face: nearer its own photo than the default avatar's.
-    own, other = (cv2.resize(cv2.cvtColor(photo(n), cv2.COLOR_BGR2RGB), frame.shape[1::-1]).astype(float)
+    own, other = (cv2.resize(cv2.cvtColor(portrait(n), cv2.COLOR_BGR2RGB), frame.shape[1::-1]).astype(float)
                   for n in ("grace_hopper", "astronaut"))
     assert np.abs(frame - own).mean() < np.abs(frame - other).mean()
     assert (uploads / "grace2" / "avatar.json").is_file()
@@ -118,7 +110,7 @@ async def test_a_photo_becomes_an_avatar_that_sessions_render_at_once(server, up
     (two_faces(), "several_faces", 400),
     (tiny_face(), "face_too_small", 400),
     (b"these bytes are no image at all" * 10, "bad_image", 400),
-    (encoded(photo()) + bytes(11 * 1024 * 1024), "too_large", 413),
+    (encoded(portrait(GRACE)) + bytes(11 * 1024 * 1024), "too_large", 413),
 ], ids=["blank", "two-faces", "tiny-face", "garbage", "11-MB"])
 @in_module_loop
 async def test_photos_that_cannot_become_avatars_are_refused_with_their_code(server, uploads, data, code, status):
@@ -134,7 +126,7 @@ async def test_photos_that_cannot_become_avatars_are_refused_with_their_code(ser
 async def test_bad_names_are_refused_and_never_reach_the_disk(server, uploads, name):
     site = uploads.parent
     before = sorted(site.rglob("*"))
-    status, body = await upload(server, name, encoded(photo()))
+    status, body = await upload(server, name, encoded(portrait(GRACE)))
     assert (status, body["error"]["code"]) == (400, "bad_name"), body
     assert sorted(site.rglob("*")) == before
     assert not Path("/tmp/escape").exists()
@@ -142,11 +134,11 @@ async def test_bad_names_are_refused_and_never_reach_the_disk(server, uploads, n
 
 @in_module_loop
 async def test_names_taken_and_shipped_avatars(server):
-    assert (await upload(server, "astronaut", encoded(photo())))[0] == 409
-    assert (await upload(server, "twice", encoded(photo())))[0] == 201
-    status, body = await upload(server, "twice", encoded(photo()))
+    assert (await upload(server, "astronaut", encoded(portrait(GRACE))))[0] == 409
+    assert (await upload(server, "twice", encoded(portrait(GRACE))))[0] == 201
+    status, body = await upload(server, "twice", encoded(portrait(GRACE)))
     assert (status, body["error"]["code"]) == (409, "exists")
-    status, body = await upload(server, "nophoto", encoded(photo()), field="picture")
+    status, body = await upload(server, "nophoto", encoded(portrait(GRACE)), field="picture")
     assert (status, body["error"]["code"]) == (400, "bad_message")
     assert await delete(server, "/v1/avatars/astronaut") == 403
     assert await delete(server, "/v1/avatars/grace_hopper") == 403
@@ -158,7 +150,7 @@ async def test_names_taken_and_shipped_avatars(server):
 
 @in_module_loop
 async def test_a_deleted_avatar_is_gone_and_its_name_free_again(server, uploads):
-    assert (await upload(server, "brief", encoded(photo("astronaut"))))[0] == 201
+    assert (await upload(server, "brief", encoded(portrait())))[0] == 201
     assert await delete(server, "/v1/avatars/brief") == 204
     assert not (uploads / "brief").exists()
     assert "brief" not in (await get_json(server, "/v1/avatars"))[1]["avatars"]
@@ -166,7 +158,7 @@ async def test_a_deleted_avatar_is_gone_and_its_name_free_again(server, uploads)
     with pytest.raises(ServerError) as refused:
         await AvatarClient.connect(ws_url(server), avatar="brief")
     assert refused.value.code == "unknown_avatar"
-    assert (await upload(server, "brief", encoded(photo())))[0] == 201, "the name can be used again"
+    assert (await upload(server, "brief", encoded(portrait(GRACE))))[0] == 201, "the name can be used again"
     assert server.services.avatars.load("brief").image.shape == (512, 512, 3)
 
 
@@ -178,7 +170,7 @@ async def test_a_live_session_keeps_its_frame_rate_while_a_photo_is_prepared(ser
         await client.say("I keep talking while somebody uploads a photo of themselves to this server.")
         began = len(client.video_times)
         started = asyncio.get_running_loop().time()
-        status, _ = await upload(server, "while-live", encoded(photo()))
+        status, _ = await upload(server, "while-live", encoded(portrait(GRACE)))
         elapsed = asyncio.get_running_loop().time() - started
         arrivals = [t for t, _ in client.video_times[began:]]
     finally:
