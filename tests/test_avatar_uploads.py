@@ -180,3 +180,12 @@ async def test_a_live_session_keeps_its_frame_rate_while_a_photo_is_prepared(ser
     # Loose bounds for a loaded 2-core machine: the pace holds, and no frame waits anywhere near a preparation.
     assert len(arrivals) / elapsed > 20, (len(arrivals), elapsed)
     assert statistics.median(intervals) < 0.06 and intervals.max() < 0.5, (statistics.median(intervals), intervals.max())
+
+
+@pytest.mark.parametrize("body", [b"", b"no boundary here", b"--fuzz\r\nbroken"], ids=["empty", "garbage", "cut"])
+@in_module_loop
+async def test_a_broken_form_is_bad_message(server, body):
+    headers = {"Content-Type": "multipart/form-data; boundary=fuzz"}
+    async with aiohttp.ClientSession() as http, http.post(f"{base(server)}/v1/avatars", data=body,
+                                                          headers=headers) as response:
+        assert response.status == 400 and (await response.json())["error"]["code"] == "bad_message"

@@ -22,10 +22,10 @@ export function sessionUrl(pageLocation, token) {
   return url.toString();
 }
 
-/** The server's STUN and TURN servers and ICE policy for a session at `wsUrl` (the same token); a server without
- *  the route (404) has none. */
-export async function fetchIceConfig(wsUrl) {
-  const url = new URL(wsUrl);
+/** The STUN and TURN servers and ICE policy of the server at `serverUrl` (ws or http; its `?token=` goes along);
+ *  a server without the route (404) has none. */
+export async function fetchIceConfig(serverUrl) {
+  const url = new URL(serverUrl);
   url.protocol = url.protocol === "wss:" ? "https:" : "http:";
   url.pathname = "/v1/ice-servers";
   const response = await fetch(url, { cache: "no-store" });

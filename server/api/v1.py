@@ -13,7 +13,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from server.api.auth import bearer_or_query_token, token_ok
 from server.api.messages import json_object
@@ -123,9 +124,12 @@ async def read_form(
     if request.content_length is not None and request.content_length > limit:
         raise ProtocolError("too_large", f"uploads are limited to {limit} bytes")
     try:
-        reader = await request.multipart()
-    except (ValueError, AssertionError, KeyError):
+        return await _parts(await request.multipart(), files, limit)
+    except (ValueError, AssertionError, KeyError, HttpProcessingError):  # not multipart, no boundary, bad headers
         raise ProtocolError("bad_message", f"send multipart/form-data with {usage}") from None
+
+
+async def _parts(reader: MultipartReader, files: tuple[str, ...], limit: int) -> dict[str, str | bytes]:
     fields: dict[str, str | bytes] = {}
     total = 0
     async for part in reader:
