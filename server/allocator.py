@@ -2,8 +2,7 @@
 
 By default glibc gives threads up to eight arenas per core, and memory freed in one arena serves only the threads
 that allocate from it: the free memory of every arena adds up, and the process keeps growing long after its
-working set has stopped (docs/benchmarks.md, "Soak": a few arenas hold about 150 MB less after ten minutes of
-three talking sessions). Applied when the server starts, before its threads allocate; elsewhere than glibc it
+working set has stopped. Applied when the server starts, before its threads allocate; elsewhere than glibc it
 does nothing.
 """
 from __future__ import annotations
