@@ -91,7 +91,7 @@ class VoiceSettings:
     mouth_tail_s: float = setting(0.1, "...until this long after the last voiced sound (s)")
     voice_face_model: Path | None = setting(
         None, "face network of voice mode, an ONNX file (default: the shipped a2f-voice.onnx, trained on human "
-        "speech with 20 ms of look-ahead; text mode's a2f.onnx looks 100 ms ahead, and each 10 ms holds the voice)")
+        "speech, 23.5 ms of look-ahead; text mode's a2f.onnx looks 113.5 ms ahead, and all of it holds the voice)")
     gesture_lookahead_frames: int = setting(
         0, "frames the head and brow gestures of voice mode look ahead (0-2): each holds the voice 40 ms longer "
         "and starts a nod one frame sooner", choices=(0, 1, 2))

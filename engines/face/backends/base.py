@@ -16,7 +16,7 @@ OUTPUT_NAME = "params"  # (batch, N_PARAMS) float32 in [0, 1]
 BACKENDS = ("auto", "tensorrt", "cuda", "onnxruntime")
 MAX_BATCH = 64  # the TensorRT optimisation profile's upper bound, and the default batch limit of a backend
 DEFAULT_MODEL = model_path("a2f.onnx")
-# Voice mode's network: the same features with 20 ms of look-ahead instead of 100 ms, trained on human speech too
+# Voice mode's network: the same features with 23.5 ms of look-ahead instead of 113.5 ms, trained on human speech too
 # (docs/model_card.md), so a live voice is held half as long.
 VOICE_MODEL = model_path("a2f-voice.onnx")
 
