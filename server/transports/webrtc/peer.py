@@ -1,8 +1,10 @@
-"""A viewer's WebRTC peer connection: answers the client's offer with the session's two tracks, brings the
-client's voice in (voice mode), takes trickled candidates, and says when it connects or fails."""
+"""A WebRTC peer connection that sends the session's two tracks: a viewer's (answering the client's offer, bringing
+the client's voice in in voice mode, taking trickled candidates), or a publisher's (making its own offer to a
+media server: WHIP, Janus). Either says when it connects or fails."""
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Collection
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import candidate_from_sdp
@@ -11,6 +13,7 @@ from server.pipeline.errors import ProtocolError, quote
 from server.pipeline.session import SessionPipeline
 from server.pipeline.voice_input import AudioInput
 from server.transports.base import Output, OutputStatus
+from server.transports.webrtc.ice import IceConfig
 from server.transports.webrtc.tracks import SessionAudioTrack, SessionVideoTrack
 from server.transports.webrtc.voice import incoming_voice, voice_chunks
 
@@ -47,6 +50,48 @@ class WebRtcPeer(Output):
         await pc.setLocalDescription(await pc.createAnswer())
         return cls(pc, tracks)
 
+    @classmethod
+    async def offer(cls, ice: IceConfig) -> WebRtcPeer:
+        """A publishing peer: its offer (`local_sdp`, every candidate gathered: no trickle) sends the session's
+        audio and video, sendonly on one bundled transport; `accept` takes the media server's answer."""
+        pc = RTCPeerConnection(ice.rtc_configuration())
+        tracks = [SessionAudioTrack(), SessionVideoTrack()]
+        for track in tracks:
+            pc.addTransceiver(track, direction="sendonly")
+        try:
+            await pc.setLocalDescription(await pc.createOffer())
+        except BaseException:
+            await pc.close()
+            raise
+        return cls(pc, tracks)
+
+    async def accept(self, sdp: str) -> None:
+        """The media server's answer to `offer`; ValueError when it cannot be used."""
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+        except Exception as exc:  # aiortc raises several types on an unusable SDP
+            raise ValueError(f"could not use the answer's SDP: {exc or type(exc).__name__}") from None
+
+    async def reaches(self, states: Collection[str]) -> str:
+        """Waits until the connection state is one of `states` (e.g. "connected", "failed", "closed")."""
+        reached = asyncio.get_running_loop().create_future()
+
+        def check() -> None:
+            if self.pc.connectionState in states and not reached.done():
+                reached.set_result(self.pc.connectionState)
+
+        self.pc.on("connectionstatechange", check)
+        try:
+            check()
+            return await reached
+        finally:
+            self.pc.remove_listener("connectionstatechange", check)
+
+    @property
+    def frames_sent(self) -> int:
+        """Video frames handed to the encoder so far."""
+        return sum(track.frames_sent for track in self._tracks if isinstance(track, SessionVideoTrack))
+
     @property
     def local_sdp(self) -> str:
         return self.pc.localDescription.sdp
@@ -82,9 +127,10 @@ class WebRtcPeer(Output):
 
     def status(self) -> OutputStatus:
         state = {"connected": "live", "failed": "failed", "closed": "failed"}.get(self.pc.connectionState, "connecting")
-        return OutputStatus(self.kind, state=state)
+        return OutputStatus(self.kind, state=state, frames_sent=self.frames_sent)
 
     async def close(self) -> None:
         for track in self._tracks:
             track.stop()
-        await self.pc.close()
+        # Shielded: aiortc's close, cancelled half-way, never finishes and every later close waits for it forever.
+        await asyncio.shield(self.pc.close())

@@ -59,8 +59,13 @@ class SessionAudioTrack(_SessionTrack):
 class SessionVideoTrack(_SessionTrack):
     kind = "video"
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.frames_sent = 0
+
     async def recv(self) -> av.VideoFrame:
         source = await (await self._source()).video()
+        self.frames_sent += 1
         frame = av.VideoFrame.from_ndarray(source.yuv, format="yuv420p")
         frame.pts = source.pts
         frame.time_base = VIDEO_TIME_BASE
