@@ -1,0 +1,101 @@
+"""For the tests of the publishing outputs (WHIP, Janus): a live session pipeline made from the server's Services
+with no transport of its own, the outputs' settings, and waiting for an output's state."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import AsyncIterator
+
+import aioice.ice
+
+from harness.measure import VideoStats, video_stats
+from server.pipeline.session import SessionPipeline
+from server.services import Services
+from server.sessions import session_log
+from server.transports.base import Output, OutputStatus
+from server.transports.webrtc.ice import restrict_ice_hosts
+from server.transports.webrtc.publishing import PublishSettings
+
+# Short waits so that retries show within a test; the production values come from the server's configuration.
+SETTINGS = PublishSettings(retry_min_s=0.2, retry_max_s=1.0, request_timeout_s=5.0, connect_timeout_s=15.0)
+LOG = session_log("test-broadcast")
+# What "25 fps" is held to. Every frame is stamped 3600 ticks after the one before (the media is 25 fps by its
+# timestamps); on the shared 2-core box, publisher, media server and viewers in one process lose a few of them and
+# arrive unevenly when it is loaded, so arrival rate and losses get a margin that a stalled or halved stream fails.
+FPS_RANGE = (21.0, 27.0)
+MAX_MISSING = 0.15
+SPEECH = "Hello everyone, and welcome to the show. Today we talk about streaming avatars."
+
+
+@contextlib.asynccontextmanager
+async def live_pipeline(services: Services) -> AsyncIterator[SessionPipeline]:
+    """A text-mode session on the real clock, as a broadcast runs one; closed at the end of the block."""
+    pipeline = SessionPipeline(services.pipeline, avatar=services.default_avatar, voice="espeak:en-us", log=LOG)
+    try:
+        yield pipeline
+    finally:
+        await pipeline.close()
+
+
+@contextlib.asynccontextmanager
+async def started(output: Output, pipeline: SessionPipeline) -> AsyncIterator[Output]:
+    """The output publishing the pipeline (as a broadcast starts it), closed at the end of the block."""
+    await output.start(pipeline)
+    pipeline.start()
+    try:
+        yield output
+    finally:
+        await output.close()
+
+
+async def wait_for_state(output: Output, state: str, timeout: float = 20.0) -> OutputStatus:
+    async with asyncio.timeout(timeout):
+        while (status := output.status()).state != state:
+            await asyncio.sleep(0.05)
+    return status
+
+
+async def video_over(video: list[tuple[float, int]], seconds: float) -> VideoStats:
+    """Rate and gaps of the (arrival, pts) frames that arrive over `seconds`, from a second after the first frame
+    (a new connection spends its first moments on the first keyframe and the bitrate's first estimate)."""
+    async with asyncio.timeout(15):
+        while not video:
+            await asyncio.sleep(0.05)
+    await asyncio.sleep(1.0)
+    start = time.monotonic()
+    await asyncio.sleep(seconds)
+    return video_stats(video, start, time.monotonic())
+
+
+def at_25_fps(video: VideoStats) -> bool:
+    return FPS_RANGE[0] <= video.fps <= FPS_RANGE[1] and video.missing <= MAX_MISSING * (video.frames + video.missing)
+
+
+@contextlib.contextmanager
+def ice_hosts(*addresses: str):
+    """aiortc's peers in this process offer exactly these host addresses while the block runs."""
+    original = aioice.ice.get_host_addresses
+    restrict_ice_hosts(addresses)
+    try:
+        yield
+    finally:
+        aioice.ice.get_host_addresses = original
+
+
+def open_sockets() -> int:
+    """Sockets this process holds open (UDP for ICE, TCP for HTTP)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+    return count
+
+
+async def assert_nothing_left(tasks: int, sockets: int) -> None:
+    """No task and no socket beyond those counted before the output started (given a moment to settle)."""
+    deadline = time.monotonic() + 5.0
+    while (len(asyncio.all_tasks()), open_sockets()) > (tasks, sockets) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert (len(asyncio.all_tasks()), open_sockets()) == (tasks, sockets), asyncio.all_tasks()

@@ -1,0 +1,281 @@
+"""Conformance of the WHIP output (RFC 9725) against a WHIP endpoint of the test's own: an aiohttp app answering
+each offer with an aiortc peer. The offer is POSTed as application/sdp with the bearer token, the relative
+`Location` names the resource that is DELETEd on close, a 307 is followed to another server with the same body and
+token, a bad token fails the output with the endpoint's reason, an unreachable endpoint or a 503 is retried, a
+connection the endpoint ends is made again, and closing leaves nothing running."""
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+from harness.reception import Reception
+from harness.server_process import free_port
+from server.pipeline.errors import ProtocolError
+from server.services import Services
+from server.transports.webrtc.ice import IceConfig, IceServer
+from server.transports.webrtc.whip import WhipOutput
+from tests.conftest import make_config
+from tests.publishing_support import (
+    LOG,
+    SETTINGS,
+    assert_nothing_left,
+    at_25_fps,
+    ice_hosts,
+    live_pipeline,
+    open_sockets,
+    started,
+    video_over,
+    wait_for_state,
+)
+
+pytestmark = pytest.mark.slow
+
+TOKEN = "whip-test-token"
+
+
+class Publication(Reception):
+    """What the endpoint received on one resource."""
+
+    def __init__(self, pc: RTCPeerConnection) -> None:
+        super().__init__()
+        self.pc = pc
+
+    async def close(self) -> None:
+        await self.stop()
+        await self.pc.close()
+
+
+class WhipEndpoint:
+    """A WHIP endpoint on a loopback port: `POST /whip/<stream>` answers with an aiortc peer (`201`, `Location:
+    /resource/<n>`), `DELETE /resource/<n>` ends it; `/moved/<stream>` redirects (307) to `redirect_to`.
+    `refuse_next` holds (status, headers) answers to give instead of the next POSTs."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.requests: list[tuple[str, str, dict[str, str], bytes]] = []  # method, path, headers, body
+        self.publications: dict[str, Publication] = {}
+        self.deleted: list[str] = []
+        self.refuse_next: list[tuple[int, dict[str, str]]] = []
+        self.redirect_to: str | None = None
+        self._ids = itertools.count(1)
+        app = web.Application()
+        app.add_routes([
+            web.post("/whip/{stream}", self._publish),
+            web.post("/moved/{stream}", self._moved),
+            web.delete("/resource/{id}", self._delete),
+        ])
+        self._runner = web.AppRunner(app, access_log=None)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    @property
+    def posts(self) -> list[tuple[str, str, dict[str, str], bytes]]:
+        return [r for r in self.requests if r[0] == "POST"]
+
+    async def start(self) -> WhipEndpoint:
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        return self
+
+    async def close(self) -> None:
+        await asyncio.gather(*(p.close() for p in self.publications.values()))
+        await self._runner.cleanup()
+
+    def _record(self, request: web.Request, body: bytes) -> None:
+        self.requests.append((request.method, request.path, dict(request.headers), body))
+
+    async def _publish(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self._record(request, body)
+        if self.refuse_next:
+            status, headers = self.refuse_next.pop(0)
+            return web.Response(status=status, headers=headers, text="not now")
+        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return web.Response(status=401, headers={"WWW-Authenticate": "Bearer"}, text="invalid token")
+        if request.content_type != "application/sdp":
+            return web.Response(status=415, text="offers are application/sdp")
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        publication = Publication(pc)
+        pc.on("track", publication.read)
+        await pc.setRemoteDescription(RTCSessionDescription(body.decode(), "offer"))
+        await pc.setLocalDescription(await pc.createAnswer())
+        resource = str(next(self._ids))
+        self.publications[resource] = publication
+        return web.Response(
+            status=201,
+            headers={"Location": f"/resource/{resource}"},
+            content_type="application/sdp",
+            text=pc.localDescription.sdp,
+        )
+
+    async def _moved(self, request: web.Request) -> web.Response:
+        self._record(request, await request.read())
+        assert self.redirect_to is not None
+        return web.Response(status=307, headers={"Location": self.redirect_to})
+
+    async def _delete(self, request: web.Request) -> web.Response:
+        self._record(request, b"")
+        resource = request.match_info["id"]
+        if resource not in self.publications:
+            return web.Response(status=404)
+        self.deleted.append(resource)
+        await self.publications[resource].close()
+        return web.Response(status=200)
+
+
+@pytest.fixture(scope="module")
+def services() -> Services:
+    return Services(make_config(tts="espeak"))
+
+
+@pytest.fixture
+async def endpoint() -> AsyncIterator[WhipEndpoint]:
+    with ice_hosts("127.0.0.1"):
+        endpoint = await WhipEndpoint().start()
+        try:
+            yield endpoint
+        finally:
+            await endpoint.close()
+
+
+def whip_output(url: str, bearer: str | None = TOKEN, **fields) -> WhipOutput:
+    spec = {"whip": url, **({"bearer": bearer} if bearer else {}), **fields}
+    return WhipOutput.from_spec(spec, ice=IceConfig(), settings=SETTINGS, log=LOG)
+
+
+async def test_publishes_with_the_token_and_deletes_its_resource(services, endpoint):
+    tasks, sockets = len(asyncio.all_tasks()), open_sockets()
+    async with live_pipeline(services) as pipeline:
+        async with started(whip_output(endpoint.url("/whip/show")), pipeline) as output:
+            status = await wait_for_state(output, "live")
+            assert status.url == f"http://127.0.0.1:{endpoint.port}/…"  # the path may hold a stream key
+            publication = endpoint.publications["1"]
+            video = await video_over(publication.video, 3.0)
+            status = output.status()
+        assert endpoint.deleted == ["1"]
+    method, path, headers, body = endpoint.posts[0]
+    assert path == "/whip/show" and headers["Content-Type"] == "application/sdp"
+    assert headers["Authorization"] == f"Bearer {TOKEN}"
+    assert body.startswith(b"v=0") and b"a=candidate:" in body and b"a=sendonly" in body  # non-trickle, publish only
+    assert body.count(b"m=audio") == 1 and body.count(b"m=video") == 1 and b"a=group:BUNDLE 0 1" in body
+    assert [(m, p) for m, p, *_ in endpoint.requests] == [("POST", "/whip/show"), ("DELETE", "/resource/1")]
+    assert endpoint.requests[1][2]["Authorization"] == f"Bearer {TOKEN}"
+    assert at_25_fps(video) and len(publication.audio) > 100, (video, len(publication.audio))
+    assert status.state == "live" and status.frames_sent >= video.frames > 60 and status.reconnects == 0
+    await assert_nothing_left(tasks, sockets)
+
+
+async def test_a_307_is_followed_with_the_token(services, endpoint):
+    with ice_hosts("127.0.0.1"):
+        elsewhere = await WhipEndpoint().start()
+    try:
+        endpoint.redirect_to = elsewhere.url("/whip/show")
+        async with live_pipeline(services) as pipeline:
+            async with started(whip_output(endpoint.url("/moved/show")), pipeline) as output:
+                await wait_for_state(output, "live")
+            assert elsewhere.deleted == ["1"]  # the Location of the server that answered
+        offer = endpoint.posts[0][3]
+        assert [(m, p) for m, p, *_ in elsewhere.requests] == [("POST", "/whip/show"), ("DELETE", "/resource/1")]
+        assert elsewhere.posts[0][3] == offer and elsewhere.posts[0][2]["Authorization"] == f"Bearer {TOKEN}"
+    finally:
+        await elsewhere.close()
+
+
+async def test_a_bad_token_fails_with_the_endpoint_reason(services, endpoint):
+    async with live_pipeline(services) as pipeline:
+        async with started(whip_output(endpoint.url("/whip/show"), bearer="wrong"), pipeline) as output:
+            status = await wait_for_state(output, "failed")
+            await asyncio.sleep(3 * SETTINGS.retry_max_s)
+            assert output.status().state == "failed"
+    assert "401" in status.error and "invalid token" in status.error, status
+    assert len(endpoint.posts) == 1 and not endpoint.publications  # never retried
+
+
+async def test_an_unknown_stream_fails_with_the_endpoint_reason(services, endpoint):
+    endpoint.refuse_next = [(404, {})]
+    async with live_pipeline(services) as pipeline:
+        async with started(whip_output(endpoint.url("/whip/show")), pipeline) as output:
+            status = await wait_for_state(output, "failed")
+    assert "404" in status.error and "not now" in status.error, status
+    assert len(endpoint.posts) == 1
+
+
+async def test_an_unreachable_endpoint_is_retried_until_it_answers(services):
+    port = free_port()
+    with ice_hosts("127.0.0.1"):
+        async with live_pipeline(services) as pipeline:
+            async with started(whip_output(f"http://127.0.0.1:{port}/whip/show"), pipeline) as output:
+                status = await wait_for_state(output, "retrying")
+                assert "connect" in status.error.lower(), status
+                endpoint = await WhipEndpoint(port).start()
+                try:
+                    status = await wait_for_state(output, "live")
+                finally:
+                    await output.close()
+                    await endpoint.close()
+    assert status.reconnects >= 1 and status.error is None
+
+
+async def test_an_unavailable_endpoint_is_retried_after_its_retry_after(services, endpoint):
+    endpoint.refuse_next = [(503, {"Retry-After": "1"}), (503, {})]
+    async with live_pipeline(services) as pipeline:
+        async with started(whip_output(endpoint.url("/whip/show")), pipeline) as output:
+            status = await wait_for_state(output, "retrying")
+            assert "503" in status.error, status
+            status = await wait_for_state(output, "live")
+    assert status.reconnects == 2 and len(endpoint.posts) == 3
+
+
+async def test_a_connection_the_endpoint_ends_is_made_again(services, endpoint):
+    async with live_pipeline(services) as pipeline:
+        async with started(whip_output(endpoint.url("/whip/show")), pipeline) as output:
+            await wait_for_state(output, "live")
+            await endpoint.publications["1"].close()  # the media server drops the publication
+            await wait_for_state(output, "retrying")
+            status = await wait_for_state(output, "live")
+            assert "2" in endpoint.publications and status.reconnects == 1
+            video = await video_over(endpoint.publications["2"].video, 2.0)
+    assert at_25_fps(video), video
+    assert [(m, p) for m, p, *_ in endpoint.requests] == [
+        ("POST", "/whip/show"), ("DELETE", "/resource/1"), ("POST", "/whip/show"), ("DELETE", "/resource/2"),
+    ]
+
+
+def test_ice_servers_of_the_output_come_before_the_server_ones():
+    server_turn = IceServer(("turn:turn.example.com:3478",), "user", "pass")
+    output = WhipOutput.from_spec(
+        {"whip": "https://whip.example.com/live", "iceServers": [{"urls": "stun:stun.example.com:3478"}]},
+        ice=IceConfig((server_turn,)),
+        settings=SETTINGS,
+        log=LOG,
+    )
+    servers = output._ice.rtc_configuration().iceServers
+    assert [s.urls for s in servers] == [["stun:stun.example.com:3478"], ["turn:turn.example.com:3478"]]
+    assert servers[1].username == "user" and servers[1].credential == "pass"
+
+
+@pytest.mark.parametrize(
+    "spec, complaint",
+    [
+        ({"whip": "rtmp://host/app/key"}, "http://"),
+        ({"whip": "https://"}, "host"),
+        ({"whip": "https://host:99999/whip"}, "not a URL"),
+        ({"whip": ["https://host/whip"]}, "'whip'"),
+        ({"whip": "https://host/whip", "bearer": 42}, "'bearer'"),
+        ({"whip": "https://host/whip", "bearer": "two words"}, "'bearer'"),
+        ({"whip": "https://host/whip", "bearer": "line\r\nX-Injected: 1"}, "'bearer'"),
+        ({"whip": "https://host/whip", "token": "t"}, "'token'"),
+        ({"whip": "https://host/whip", "iceServers": "stun:x"}, "'iceServers'"),
+        ({"whip": "https://host/whip", "iceServers": [{"urls": "stuns:x"}]}, "stuns:x"),
+    ],
+)
+def test_malformed_whip_outputs_are_refused(spec, complaint):
+    with pytest.raises(ProtocolError) as refused:
+        WhipOutput.from_spec(spec, ice=IceConfig(), settings=SETTINGS, log=LOG)
+    assert refused.value.code == "bad_output" and complaint in refused.value.message, refused.value.message
