@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Everything a fresh Debian machine needs, in one command: Chromium (browser tests), the server's virtual
+# Everything a fresh Debian machine needs, in one command: Chromium (browser tests), Janus (the SFU tests), the server's virtual
 # environment (.venv, with the test and training extras), and the avatar-preparation environment
 # (.venv-prepare: MediaPipe pins numpy<2, so it lives apart from the server). Safe to run again.
 set -euo pipefail
@@ -10,6 +10,15 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 if ! command -v chromium >/dev/null 2>&1; then
   as_root apt-get update -q
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+fi
+# The Janus WebRTC server: tests/test_janus.py and tools/bench_janus.py run it with a configuration of their own,
+# so the system-wide service the package starts is not wanted.
+if ! command -v janus >/dev/null 2>&1; then
+  as_root apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q janus
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet janus 2>/dev/null; then
+    as_root systemctl disable --now janus
+  fi
 fi
 
 python3 -m venv .venv
