@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import time
 from collections.abc import AsyncIterator
 
 import aioice.ice
+from aiortc import RTCPeerConnection
 
 from harness.measure import VideoStats, video_stats
 from server.pipeline.session import SessionPipeline
@@ -93,9 +95,21 @@ def open_sockets() -> int:
     return count
 
 
-async def assert_nothing_left(tasks: int, sockets: int) -> None:
-    """No task and no socket beyond those counted before the output started (given a moment to settle)."""
+def open_peers() -> int:
+    """Peer connections of this process that are not closed."""
+    gc.collect()
+    return sum(isinstance(o, RTCPeerConnection) and o.connectionState != "closed" for o in gc.get_objects())
+
+
+def running() -> tuple[int, int, int]:
+    """(tasks, sockets, open peer connections) of this process now."""
+    return len(asyncio.all_tasks()), open_sockets(), open_peers()
+
+
+async def assert_nothing_left(before: tuple[int, int, int]) -> None:
+    """No task, socket or open peer connection beyond those `running()` counted before the output started (given
+    a moment to settle)."""
     deadline = time.monotonic() + 5.0
-    while (len(asyncio.all_tasks()), open_sockets()) > (tasks, sockets) and time.monotonic() < deadline:
+    while running() != before and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
-    assert (len(asyncio.all_tasks()), open_sockets()) == (tasks, sockets), asyncio.all_tasks()
+    assert running() == before, asyncio.all_tasks()

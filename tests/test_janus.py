@@ -41,7 +41,7 @@ from tests.publishing_support import (
     at_25_fps,
     ice_hosts,
     live_pipeline,
-    open_sockets,
+    running,
     started,
     video_over,
     wait_for_state,
@@ -104,7 +104,7 @@ async def room_publishers(http: aiohttp.ClientSession, janus: JanusServer) -> li
 
 
 async def test_viewers_receive_the_avatar_through_janus(services, janus, http):
-    tasks, sockets = len(asyncio.all_tasks()), open_sockets()
+    before = running()
     async with live_pipeline(services) as pipeline, started(janus_output(janus.url), pipeline) as output:
         await wait_for_state(output, "live")
         assert [p["display"] for p in await room_publishers(http, janus)] == ["avatar test"]
@@ -124,7 +124,7 @@ async def test_viewers_receive_the_avatar_through_janus(services, janus, http):
     assert status.state == "live" and status.frames_sent > 5 * 25 and status.reconnects == 0
     assert status.url == janus.url and status.error is None
     assert await room_publishers(http, janus) == []  # detached: the feed left the room
-    await assert_nothing_left(tasks, sockets)
+    await assert_nothing_left(before)
 
 
 @pytest.mark.browser

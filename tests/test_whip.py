@@ -27,7 +27,7 @@ from tests.publishing_support import (
     at_25_fps,
     ice_hosts,
     live_pipeline,
-    open_sockets,
+    running,
     started,
     video_over,
     wait_for_state,
@@ -150,7 +150,7 @@ def whip_output(url: str, bearer: str | None = TOKEN, **fields) -> WhipOutput:
 
 
 async def test_publishes_with_the_token_and_deletes_its_resource(services, endpoint):
-    tasks, sockets = len(asyncio.all_tasks()), open_sockets()
+    before = running()
     async with live_pipeline(services) as pipeline:
         async with started(whip_output(endpoint.url("/whip/show")), pipeline) as output:
             status = await wait_for_state(output, "live")
@@ -168,7 +168,7 @@ async def test_publishes_with_the_token_and_deletes_its_resource(services, endpo
     assert endpoint.requests[1][2]["Authorization"] == f"Bearer {TOKEN}"
     assert at_25_fps(video) and len(publication.audio) > 100, (video, len(publication.audio))
     assert status.state == "live" and status.frames_sent >= video.frames > 60 and status.reconnects == 0
-    await assert_nothing_left(tasks, sockets)
+    await assert_nothing_left(before)
 
 
 async def test_a_307_is_followed_with_the_token(services, endpoint):
