@@ -202,6 +202,24 @@ async def test_a_restart_of_janus_is_survived(services, janus, http):
     assert at_25_fps(video), video
 
 
+async def test_a_publisher_kicked_out_of_the_room_comes_back(services, janus, http):
+    async with live_pipeline(services) as pipeline, started(janus_output(janus.url), pipeline) as output:
+        await wait_for_state(output, "live")
+        moderator = JanusSession(http, janus.url, request_timeout_s=5, keepalive_s=KEEPALIVE_S, log=LOG)
+        await moderator.create()
+        try:
+            handle = await moderator.attach(VIDEOROOM)
+            (feed,) = await publishers(handle, ROOM)
+            await handle.message({"request": "kick", "room": ROOM, "id": feed["id"]})
+            status = await wait_for_state(output, "retrying", timeout=10)
+            assert "ended the publication" in status.error, status
+            status = await wait_for_state(output, "live", timeout=20)
+            (back,) = await publishers(handle, ROOM)
+        finally:
+            await moderator.destroy()
+    assert status.reconnects == 1 and back["id"] != feed["id"]
+
+
 async def test_an_unknown_room_fails_with_janus_reason(services, janus):
     async with live_pipeline(services) as pipeline, started(janus_output(janus.url, room=999), pipeline) as output:
         status = await wait_for_state(output, "failed")
