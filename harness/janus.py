@@ -15,9 +15,6 @@ import glob
 import json
 import logging
 import shutil
-import subprocess
-import tempfile
-import time
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,12 +23,12 @@ import aiohttp
 import ifaddr
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
+from harness.child_server import ChildServer
 from harness.reception import Reception
 from harness.server_process import free_port
 from server.transports.webrtc.janus_api import JanusHandle, JanusSession
 
 VIDEOROOM = "janus.plugin.videoroom"
-START_TIMEOUT_S = 20.0
 log = logging.getLogger(__name__)
 
 
@@ -51,9 +48,11 @@ def _installed(pattern: str) -> Path:
     return Path(found[0])
 
 
-class JanusServer:
+class JanusServer(ChildServer):
     """`janus` on a free loopback port until `stop` (or the end of a `with` block); `start` again after a stop
     brings it back on the same port, knowing nothing of its earlier sessions (a restart)."""
+
+    name = "janus"
 
     def __init__(
         self,
@@ -62,22 +61,22 @@ class JanusServer:
         *,
         apisecret: str | None = None,
         pin: str | None = None,
+        websockets: bool = False,
         session_timeout_s: int = 60,
     ) -> None:
-        """`apisecret`: every request must carry it; `pin`: joining any of the rooms needs it."""
+        """`apisecret`: every request must carry it; `pin`: joining any of the rooms needs it; `websockets`: the
+        WebSocket transport too, on another loopback port (`ws_url`), for clients of Janus that speak only that."""
+        if shutil.which("janus") is None:
+            raise RuntimeError("Debian's janus is not installed: tools/setup.sh installs it")
+        super().__init__()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/janus"
+        self.ws_url = f"ws://127.0.0.1:{free_port()}" if websockets else None
         self.apisecret = apisecret
-        self._folder = Path(tempfile.mkdtemp(prefix="janus-test-"))
-        self._log_path = self._folder / "janus.log"
         self._write_config(rooms, media_ip, pin, session_timeout_s)
-        self._proc: subprocess.Popen | None = None
 
     def _write_config(self, rooms: Sequence[int], media_ip: str, pin: str | None, session_timeout_s: int) -> None:
-        binary = shutil.which("janus")
-        if binary is None:
-            raise RuntimeError("Debian's janus is not installed: tools/setup.sh installs it")
-        conf, plugins, transports, empty = (self._folder / name for name in ("conf", "plugins", "transports", "none"))
+        conf, plugins, transports, empty = (self.folder / name for name in ("conf", "plugins", "transports", "none"))
         for folder in (conf, plugins, transports, empty):
             folder.mkdir()
         (plugins / "libjanus_videoroom.so").symlink_to(_installed("/usr/lib/*/janus/plugins/libjanus_videoroom.so"))
@@ -89,6 +88,13 @@ class JanusServer:
             f"\tdebug_level = 4\n\tsession_timeout = {session_timeout_s}{secret}\n}}\n"
             f'nat: {{\n\tice_enforce_list = "{media_ip}"\n}}\n'
         )
+        if self.ws_url is not None:
+            (transports / "libjanus_websockets.so").symlink_to(
+                _installed("/usr/lib/*/janus/transports/libjanus_websockets.so"))
+            (conf / "janus.transport.websockets.jcfg").write_text(
+                f'general: {{\n\tjson = "compact"\n\tws = true\n\tws_port = {self.ws_url.rsplit(":", 1)[1]}\n'
+                f'\tws_ip = "127.0.0.1"\n\twss = false\n}}\nadmin: {{\n\tadmin_ws = false\n}}\n'
+            )
         (conf / "janus.transport.http.jcfg").write_text(
             f'general: {{\n\tjson = "compact"\n\tbase_path = "/janus"\n\thttp = true\n\tport = {self.port}\n'
             f'\tip = "127.0.0.1"\n\thttps = false\n}}\nadmin: {{\n\tadmin_http = false\n}}\n'
@@ -103,56 +109,17 @@ class JanusServer:
             )
         )
 
-    @property
-    def pid(self) -> int:
-        assert self._proc is not None, "janus is not running"
-        return self._proc.pid
+    def command(self) -> list[str]:
+        conf = self.folder / "conf"
+        return ["janus", "-F", str(conf), "-C", str(conf / "janus.jcfg"), "--disable-colors"]
 
-    def start(self) -> JanusServer:
-        conf = self._folder / "conf"
-        log_file = open(self._log_path, "a")
-        self._proc = subprocess.Popen(
-            ["janus", "-F", str(conf), "-C", str(conf / "janus.jcfg"), "--disable-colors"],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-        log_file.close()
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not self._answers():
-            if self._proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"janus did not come up:\n{self.log_tail()}")
-            time.sleep(0.1)
-        return self
-
-    def _answers(self) -> bool:
+    def answers(self) -> bool:
         request = urllib.request.Request(self.url, data=json.dumps({"janus": "info", "transaction": "up"}).encode())
         try:
             with urllib.request.urlopen(request, timeout=1) as response:
                 return json.loads(response.read()).get("janus") == "server_info"
         except OSError:
             return False
-
-    def stop(self) -> None:
-        if self._proc is None:
-            return
-        self._proc.terminate()
-        try:
-            self._proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
-        self._proc = None
-
-    def log_tail(self, chars: int = 4000) -> str:
-        return self._log_path.read_text(errors="replace")[-chars:] if self._log_path.exists() else ""
-
-    def __enter__(self) -> JanusServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-        shutil.rmtree(self._folder, ignore_errors=True)
 
 
 async def publishers(handle: JanusHandle, room: int) -> list[dict]:

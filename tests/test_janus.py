@@ -16,12 +16,14 @@ from playwright.async_api import async_playwright
 from harness.janus import VIDEOROOM, JanusServer, JanusViewer, media_address, publishers
 from harness.measure import SPEECH_RMS
 from harness.server_process import free_port
+from harness.whip_server import JanusWhipServer
 from server.pipeline.errors import ProtocolError
 from server.services import Services
 from server.transports.webrtc.ice import IceConfig
 from server.transports.webrtc.janus import JanusOutput
 from server.transports.webrtc.janus_api import JanusSession
 from server.transports.webrtc.vp8 import use_rendered_vp8
+from server.transports.webrtc.whip import WhipOutput
 from tests.browser_support import (
     SPEECH_LEVEL,
     launch_chromium,
@@ -218,6 +220,31 @@ async def test_a_publisher_kicked_out_of_the_room_comes_back(services, janus, ht
         finally:
             await moderator.destroy()
     assert status.reconnects == 1 and back["id"] != feed["id"]
+
+
+async def test_whip_into_janus_through_its_own_whip_server(services, http):
+    """The WHIP output against a WHIP server not of our own: Janus's simple-whip-server, in front of a Janus."""
+    with JanusServer([ROOM], MEDIA_IP, websockets=True) as janus, JanusWhipServer(janus) as gateway:
+        url = gateway.endpoint("avatar", ROOM, token="gateway-token")
+        before = running()
+        async with live_pipeline(services) as pipeline:
+            output = WhipOutput.from_spec({"whip": url, "bearer": "gateway-token"}, ice=IceConfig(), settings=SETTINGS,
+                                          log=LOG)
+            async with started(output, pipeline):
+                await wait_for_state(output, "live")
+                viewer = await JanusViewer.join(http, janus.url, ROOM)
+                try:
+                    video = await video_over(viewer.video, 3.0)
+                finally:
+                    await viewer.close()
+        await assert_nothing_left(before)
+        assert await room_publishers(http, janus) == []  # the DELETE ended the publication
+        async with live_pipeline(services) as pipeline:
+            output = WhipOutput.from_spec({"whip": url, "bearer": "wrong"}, ice=IceConfig(), settings=SETTINGS, log=LOG)
+            async with started(output, pipeline):
+                refused = await wait_for_state(output, "failed")
+    assert at_25_fps(video), video
+    assert "403" in refused.error and "Unauthorized" in refused.error, refused
 
 
 async def test_an_unknown_room_fails_with_janus_reason(services, janus):

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
+from aioice import stun
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 from harness.reception import Reception
@@ -245,6 +246,46 @@ async def test_a_connection_the_endpoint_ends_is_made_again(services, endpoint):
     assert [(m, p) for m, p, *_ in endpoint.requests] == [
         ("POST", "/whip/show"), ("DELETE", "/resource/1"), ("POST", "/whip/show"), ("DELETE", "/resource/2"),
     ]
+
+
+class StunServer(asyncio.DatagramProtocol):
+    """A STUN server on a loopback port that answers every Binding request with a mapped address of its choosing,
+    as a server behind a NAT would see it."""
+
+    MAPPED = ("203.0.113.7", 40000)  # TEST-NET-3: an address this machine does not have
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        request = stun.parse_message(data)
+        if request.message_method != stun.Method.BINDING or request.message_class != stun.Class.REQUEST:
+            return
+        self.requests += 1
+        answer = stun.Message(stun.Method.BINDING, stun.Class.RESPONSE, request.transaction_id)
+        answer.attributes["XOR-MAPPED-ADDRESS"] = self.MAPPED
+        answer.add_fingerprint()
+        assert self.transport is not None
+        self.transport.sendto(bytes(answer), addr)
+
+
+async def test_the_output_ice_servers_are_used(services, endpoint):
+    loop = asyncio.get_running_loop()
+    transport, stun_server = await loop.create_datagram_endpoint(StunServer, local_addr=("127.0.0.1", 0))
+    port = transport.get_extra_info("sockname")[1]
+    try:
+        output = whip_output(endpoint.url("/whip/show"), iceServers=[{"urls": f"stun:127.0.0.1:{port}"}])
+        async with live_pipeline(services) as pipeline, started(output, pipeline):
+            await wait_for_state(output, "live")
+    finally:
+        transport.close()
+    offer = endpoint.posts[0][3].decode()
+    assert stun_server.requests >= 1
+    assert f"{StunServer.MAPPED[0]} {StunServer.MAPPED[1]} typ srflx" in offer, offer  # gathered before the POST
 
 
 def test_ice_servers_of_the_output_come_before_the_server_ones():
