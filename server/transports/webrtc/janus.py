@@ -1,5 +1,5 @@
 """Janus VideoRoom output (`{"janus": "http://host:8088/janus", "room": 1234, "pin"?, "display"?, "apisecret"?,
-"token"?}`): the session published into a room of a Janus WebRTC server through Janus's own HTTP API, so that any
+"token"?, "iceServers"?}`): the session published into a room of a Janus WebRTC server through Janus's own HTTP API, so that any
 number of viewers subscribe through Janus and this server sends one stream whatever their number.
 
 Each attempt creates a Janus session, attaches `janus.plugin.videoroom`, joins the room as a publisher and sends
