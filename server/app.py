@@ -52,11 +52,16 @@ class AvatarServer:
         )
 
     async def stop(self) -> None:
-        for session in list(self.services.sessions.values()):
-            session.close("server stopping")
+        self._close_sessions()
         if self._runner is not None:
             await self._runner.cleanup()
+        self._close_sessions()  # any that a request still opened while the handlers finished
+        await self.services.sessions.drained()
         await self.services.close()
+
+    def _close_sessions(self) -> None:
+        for session in list(self.services.sessions.values()):
+            session.close("server stopping")
 
     async def serve_forever(self) -> None:
         await self.start()

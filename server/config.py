@@ -10,11 +10,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from assets import WEB_DIR
 from engines.avatar.registry import RENDERERS
+from engines.face.backends.base import BACKENDS
 from engines.tts.registry import ENGINES
-from engines.vad.registry import DETECTORS
+from engines.vad.registry import CHOICES as VAD_CHOICES
 
 
 def setting(default: Any, help: str, **cli: Any) -> Any:
@@ -53,6 +55,10 @@ class MediaSettings:
     max_behind_s: float = setting(0.1, "a pacer this far behind its slot skips to the present instead of drifting (s)")
     interrupt_fade_s: float = setting(0.005, "an interrupt fades the audio out over this long: no click (s)")
     release_frames: int = setting(2, "video frames over which the mouth returns to rest after speech stops")
+    speech_gestures: bool = setting(
+        True, "nod, tilt and raise the brows with the speech (from its audio, in text and voice mode)")
+    gesture_release_frames: int = setting(
+        8, "video frames over which an interrupted head and brows ease back to rest")
     max_face_gap_s: float = setting(
         0.5, "silence up to this long between two pieces of speech is fed to the face network as context (s)")
     audio_queue_frames: int = setting(5, "20 ms audio frames an output may fall behind before the oldest is dropped")
@@ -73,7 +79,9 @@ class TextSettings:
 class VoiceSettings:
     """Voice mode: the client's own voice in, the avatar speaking it back."""
 
-    vad: str = setting("energy", "voice-activity detector of the incoming voice", choices=DETECTORS)
+    vad: str = setting(
+        "auto", "voice-activity detector of the incoming voice (auto: silero where installed, else energy)",
+        choices=VAD_CHOICES)
     processing_margin_s: float = setting(
         0.025, "slack for inference time and arrival jitter in the voice's fixed delay (s)")
     max_backlog_s: float = setting(0.3, "extra delay beyond which even speech of a late voice is skipped (s)")
@@ -81,6 +89,18 @@ class VoiceSettings:
     poll_s: float = setting(0.02, "how often voice mode looks for audio that never came (s)")
     mouth_lead_s: float = setting(0.06, "the mouth follows the voice from this long before speech starts (s)")
     mouth_tail_s: float = setting(0.1, "...until this long after the last voiced sound (s)")
+
+
+@dataclass(frozen=True)
+class AudioInputSettings:
+    """Audio mode: speech synthesized elsewhere (an agent framework's TTS) spoken by the avatar."""
+
+    audio_margin_s: float = setting(
+        0.1, "speech that starts with little queued waits this long beyond the face network's look-ahead: "
+        "slack for the size and arrival jitter of audio that trickles in (s)")
+    face_deadline_s: float = setting(
+        0.01, "when no more audio came, the face is given silence this long before a frame lacking its "
+        "look-ahead is drawn (s)")
 
 
 @dataclass(frozen=True)
@@ -96,6 +116,48 @@ class Workers:
 
     def render_pool_size(self) -> int:
         return self.render_threads or os.cpu_count() or 2
+
+
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
+
+
+@dataclass(frozen=True)
+class BroadcastSettings:
+    """Broadcasts (docs/protocol.md, "Broadcasts"): the shared H.264 + AAC encoder, pushed outputs, recordings."""
+
+    recordings: Path | None = setting(
+        None, "folder of the file outputs' MP4 recordings, served at /v1/recordings/<name> (none: file outputs refused)")
+    max_outputs: int = setting(4, "outputs one broadcast may have")
+    max_whep_viewers: int = setting(4, "WHEP viewers one broadcast may have at once (many viewers: an SFU output)")
+    h264_profile: str = setting("baseline", "H.264 profile of broadcasts", choices=("baseline", "main"))
+    h264_preset: str = setting("veryfast", "x264 speed preset of broadcasts", choices=X264_PRESETS)
+    h264_threads: int = setting(1, "x264 threads per broadcast's encoder")
+    h264_bitrate: int = setting(1_500_000, "H.264 bitrate of broadcasts (bit/s)")
+    aac_bitrate: int = setting(64_000, "AAC bitrate of broadcasts (bit/s)")
+    h264_keyframe_interval_s: float = setting(2.0, "a broadcast's H.264 keyframe interval (s)")
+    output_buffer_s: float = setting(
+        2.0, "encoded media an output may fall behind before it drops to the next keyframe (s)")
+    output_retry_min_s: float = setting(0.5, "first wait before an output reconnects; doubled on each failure (s)")
+    output_retry_max_s: float = setting(15.0, "longest wait between an output's reconnection attempts (s)")
+    output_timeout_s: float = setting(5.0, "a pushed output's connection or write that stalls this long fails (s)")
+    finalize_timeout_s: float = setting(
+        300.0, "longest wait for a recording's MP4 index to be written (moved to the front of the file) at its end (s)")
+
+
+@dataclass(frozen=True)
+class PublishingSettings:
+    """Broadcast outputs that publish over WebRTC to a media server (WHIP, Janus VideoRoom); their retries and
+    request timeouts are the broadcast group's `output_retry_*` and `output_timeout_s`."""
+
+    publish_connect_timeout_s: float = setting(
+        15.0, "ICE and DTLS of a WHIP or Janus output must connect this soon after the media server answered (s)")
+    janus_keepalive_s: float = setting(
+        25.0, "keep-alive period of a Janus output's session (Janus drops a silent session after its "
+        "session_timeout, 60 s by default) (s)")
+
+    def __post_init__(self) -> None:
+        if self.publish_connect_timeout_s <= 0 or self.janus_keepalive_s <= 0:
+            raise ValueError("--publish-connect-timeout-s and --janus-keepalive-s must be positive")
 
 
 @dataclass(frozen=True)
@@ -119,6 +181,47 @@ class TtsSettings:
 
 
 @dataclass(frozen=True)
+class LlmSettings:
+    """The LLM bridge: a `chat` message (or LiveTalking's /human with type chat) goes to an OpenAI-compatible
+    /v1/chat/completions endpoint with the session's history, and the answer is spoken as it streams in."""
+
+    llm_url: str | None = setting(
+        None, "OpenAI-compatible endpoint: a base URL (http://host:8000/v1) or its /chat/completions; none = no chat")
+    llm_model: str = setting("default", "model name sent with every request")
+    llm_system: str | None = setting(None, "system prompt put before every conversation")
+    llm_api_key_env: str = setting(
+        "OPENAI_API_KEY", "environment variable holding the API key, sent as a bearer token (unset: no key)")
+    llm_max_tokens: int | None = setting(None, "longest answer asked for, in tokens (none: the server's default)")
+    llm_temperature: float | None = setting(None, "sampling temperature sent with requests (none: the server's)")
+    llm_history_messages: int = setting(20, "earlier messages (user and assistant) sent along as the history")
+    llm_queue_limit: int = setting(4, "chat messages a session may have waiting while an answer streams")
+    llm_first_token_timeout_s: float = setting(
+        30.0, "an answer whose first words take longer (connect included) fails with llm_failed (s)")
+    llm_stall_timeout_s: float = setting(15.0, "an answer that stops arriving for this long fails with llm_failed (s)")
+
+    def __post_init__(self) -> None:
+        if self.llm_url is not None and urlsplit(self.llm_url).scheme not in ("http", "https"):
+            raise ValueError(f"--llm-url must be an http:// or https:// URL, not {self.llm_url!r}")
+        if self.llm_history_messages < 0 or self.llm_queue_limit < 0:
+            raise ValueError("--llm-history-messages and --llm-queue-limit cannot be negative")
+
+
+@dataclass(frozen=True)
+class LiveTalkingSettings:
+    """The LiveTalking-compatible routes (/offer, /human, /humanaudio, ...; docs/protocol.md)."""
+
+    cors_origins: tuple[str, ...] = setting(
+        ("*",), "origins whose pages may call the LiveTalking routes (repeatable; * = any)",
+        repeat=True, flag="--cors-origin")
+    max_upload_bytes: int = setting(20 * 1024 * 1024, "largest /humanaudio upload (bytes); larger: too_large")
+    max_audio_s: float = setting(
+        120.0, "seconds of uploaded audio a session may have waiting to be spoken; more: too_large")
+    audio_chunk_s: float = setting(
+        1.0, "uploaded audio goes to the face network in pieces this long, so its mouth is ready as it plays (s)")
+    sse_heartbeat_s: float = setting(15.0, "an idle /sse stream gets a comment line this often (proxies keep it) (s)")
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     host: str = setting("127.0.0.1", "address to listen on")
     port: int = setting(8080, "one port for the page, /ws, /healthz, /metrics and the HTTP API")
@@ -138,7 +241,8 @@ class ServerConfig:
     face_driver: str = setting(
         "network", "what moves the mouth: the audio-to-face network or the TTS phoneme timings",
         choices=("network", "phonemes"))
-    face_backend: str = setting("auto", "where the face network runs", choices=("auto", "onnxruntime", "tensorrt"))
+    face_backend: str = setting(
+        "auto", "where the face network runs (auto: tensorrt, then cuda, then onnxruntime)", choices=BACKENDS)
     ice_hosts: tuple[str, ...] = setting(
         (), "offer only these host addresses as ICE candidates (repeatable; e.g. 127.0.0.1)",
         repeat=True, flag="--ice-host")
@@ -150,6 +254,11 @@ class ServerConfig:
     text: TextSettings = field(default_factory=TextSettings)
     voice_mode: VoiceSettings = field(default_factory=VoiceSettings)
     workers: Workers = field(default_factory=Workers)
+    audio_input: AudioInputSettings = field(default_factory=AudioInputSettings)
+    llm: LlmSettings = field(default_factory=LlmSettings)
+    livetalking: LiveTalkingSettings = field(default_factory=LiveTalkingSettings)
+    broadcast: BroadcastSettings = field(default_factory=BroadcastSettings)
+    publishing: PublishingSettings = field(default_factory=PublishingSettings)
 
     def __post_init__(self) -> None:
         if self.max_sessions < 1:

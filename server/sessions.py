@@ -1,6 +1,7 @@
 """The open sessions of this process (websocket sessions, broadcasts) and whether another may open now."""
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
@@ -34,6 +35,8 @@ class SessionTable(Mapping[str, "OpenSession"]):
     def __init__(self, admission: Admission) -> None:
         self.admission = admission
         self._open: dict[str, OpenSession] = {}
+        self._empty = asyncio.Event()
+        self._empty.set()
 
     def refusal(self) -> str | None:
         """Why a new session would be refused now, or None to admit it."""
@@ -41,9 +44,17 @@ class SessionTable(Mapping[str, "OpenSession"]):
 
     def add(self, session: OpenSession) -> None:
         self._open[session.id] = session
+        self._empty.clear()
 
     def remove(self, session: OpenSession) -> None:
         self._open.pop(session.id, None)
+        if not self._open:
+            self._empty.set()
+
+    async def drained(self) -> None:
+        """Until every session has left the table: each removes itself once torn down, whether its teardown
+        runs in a request handler (/ws) or in a task of its own (the LiveTalking routes)."""
+        await self._empty.wait()
 
     def __getitem__(self, session_id: str) -> OpenSession:
         return self._open[session_id]

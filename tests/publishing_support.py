@@ -1,5 +1,6 @@
 """For the tests of the publishing outputs (WHIP, Janus): a live session pipeline made from the server's Services
-with no transport of its own, the outputs' settings, and waiting for an output's state."""
+with no transport of its own, outputs built as a broadcast request builds them, and waiting for an output's
+state."""
 from __future__ import annotations
 
 import asyncio
@@ -13,22 +14,35 @@ import aioice.ice
 from aiortc import RTCPeerConnection
 
 from harness.measure import VideoStats, video_stats
+from server.config import ServerConfig
 from server.pipeline.session import SessionPipeline
 from server.services import Services
 from server.sessions import session_log
 from server.transports.base import Output, OutputStatus
+from server.transports.encoder import BroadcastEncoder
+from server.transports.registry import OUTPUTS
+from server.transports.requests import OutputContext
 from server.transports.webrtc.ice import restrict_ice_hosts
 from server.transports.webrtc.publishing import PublishSettings
+from tests.conftest import make_config
 
-# Short waits so that retries show within a test; the production values come from the server's configuration.
-SETTINGS = PublishSettings(retry_min_s=0.2, retry_max_s=1.0, request_timeout_s=5.0, connect_timeout_s=15.0)
-LOG = session_log("test-broadcast")
+# Short waits so that retries show within a test; the production values are the configuration's defaults.
+QUICK_RETRIES = {"output_retry_min_s": 0.2, "output_retry_max_s": 1.0}
+CONFIG = make_config(tts="espeak", broadcast=QUICK_RETRIES)
+SETTINGS = PublishSettings.of(CONFIG)
+LOG = session_log("test")
 # What "25 fps" is held to. Every frame is stamped 3600 ticks after the one before (the media is 25 fps by its
 # timestamps); on the shared 2-core box, publisher, media server and viewers in one process lose a few of them and
 # arrive unevenly when it is loaded, so arrival rate and losses get a margin that a stalled or halved stream fails.
 FPS_RANGE = (21.0, 27.0)
 MAX_MISSING = 0.15
 SPEECH = "Hello everyone, and welcome to the show. Today we talk about streaming avatars."
+
+
+def requested(kind: str, spec: dict, config: ServerConfig = CONFIG) -> Output:
+    """The output of kind `kind` that a broadcast request with output `spec` gets (ProtocolError when refused)."""
+    context = OutputContext("test", config, BroadcastEncoder(config.broadcast, LOG), LOG)
+    return OUTPUTS.load(kind).from_request(spec, context)
 
 
 @contextlib.asynccontextmanager

@@ -19,11 +19,9 @@ from harness.server_process import free_port
 from harness.whip_server import JanusWhipServer
 from server.pipeline.errors import ProtocolError
 from server.services import Services
-from server.transports.webrtc.ice import IceConfig
 from server.transports.webrtc.janus import JanusOutput
 from server.transports.webrtc.janus_api import JanusSession
 from server.transports.webrtc.vp8 import use_rendered_vp8
-from server.transports.webrtc.whip import WhipOutput
 from tests.browser_support import (
     SPEECH_LEVEL,
     launch_chromium,
@@ -31,18 +29,21 @@ from tests.browser_support import (
     painted_fps,
     start_audio_probe,
     wait_for_level,
+)
+from tests.browser_support import (
     wait_for_state as wait_for_page,
 )
-from tests.conftest import make_config
 from tests.publishing_support import (
-    LOG,
+    CONFIG,
     FPS_RANGE,
+    LOG,
     SETTINGS,
     SPEECH,
     assert_nothing_left,
     at_25_fps,
     ice_hosts,
     live_pipeline,
+    requested,
     running,
     started,
     video_over,
@@ -62,9 +63,8 @@ if MEDIA_IP is None:
 
 @pytest.fixture(scope="module")
 def services() -> Services:
-    config = make_config(tts="espeak")
-    use_rendered_vp8(config.workers.vp8_speed)
-    return Services(config)
+    use_rendered_vp8(CONFIG.workers.vp8_speed)
+    return Services(CONFIG)
 
 
 @pytest.fixture(scope="module")
@@ -86,14 +86,7 @@ def janus_output(url: str, room: int = ROOM, **fields) -> JanusOutput:
 
 
 def output_of(spec: dict) -> JanusOutput:
-    return JanusOutput.from_spec(
-        spec,
-        display="avatar test",
-        keepalive_s=KEEPALIVE_S,
-        ice=IceConfig(),
-        settings=SETTINGS,
-        log=LOG,
-    )
+    return requested("janus", spec)
 
 
 async def room_publishers(http: aiohttp.ClientSession, janus: JanusServer) -> list[dict]:
@@ -228,8 +221,7 @@ async def test_whip_into_janus_through_its_own_whip_server(services, http):
         url = gateway.endpoint("avatar", ROOM, token="gateway-token")
         before = running()
         async with live_pipeline(services) as pipeline:
-            output = WhipOutput.from_spec({"whip": url, "bearer": "gateway-token"}, ice=IceConfig(), settings=SETTINGS,
-                                          log=LOG)
+            output = requested("whip", {"whip": url, "bearer": "gateway-token"})
             async with started(output, pipeline):
                 await wait_for_state(output, "live")
                 viewer = await JanusViewer.join(http, janus.url, ROOM)
@@ -240,7 +232,7 @@ async def test_whip_into_janus_through_its_own_whip_server(services, http):
         await assert_nothing_left(before)
         assert await room_publishers(http, janus) == []  # the DELETE ended the publication
         async with live_pipeline(services) as pipeline:
-            output = WhipOutput.from_spec({"whip": url, "bearer": "wrong"}, ice=IceConfig(), settings=SETTINGS, log=LOG)
+            output = requested("whip", {"whip": url, "bearer": "wrong"})
             async with started(output, pipeline):
                 refused = await wait_for_state(output, "failed")
     assert at_25_fps(video), video

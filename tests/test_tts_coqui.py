@@ -14,7 +14,13 @@ import torch
 
 from engines.resample import resample
 from engines.tts import coqui_engine
-from engines.tts.base import EngineOptions, EngineUnavailable, Speech, SynthesisOptions, UnknownVoice
+from engines.tts.base import (
+    EngineOptions,
+    EngineUnavailable,
+    Speech,
+    SynthesisOptions,
+    UnknownVoice,
+)
 from engines.tts.coqui_engine import CoquiEngine
 from engines.tts.registry import VoiceRegistry
 from tests.coqui_models import VITS_RATE, vits_folder, xtts_folder

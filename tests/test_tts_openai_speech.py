@@ -14,7 +14,12 @@ import numpy as np
 import pytest
 
 from engines.resample import resample
-from engines.tts.base import EngineOptions, EngineUnavailable, SynthesisOptions, UnknownVoice
+from engines.tts.base import (
+    EngineOptions,
+    EngineUnavailable,
+    SynthesisOptions,
+    UnknownVoice,
+)
 from engines.tts.espeak_engine import EspeakEngine
 from engines.tts.openai_speech_engine import OpenAISpeechEngine, SpeechServiceError
 from engines.tts.registry import build_engine

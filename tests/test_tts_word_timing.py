@@ -7,7 +7,13 @@ import pytest
 
 from engines.tts.espeak_lib import espeak_library
 from engines.tts.piper_engine import PiperEngine
-from engines.tts.word_timing import PhraseWords, SpeakingRates, espeak_voice, voiced_stretches, word_sizes
+from engines.tts.word_timing import (
+    PhraseWords,
+    SpeakingRates,
+    espeak_voice,
+    voiced_stretches,
+    word_sizes,
+)
 
 PHRASES = [
     "Mom bought five apples. Then, we walked home!",

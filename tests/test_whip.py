@@ -18,16 +18,15 @@ from harness.reception import Reception
 from harness.server_process import free_port
 from server.pipeline.errors import ProtocolError
 from server.services import Services
-from server.transports.webrtc.ice import IceConfig, IceServer
 from server.transports.webrtc.whip import WhipOutput
-from tests.conftest import make_config
 from tests.publishing_support import (
-    LOG,
+    CONFIG,
     SETTINGS,
     assert_nothing_left,
     at_25_fps,
     ice_hosts,
     live_pipeline,
+    requested,
     running,
     started,
     video_over,
@@ -132,7 +131,7 @@ class WhipEndpoint:
 
 @pytest.fixture(scope="module")
 def services() -> Services:
-    return Services(make_config(tts="espeak"))
+    return Services(CONFIG)
 
 
 @pytest.fixture
@@ -147,7 +146,7 @@ async def endpoint() -> AsyncIterator[WhipEndpoint]:
 
 def whip_output(url: str, bearer: str | None = TOKEN, **fields) -> WhipOutput:
     spec = {"whip": url, **({"bearer": bearer} if bearer else {}), **fields}
-    return WhipOutput.from_spec(spec, ice=IceConfig(), settings=SETTINGS, log=LOG)
+    return requested("whip", spec)
 
 
 async def test_publishes_with_the_token_and_deletes_its_resource(services, endpoint):
@@ -288,19 +287,6 @@ async def test_the_output_ice_servers_are_used(services, endpoint):
     assert f"{StunServer.MAPPED[0]} {StunServer.MAPPED[1]} typ srflx" in offer, offer  # gathered before the POST
 
 
-def test_ice_servers_of_the_output_come_before_the_server_ones():
-    server_turn = IceServer(("turn:turn.example.com:3478",), "user", "pass")
-    output = WhipOutput.from_spec(
-        {"whip": "https://whip.example.com/live", "iceServers": [{"urls": "stun:stun.example.com:3478"}]},
-        ice=IceConfig((server_turn,)),
-        settings=SETTINGS,
-        log=LOG,
-    )
-    servers = output._ice.rtc_configuration().iceServers
-    assert [s.urls for s in servers] == [["stun:stun.example.com:3478"], ["turn:turn.example.com:3478"]]
-    assert servers[1].username == "user" and servers[1].credential == "pass"
-
-
 @pytest.mark.parametrize(
     "spec, complaint",
     [
@@ -318,5 +304,5 @@ def test_ice_servers_of_the_output_come_before_the_server_ones():
 )
 def test_malformed_whip_outputs_are_refused(spec, complaint):
     with pytest.raises(ProtocolError) as refused:
-        WhipOutput.from_spec(spec, ice=IceConfig(), settings=SETTINGS, log=LOG)
+        requested("whip", spec)
     assert refused.value.code == "bad_output" and complaint in refused.value.message, refused.value.message

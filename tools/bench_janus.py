@@ -26,18 +26,17 @@ from harness.janus import JanusServer, JanusViewer, media_address
 from harness.server_process import sample_process
 from harness.talking import TALK
 from server.config import ServerConfig
-from server.services import Services
 from server.pipeline.session import SessionPipeline
+from server.services import Services
 from server.sessions import session_log
-from server.transports.webrtc.ice import IceConfig, restrict_ice_hosts
+from server.transports.encoder import BroadcastEncoder
+from server.transports.requests import OutputContext
+from server.transports.webrtc.ice import restrict_ice_hosts
 from server.transports.webrtc.janus import JanusOutput
-from server.transports.webrtc.publishing import PublishSettings
 from server.transports.webrtc.vp8 import use_rendered_vp8
 from tools.bench_common import publish
 
 ROOM = 1234
-SETTINGS = PublishSettings(retry_min_s=0.5, retry_max_s=15.0, request_timeout_s=5.0, connect_timeout_s=30.0)
-KEEPALIVE_S = 25.0
 READY_TIMEOUT_S = 60.0
 
 
@@ -78,10 +77,8 @@ async def measure(janus: JanusServer, media_ip: str, viewer_counts: list[int], s
     services = Services(config)
     log = session_log("bench-janus")
     pipeline = SessionPipeline(services.pipeline, avatar=services.default_avatar, voice=services.default_voice, log=log)
-    output = JanusOutput.from_spec(
-        {"janus": janus.url, "room": ROOM}, display="avatar", keepalive_s=KEEPALIVE_S, ice=IceConfig(),
-        settings=SETTINGS, log=log,
-    )
+    context = OutputContext("bench-janus", config, BroadcastEncoder(config.broadcast, log), log)
+    output = JanusOutput.from_request({"janus": janus.url, "room": ROOM}, context)
     await output.start(pipeline)
     pipeline.start()
     talker = asyncio.create_task(keep_talking(pipeline))

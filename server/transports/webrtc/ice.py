@@ -46,10 +46,6 @@ class IceConfig:
     servers: tuple[IceServer, ...] = ()
     relay_only: bool = False
 
-    def with_servers(self, servers: Sequence[IceServer]) -> IceConfig:
-        """This configuration with `servers` tried first (an output's own servers before the server's)."""
-        return IceConfig((*servers, *self.servers), self.relay_only)
-
     def rtc_configuration(self) -> RTCConfiguration:
         """One transport for audio and video (max-bundle), as WHIP (RFC 9725) and Janus expect of a publisher."""
         return RTCConfiguration(

@@ -17,10 +17,22 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from server.transports.requests import bad_output, known_fields, text_field, url_field
+from server.transports.requests import (
+    OutputContext,
+    bad_output,
+    known_fields,
+    text_field,
+    url_field,
+)
 from server.transports.webrtc.ice import IceConfig, parse_ice_servers
 from server.transports.webrtc.janus_api import JanusError, JanusHandle, JanusSession
-from server.transports.webrtc.publishing import PublishingOutput, PublishSettings, Refused, Unavailable, origin
+from server.transports.webrtc.publishing import (
+    PublishingOutput,
+    PublishSettings,
+    Refused,
+    Unavailable,
+    origin,
+)
 
 SCHEMES = ("http", "https")
 FIELDS = ("janus", "room", "pin", "display", "apisecret", "token", "iceServers")
@@ -62,34 +74,23 @@ class JanusOutput(PublishingOutput):
         self._handle: JanusHandle | None = None
 
     @classmethod
-    def from_spec(
-        cls,
-        spec: Mapping[str, Any],
-        *,
-        display: str,
-        keepalive_s: float,
-        ice: IceConfig,
-        settings: PublishSettings,
-        log: logging.LoggerAdapter,
-    ) -> JanusOutput:
-        """The output a request asks for, or ProtocolError bad_output. `display`: the feed's name in the room
-        unless the request names one; `ice`: the server's own ICE servers (the output's `iceServers` first)."""
+    def from_request(cls, spec: Mapping[str, Any], context: OutputContext) -> JanusOutput:
+        """The output a broadcast request asks for, or ProtocolError bad_output. The feed's name in the room is
+        "avatar <broadcast id>" unless the request names one."""
         known_fields(spec, FIELDS)
         url = url_field(spec, "janus", SCHEMES)
         room = _room(spec.get("room"))
-        if "iceServers" in spec:
-            ice = ice.with_servers(parse_ice_servers(spec["iceServers"], "iceServers"))
         return cls(
             url.geturl(),
             room,
-            display=text_field(spec, "display", max_chars=256) or display,
+            display=text_field(spec, "display", max_chars=256) or f"avatar {context.broadcast_id}",
             pin=text_field(spec, "pin", max_chars=256),
             apisecret=text_field(spec, "apisecret", max_chars=1024),
             token=text_field(spec, "token", max_chars=4096),
-            keepalive_s=keepalive_s,
-            ice=ice,
-            settings=settings,
-            log=log,
+            keepalive_s=context.config.publishing.janus_keepalive_s,
+            ice=IceConfig(parse_ice_servers(spec.get("iceServers", []), "iceServers")),
+            settings=PublishSettings.of(context.config),
+            log=context.log,
         )
 
     async def _signal(self, offer: str) -> str:

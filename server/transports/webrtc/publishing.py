@@ -19,6 +19,7 @@ from urllib.parse import SplitResult
 
 import aiohttp
 
+from server.config import ServerConfig
 from server.pipeline.session import SessionPipeline
 from server.transports.base import Output, OutputStatus
 from server.transports.webrtc.ice import IceConfig
@@ -33,6 +34,13 @@ class PublishSettings:
     retry_max_s: float  # longest wait between attempts
     request_timeout_s: float  # one request to the media server
     connect_timeout_s: float  # ICE and DTLS, once the answer is in
+
+    @classmethod
+    def of(cls, config: ServerConfig) -> PublishSettings:
+        """The server's settings for its publishing outputs."""
+        broadcast = config.broadcast
+        return cls(broadcast.output_retry_min_s, broadcast.output_retry_max_s, broadcast.output_timeout_s,
+                   config.publishing.publish_connect_timeout_s)
 
 
 class Refused(Exception):

@@ -17,10 +17,22 @@ from urllib.parse import SplitResult, urljoin, urlsplit
 
 import aiohttp
 
-from server.transports.requests import bad_output, known_fields, text_field, url_field
+from server.transports.requests import (
+    OutputContext,
+    bad_output,
+    known_fields,
+    text_field,
+    url_field,
+)
 from server.transports.webrtc.http_body import read_at_most
 from server.transports.webrtc.ice import IceConfig, parse_ice_servers
-from server.transports.webrtc.publishing import PublishingOutput, PublishSettings, Refused, Unavailable, origin
+from server.transports.webrtc.publishing import (
+    PublishingOutput,
+    PublishSettings,
+    Refused,
+    Unavailable,
+    origin,
+)
 
 SCHEMES = ("http", "https")
 FIELDS = ("whip", "bearer", "iceServers")
@@ -55,19 +67,15 @@ class WhipOutput(PublishingOutput):
         self._resource: str | None = None
 
     @classmethod
-    def from_spec(
-        cls, spec: Mapping[str, Any], *, ice: IceConfig, settings: PublishSettings, log: logging.LoggerAdapter
-    ) -> WhipOutput:
-        """The output a request asks for, or ProtocolError bad_output. `ice`: the server's own ICE servers; the
-        output's `iceServers` are tried before them."""
+    def from_request(cls, spec: Mapping[str, Any], context: OutputContext) -> WhipOutput:
+        """The output a broadcast request asks for, or ProtocolError bad_output."""
         known_fields(spec, FIELDS)
         url = url_field(spec, "whip", SCHEMES)
         bearer = text_field(spec, "bearer", max_chars=8192)
         if bearer is not None and not all(33 <= ord(c) <= 126 for c in bearer):
             raise bad_output("'bearer' must be printable ASCII without spaces (a token, not a header)")
-        if "iceServers" in spec:
-            ice = ice.with_servers(parse_ice_servers(spec["iceServers"], "iceServers"))
-        return cls(url.geturl(), bearer, ice, settings, log)
+        ice = IceConfig(parse_ice_servers(spec.get("iceServers", []), "iceServers"))
+        return cls(url.geturl(), bearer, ice, PublishSettings.of(context.config), context.log)
 
     async def _signal(self, offer: str) -> str:
         url = self._endpoint
