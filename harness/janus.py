@@ -75,6 +75,16 @@ class JanusServer(ChildServer):
         self.apisecret = apisecret
         self._write_config(rooms, media_ip, pin, session_timeout_s)
 
+    async def publishers(self, http: aiohttp.ClientSession, room: int) -> list[dict]:
+        """The room's publishers now, asked through a Janus session of its own."""
+        session = JanusSession(http, self.url, request_timeout_s=5.0, keepalive_s=20.0, log=log,
+                               apisecret=self.apisecret)
+        await session.create()
+        try:
+            return await publishers(await session.attach(VIDEOROOM), room)
+        finally:
+            await session.destroy()
+
     def _write_config(self, rooms: Sequence[int], media_ip: str, pin: str | None, session_timeout_s: int) -> None:
         conf, plugins, transports, empty = (self.folder / name for name in ("conf", "plugins", "transports", "none"))
         for folder in (conf, plugins, transports, empty):

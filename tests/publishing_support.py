@@ -14,13 +14,12 @@ import aioice.ice
 from aiortc import RTCPeerConnection
 
 from harness.measure import VideoStats, video_stats
-from server.config import ServerConfig
 from server.pipeline.session import SessionPipeline
 from server.services import Services
 from server.sessions import session_log
 from server.transports.base import Output, OutputStatus
 from server.transports.encoder import BroadcastEncoder
-from server.transports.registry import OUTPUTS
+from server.transports.registry import OUTPUTS, output_kind
 from server.transports.requests import OutputContext
 from server.transports.webrtc.ice import restrict_ice_hosts
 from server.transports.webrtc.publishing import PublishSettings
@@ -39,10 +38,10 @@ MAX_MISSING = 0.15
 SPEECH = "Hello everyone, and welcome to the show. Today we talk about streaming avatars."
 
 
-def requested(kind: str, spec: dict, config: ServerConfig = CONFIG) -> Output:
-    """The output of kind `kind` that a broadcast request with output `spec` gets (ProtocolError when refused)."""
-    context = OutputContext("test", config, BroadcastEncoder(config.broadcast, LOG), LOG)
-    return OUTPUTS.load(kind).from_request(spec, context)
+def requested(spec: dict, encoder: BroadcastEncoder | None = None) -> Output:
+    """The output a broadcast request with output `spec` gets (ProtocolError when it is refused)."""
+    context = OutputContext("test", CONFIG, encoder or BroadcastEncoder(CONFIG.broadcast, LOG), LOG)
+    return OUTPUTS.load(output_kind(spec)).from_request(spec, context)
 
 
 @contextlib.asynccontextmanager
@@ -56,14 +55,20 @@ async def live_pipeline(services: Services) -> AsyncIterator[SessionPipeline]:
 
 
 @contextlib.asynccontextmanager
-async def started(output: Output, pipeline: SessionPipeline) -> AsyncIterator[Output]:
-    """The output publishing the pipeline (as a broadcast starts it), closed at the end of the block."""
+async def started(spec: dict, pipeline: SessionPipeline) -> AsyncIterator[Output]:
+    """The output of `spec` publishing the pipeline as a broadcast starts it (with the broadcast's own encoder, so
+    that a media server choosing H.264 gets its packets), closed with the encoder at the end of the block."""
+    encoder = BroadcastEncoder(CONFIG.broadcast, LOG)
+    encoder.attach(pipeline)
+    output = requested(spec, encoder)
     await output.start(pipeline)
     pipeline.start()
     try:
         yield output
     finally:
+        await encoder.finish()
         await output.close()
+        await encoder.close()
 
 
 async def wait_for_state(output: Output, state: str, timeout: float = 20.0) -> OutputStatus:

@@ -19,7 +19,6 @@ from harness.server_process import free_port
 from harness.whip_server import JanusWhipServer
 from server.pipeline.errors import ProtocolError
 from server.services import Services
-from server.transports.webrtc.janus import JanusOutput
 from server.transports.webrtc.janus_api import JanusSession
 from server.transports.webrtc.vp8 import use_rendered_vp8
 from tests.browser_support import (
@@ -81,28 +80,16 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
             yield session
 
 
-def janus_output(url: str, room: int = ROOM, **fields) -> JanusOutput:
-    return output_of({"janus": url, "room": room, **fields})
-
-
-def output_of(spec: dict) -> JanusOutput:
-    return requested("janus", spec)
-
-
-async def room_publishers(http: aiohttp.ClientSession, janus: JanusServer) -> list[dict]:
-    session = JanusSession(http, janus.url, request_timeout_s=5, keepalive_s=KEEPALIVE_S, log=LOG)
-    await session.create()
-    try:
-        return await publishers(await session.attach(VIDEOROOM), ROOM)
-    finally:
-        await session.destroy()
+def janus_output(url: str, room: int = ROOM, **fields) -> dict:
+    """A Janus output's spec in a broadcast request."""
+    return {"janus": url, "room": room, **fields}
 
 
 async def test_viewers_receive_the_avatar_through_janus(services, janus, http):
     before = running()
     async with live_pipeline(services) as pipeline, started(janus_output(janus.url), pipeline) as output:
         await wait_for_state(output, "live")
-        assert [p["display"] for p in await room_publishers(http, janus)] == ["avatar test"]
+        assert [p["display"] for p in await janus.publishers(http, ROOM)] == ["avatar test"]
         viewers = [await JanusViewer.join(http, janus.url, ROOM) for _ in range(VIEWERS)]
         try:
             async with asyncio.timeout(15):
@@ -118,7 +105,7 @@ async def test_viewers_receive_the_avatar_through_janus(services, janus, http):
         assert max(level for _, level in viewer.audio) > SPEECH_RMS  # the speech came through, not just silence
     assert status.state == "live" and status.frames_sent > 5 * 25 and status.reconnects == 0
     assert status.url == janus.url and status.error is None
-    assert await room_publishers(http, janus) == []  # detached: the feed left the room
+    assert await janus.publishers(http, ROOM) == []  # detached: the feed left the room
     await assert_nothing_left(before)
 
 
@@ -221,8 +208,7 @@ async def test_whip_into_janus_through_its_own_whip_server(services, http):
         url = gateway.endpoint("avatar", ROOM, token="gateway-token")
         before = running()
         async with live_pipeline(services) as pipeline:
-            output = requested("whip", {"whip": url, "bearer": "gateway-token"})
-            async with started(output, pipeline):
+            async with started({"whip": url, "bearer": "gateway-token"}, pipeline) as output:
                 await wait_for_state(output, "live")
                 viewer = await JanusViewer.join(http, janus.url, ROOM)
                 try:
@@ -230,10 +216,9 @@ async def test_whip_into_janus_through_its_own_whip_server(services, http):
                 finally:
                     await viewer.close()
         await assert_nothing_left(before)
-        assert await room_publishers(http, janus) == []  # the DELETE ended the publication
+        assert await janus.publishers(http, ROOM) == []  # the DELETE ended the publication
         async with live_pipeline(services) as pipeline:
-            output = requested("whip", {"whip": url, "bearer": "wrong"})
-            async with started(output, pipeline):
+            async with started({"whip": url, "bearer": "wrong"}, pipeline) as output:
                 refused = await wait_for_state(output, "failed")
     assert at_25_fps(video), video
     assert "403" in refused.error and "Unauthorized" in refused.error, refused
@@ -287,5 +272,5 @@ async def test_an_unreachable_janus_is_retried(services):
 )
 def test_malformed_janus_outputs_are_refused(spec, complaint):
     with pytest.raises(ProtocolError) as refused:
-        output_of(spec)
+        requested(spec)
     assert refused.value.code == "bad_output" and complaint in refused.value.message, refused.value.message

@@ -2,23 +2,21 @@
 each offer with an aiortc peer. The offer is POSTed as application/sdp with the bearer token, the relative
 `Location` names the resource that is DELETEd on close, a 307 is followed to another server with the same body and
 token, a bad token fails the output with the endpoint's reason, an unreachable endpoint or a 503 is retried, a
-connection the endpoint ends is made again, and closing leaves nothing running."""
+connection the endpoint ends is made again, and closing leaves nothing running. An endpoint that takes H.264 gets
+the broadcast encoder's own packets (nothing encoded again), one that takes VP8 only gets VP8."""
 from __future__ import annotations
 
 import asyncio
-import itertools
+import gc
 from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp import web
 from aioice import stun
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.codecs.h264 import H264Encoder
 
-from harness.reception import Reception
 from harness.server_process import free_port
 from server.pipeline.errors import ProtocolError
 from server.services import Services
-from server.transports.webrtc.whip import WhipOutput
 from tests.publishing_support import (
     CONFIG,
     SETTINGS,
@@ -32,101 +30,9 @@ from tests.publishing_support import (
     video_over,
     wait_for_state,
 )
+from tests.whip_endpoint import TOKEN, WhipEndpoint
 
 pytestmark = pytest.mark.slow
-
-TOKEN = "whip-test-token"
-
-
-class Publication(Reception):
-    """What the endpoint received on one resource."""
-
-    def __init__(self, pc: RTCPeerConnection) -> None:
-        super().__init__()
-        self.pc = pc
-
-    async def close(self) -> None:
-        await self.stop()
-        await self.pc.close()
-
-
-class WhipEndpoint:
-    """A WHIP endpoint on a loopback port: `POST /whip/<stream>` answers with an aiortc peer (`201`, `Location:
-    /resource/<n>`), `DELETE /resource/<n>` ends it; `/moved/<stream>` redirects (307) to `redirect_to`.
-    `refuse_next` holds (status, headers) answers to give instead of the next POSTs."""
-
-    def __init__(self, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.requests: list[tuple[str, str, dict[str, str], bytes]] = []  # method, path, headers, body
-        self.publications: dict[str, Publication] = {}
-        self.deleted: list[str] = []
-        self.refuse_next: list[tuple[int, dict[str, str]]] = []
-        self.redirect_to: str | None = None
-        self._ids = itertools.count(1)
-        app = web.Application()
-        app.add_routes([
-            web.post("/whip/{stream}", self._publish),
-            web.post("/moved/{stream}", self._moved),
-            web.delete("/resource/{id}", self._delete),
-        ])
-        self._runner = web.AppRunner(app, access_log=None)
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    @property
-    def posts(self) -> list[tuple[str, str, dict[str, str], bytes]]:
-        return [r for r in self.requests if r[0] == "POST"]
-
-    async def start(self) -> WhipEndpoint:
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-        return self
-
-    async def close(self) -> None:
-        await asyncio.gather(*(p.close() for p in self.publications.values()))
-        await self._runner.cleanup()
-
-    def _record(self, request: web.Request, body: bytes) -> None:
-        self.requests.append((request.method, request.path, dict(request.headers), body))
-
-    async def _publish(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        self._record(request, body)
-        if self.refuse_next:
-            status, headers = self.refuse_next.pop(0)
-            return web.Response(status=status, headers=headers, text="not now")
-        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
-            return web.Response(status=401, headers={"WWW-Authenticate": "Bearer"}, text="invalid token")
-        if request.content_type != "application/sdp":
-            return web.Response(status=415, text="offers are application/sdp")
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        publication = Publication(pc)
-        pc.on("track", publication.read)
-        await pc.setRemoteDescription(RTCSessionDescription(body.decode(), "offer"))
-        await pc.setLocalDescription(await pc.createAnswer())
-        resource = str(next(self._ids))
-        self.publications[resource] = publication
-        return web.Response(
-            status=201,
-            headers={"Location": f"/resource/{resource}"},
-            content_type="application/sdp",
-            text=pc.localDescription.sdp,
-        )
-
-    async def _moved(self, request: web.Request) -> web.Response:
-        self._record(request, await request.read())
-        assert self.redirect_to is not None
-        return web.Response(status=307, headers={"Location": self.redirect_to})
-
-    async def _delete(self, request: web.Request) -> web.Response:
-        self._record(request, b"")
-        resource = request.match_info["id"]
-        if resource not in self.publications:
-            return web.Response(status=404)
-        self.deleted.append(resource)
-        await self.publications[resource].close()
-        return web.Response(status=200)
 
 
 @pytest.fixture(scope="module")
@@ -144,15 +50,15 @@ async def endpoint() -> AsyncIterator[WhipEndpoint]:
             await endpoint.close()
 
 
-def whip_output(url: str, bearer: str | None = TOKEN, **fields) -> WhipOutput:
-    spec = {"whip": url, **({"bearer": bearer} if bearer else {}), **fields}
-    return requested("whip", spec)
+def whip(url: str, bearer: str | None = TOKEN, **fields) -> dict:
+    """A WHIP output's spec in a broadcast request."""
+    return {"whip": url, **({"bearer": bearer} if bearer else {}), **fields}
 
 
 async def test_publishes_with_the_token_and_deletes_its_resource(services, endpoint):
     before = running()
     async with live_pipeline(services) as pipeline:
-        async with started(whip_output(endpoint.url("/whip/show")), pipeline) as output:
+        async with started(whip(endpoint.url("/whip/show")), pipeline) as output:
             status = await wait_for_state(output, "live")
             assert status.url == f"http://127.0.0.1:{endpoint.port}/…"  # the path may hold a stream key
             publication = endpoint.publications["1"]
@@ -168,7 +74,23 @@ async def test_publishes_with_the_token_and_deletes_its_resource(services, endpo
     assert endpoint.requests[1][2]["Authorization"] == f"Bearer {TOKEN}"
     assert at_25_fps(video) and len(publication.audio) > 100, (video, len(publication.audio))
     assert status.state == "live" and status.frames_sent >= video.frames > 60 and status.reconnects == 0
+    assert publication.video_codec == "video/H264" and not peer_h264_encoders()  # the broadcast's own H.264
     await assert_nothing_left(before)
+
+
+async def test_an_endpoint_without_h264_gets_vp8(services, endpoint):
+    endpoint.video_codecs = ("video/VP8",)
+    async with live_pipeline(services) as pipeline, started(whip(endpoint.url("/whip/show")), pipeline) as output:
+        await wait_for_state(output, "live")
+        publication = endpoint.publications["1"]
+        video = await video_over(publication.video, 3.0)
+    assert publication.video_codec == "video/VP8" and at_25_fps(video), (publication.video_codec, video)
+
+
+def peer_h264_encoders() -> int:
+    """aiortc's own H.264 encoders of this process that have encoded a frame."""
+    gc.collect()
+    return sum(isinstance(o, H264Encoder) and o.codec is not None for o in gc.get_objects())
 
 
 async def test_a_307_is_followed_with_the_token(services, endpoint):
@@ -177,7 +99,7 @@ async def test_a_307_is_followed_with_the_token(services, endpoint):
     try:
         endpoint.redirect_to = elsewhere.url("/whip/show")
         async with live_pipeline(services) as pipeline:
-            async with started(whip_output(endpoint.url("/moved/show")), pipeline) as output:
+            async with started(whip(endpoint.url("/moved/show")), pipeline) as output:
                 await wait_for_state(output, "live")
             assert elsewhere.deleted == ["1"]  # the Location of the server that answered
         offer = endpoint.posts[0][3]
@@ -189,7 +111,7 @@ async def test_a_307_is_followed_with_the_token(services, endpoint):
 
 async def test_a_bad_token_fails_with_the_endpoint_reason(services, endpoint):
     async with live_pipeline(services) as pipeline:
-        async with started(whip_output(endpoint.url("/whip/show"), bearer="wrong"), pipeline) as output:
+        async with started(whip(endpoint.url("/whip/show"), bearer="wrong"), pipeline) as output:
             status = await wait_for_state(output, "failed")
             await asyncio.sleep(3 * SETTINGS.retry_max_s)
             assert output.status().state == "failed"
@@ -200,7 +122,7 @@ async def test_a_bad_token_fails_with_the_endpoint_reason(services, endpoint):
 async def test_an_unknown_stream_fails_with_the_endpoint_reason(services, endpoint):
     endpoint.refuse_next = [(404, {})]
     async with live_pipeline(services) as pipeline:
-        async with started(whip_output(endpoint.url("/whip/show")), pipeline) as output:
+        async with started(whip(endpoint.url("/whip/show")), pipeline) as output:
             status = await wait_for_state(output, "failed")
     assert "404" in status.error and "not now" in status.error, status
     assert len(endpoint.posts) == 1
@@ -210,7 +132,7 @@ async def test_an_unreachable_endpoint_is_retried_until_it_answers(services):
     port = free_port()
     with ice_hosts("127.0.0.1"):
         async with live_pipeline(services) as pipeline:
-            async with started(whip_output(f"http://127.0.0.1:{port}/whip/show"), pipeline) as output:
+            async with started(whip(f"http://127.0.0.1:{port}/whip/show"), pipeline) as output:
                 status = await wait_for_state(output, "retrying")
                 assert "connect" in status.error.lower(), status
                 endpoint = await WhipEndpoint(port).start()
@@ -225,7 +147,7 @@ async def test_an_unreachable_endpoint_is_retried_until_it_answers(services):
 async def test_an_unavailable_endpoint_is_retried_after_its_retry_after(services, endpoint):
     endpoint.refuse_next = [(503, {"Retry-After": "1"}), (503, {})]
     async with live_pipeline(services) as pipeline:
-        async with started(whip_output(endpoint.url("/whip/show")), pipeline) as output:
+        async with started(whip(endpoint.url("/whip/show")), pipeline) as output:
             status = await wait_for_state(output, "retrying")
             assert "503" in status.error, status
             status = await wait_for_state(output, "live")
@@ -234,7 +156,7 @@ async def test_an_unavailable_endpoint_is_retried_after_its_retry_after(services
 
 async def test_a_connection_the_endpoint_ends_is_made_again(services, endpoint):
     async with live_pipeline(services) as pipeline:
-        async with started(whip_output(endpoint.url("/whip/show")), pipeline) as output:
+        async with started(whip(endpoint.url("/whip/show")), pipeline) as output:
             await wait_for_state(output, "live")
             await endpoint.publications["1"].close()  # the media server drops the publication
             await wait_for_state(output, "retrying")
@@ -277,8 +199,8 @@ async def test_the_output_ice_servers_are_used(services, endpoint):
     transport, stun_server = await loop.create_datagram_endpoint(StunServer, local_addr=("127.0.0.1", 0))
     port = transport.get_extra_info("sockname")[1]
     try:
-        output = whip_output(endpoint.url("/whip/show"), iceServers=[{"urls": f"stun:127.0.0.1:{port}"}])
-        async with live_pipeline(services) as pipeline, started(output, pipeline):
+        spec = whip(endpoint.url("/whip/show"), iceServers=[{"urls": f"stun:127.0.0.1:{port}"}])
+        async with live_pipeline(services) as pipeline, started(spec, pipeline) as output:
             await wait_for_state(output, "live")
     finally:
         transport.close()
@@ -304,5 +226,5 @@ async def test_the_output_ice_servers_are_used(services, endpoint):
 )
 def test_malformed_whip_outputs_are_refused(spec, complaint):
     with pytest.raises(ProtocolError) as refused:
-        requested("whip", spec)
+        requested(spec)
     assert refused.value.code == "bad_output" and complaint in refused.value.message, refused.value.message

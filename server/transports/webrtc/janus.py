@@ -17,13 +17,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from server.transports.requests import (
-    OutputContext,
-    bad_output,
-    known_fields,
-    text_field,
-    url_field,
-)
+from server.transports.encoder import BroadcastEncoder
+from server.transports.requests import OutputContext, bad_output, known_fields, text_field, url_field
 from server.transports.webrtc.ice import IceConfig, parse_ice_servers
 from server.transports.webrtc.janus_api import JanusError, JanusHandle, JanusSession
 from server.transports.webrtc.publishing import (
@@ -32,6 +27,7 @@ from server.transports.webrtc.publishing import (
     Refused,
     Unavailable,
     origin,
+    shared_encoder,
 )
 
 SCHEMES = ("http", "https")
@@ -61,9 +57,10 @@ class JanusOutput(PublishingOutput):
         ice: IceConfig,
         settings: PublishSettings,
         log: logging.LoggerAdapter,
+        encoder: BroadcastEncoder | None = None,
     ) -> None:
         url = urlsplit(api_url)
-        super().__init__(origin(url) + url.path, ice, settings, log)  # no user info, query or fragment
+        super().__init__(origin(url) + url.path, ice, settings, log, encoder)  # no user info, query or fragment
         self._api_url = api_url
         self.room = room
         self._display = display
@@ -91,6 +88,7 @@ class JanusOutput(PublishingOutput):
             ice=IceConfig(parse_ice_servers(spec.get("iceServers", []), "iceServers")),
             settings=PublishSettings.of(context.config),
             log=context.log,
+            encoder=shared_encoder(context),
         )
 
     async def _signal(self, offer: str) -> str:

@@ -6,13 +6,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Collection
 
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.sdp import candidate_from_sdp
+from aiortc import (
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 from server.pipeline.errors import ProtocolError, quote
 from server.pipeline.session import SessionPipeline
 from server.pipeline.voice_input import AudioInput
 from server.transports.base import Output, OutputStatus
+from server.transports.packets import PacketSubscription
 from server.transports.webrtc.ice import IceConfig
 from server.transports.webrtc.tracks import SessionAudioTrack, SessionVideoTrack
 from server.transports.webrtc.voice import incoming_voice, voice_chunks
@@ -51,13 +57,17 @@ class WebRtcPeer(Output):
         return cls(pc, tracks)
 
     @classmethod
-    async def offer(cls, ice: IceConfig) -> WebRtcPeer:
+    async def offer(cls, ice: IceConfig, prefer_h264: bool = False) -> WebRtcPeer:
         """A publishing peer: its offer (`local_sdp`, every candidate gathered: no trickle) sends the session's
-        audio and video, sendonly on one bundled transport; `accept` takes the media server's answer."""
+        audio and video, sendonly on one bundled transport; `accept` takes the media server's answer.
+        `prefer_h264`: H.264 is offered before VP8 (a broadcast's own H.264 can then be sent as it is)."""
         pc = RTCPeerConnection(ice.rtc_configuration())
         tracks = [SessionAudioTrack(), SessionVideoTrack()]
         for track in tracks:
-            pc.addTransceiver(track, direction="sendonly")
+            transceiver = pc.addTransceiver(track, direction="sendonly")
+            if prefer_h264 and track.kind == "video":
+                codecs = RTCRtpSender.getCapabilities("video").codecs
+                transceiver.setCodecPreferences(sorted(codecs, key=lambda codec: codec.mimeType != "video/H264"))
         try:
             await pc.setLocalDescription(await pc.createOffer())
         except BaseException:
@@ -86,6 +96,18 @@ class WebRtcPeer(Output):
             return await reached
         finally:
             self.pc.remove_listener("connectionstatechange", check)
+
+    @property
+    def sends_h264(self) -> bool:
+        """Whether the answer (once accepted) chose H.264 for the video: packetization mode 1 (the one WebRTC
+        endpoints use) in the constrained baseline profile that a broadcast's baseline encoder makes."""
+        video = [m for m in SessionDescription.parse(self.pc.remoteDescription.sdp).media if m.kind == "video"]
+        if not video or not video[0].rtp.codecs:
+            return False
+        codec = video[0].rtp.codecs[0]
+        profile = str(codec.parameters.get("profile-level-id", "42001f")).lower()
+        return (codec.mimeType.lower() == "video/h264" and str(codec.parameters.get("packetization-mode")) == "1"
+                and profile[:2] == "42")
 
     @property
     def frames_sent(self) -> int:
@@ -120,10 +142,14 @@ class WebRtcPeer(Output):
             reason = quote(str(exc) or type(exc).__name__)
             raise ProtocolError("bad_message", f"could not use the ICE candidate: {reason}") from None
 
-    async def start(self, pipeline: SessionPipeline) -> None:
+    async def start(self, pipeline: SessionPipeline, video_packets: PacketSubscription | None = None) -> None:
+        """Send the session's frames; with `video_packets` (when `sends_h264`), its video as those H.264 packets."""
         subscription = pipeline.subscribe()
         for track in self._tracks:
-            track.attach(subscription, pipeline.start)
+            if video_packets is not None and isinstance(track, SessionVideoTrack):
+                track.attach_encoded(video_packets, pipeline.start)
+            else:
+                track.attach(subscription, pipeline.start)
 
     def status(self) -> OutputStatus:
         state = {"connected": "live", "failed": "failed", "closed": "failed"}.get(self.pc.connectionState, "connecting")

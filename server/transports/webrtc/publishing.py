@@ -22,6 +22,8 @@ import aiohttp
 from server.config import ServerConfig
 from server.pipeline.session import SessionPipeline
 from server.transports.base import Output, OutputStatus
+from server.transports.encoder import BroadcastEncoder
+from server.transports.requests import OutputContext
 from server.transports.webrtc.ice import IceConfig
 from server.transports.webrtc.peer import WebRtcPeer
 
@@ -60,6 +62,12 @@ class Unavailable(Exception):
 ATTEMPT_ERRORS = (Unavailable, aiohttp.ClientError, OSError, TimeoutError, ValueError, KeyError)
 
 
+def shared_encoder(context: OutputContext) -> BroadcastEncoder | None:
+    """The broadcast's encoder, when a WebRTC peer can send its H.264 as it is: in the baseline profile (WebRTC's
+    H.264 is constrained baseline), with no B-frames (x264's zerolatency tuning, which it always has)."""
+    return context.encoder if context.config.broadcast.h264_profile == "baseline" else None
+
+
 def origin(url: SplitResult) -> str:
     """scheme://host[:port] of a URL, for the output's status and logs: never its user info or query."""
     return f"{url.scheme}://{url.hostname}" + (f":{url.port}" if url.port else "")
@@ -68,9 +76,18 @@ def origin(url: SplitResult) -> str:
 class PublishingOutput(Output):
     """Publishes the session as a WebRTC peer, reconnecting with backoff; subclasses speak the server's signalling."""
 
-    def __init__(self, public_url: str, ice: IceConfig, settings: PublishSettings, log: logging.LoggerAdapter) -> None:
+    def __init__(
+        self,
+        public_url: str,
+        ice: IceConfig,
+        settings: PublishSettings,
+        log: logging.LoggerAdapter,
+        encoder: BroadcastEncoder | None = None,
+    ) -> None:
+        """`encoder`: the broadcast's H.264 encoder, when its video may be sent as it is (see `shared_encoder`)."""
         self.public_url = public_url
         self._ice = ice
+        self._encoder = encoder
         self._settings = settings
         self._log = log
         self._http: aiohttp.ClientSession | None = None
@@ -150,14 +167,17 @@ class PublishingOutput(Output):
 
     async def _attempt(self) -> None:
         """One publication, from the offer until it ends; raises why it ended."""
-        peer = self._peer = await WebRtcPeer.offer(self._ice)
+        peer = self._peer = await WebRtcPeer.offer(self._ice, prefer_h264=self._encoder is not None)
         answer = await self._signal(peer.local_sdp)
         try:
             await peer.accept(answer)
         except ValueError as exc:
             raise Refused(f"the media server's answer is unusable: {exc}") from None
         assert self._pipeline is not None
-        await peer.start(self._pipeline)
+        shared = self._encoder is not None and peer.sends_h264
+        await peer.start(self._pipeline, self._encoder.subscribe() if shared else None)
+        self._log.info("%s %s: sending %s", self.kind, self.public_url,
+                       "the broadcast's own H.264" if shared else "video encoded for this peer")
         try:
             async with asyncio.timeout(self._settings.connect_timeout_s):
                 reached = await peer.reaches(("connected", "failed", "closed"))

@@ -17,13 +17,8 @@ from urllib.parse import SplitResult, urljoin, urlsplit
 
 import aiohttp
 
-from server.transports.requests import (
-    OutputContext,
-    bad_output,
-    known_fields,
-    text_field,
-    url_field,
-)
+from server.transports.encoder import BroadcastEncoder
+from server.transports.requests import OutputContext, bad_output, known_fields, text_field, url_field
 from server.transports.webrtc.http_body import read_at_most
 from server.transports.webrtc.ice import IceConfig, parse_ice_servers
 from server.transports.webrtc.publishing import (
@@ -32,6 +27,7 @@ from server.transports.webrtc.publishing import (
     Refused,
     Unavailable,
     origin,
+    shared_encoder,
 )
 
 SCHEMES = ("http", "https")
@@ -60,8 +56,9 @@ class WhipOutput(PublishingOutput):
         ice: IceConfig,
         settings: PublishSettings,
         log: logging.LoggerAdapter,
+        encoder: BroadcastEncoder | None = None,
     ) -> None:
-        super().__init__(public_url(urlsplit(endpoint)), ice, settings, log)
+        super().__init__(public_url(urlsplit(endpoint)), ice, settings, log, encoder)
         self._endpoint = endpoint
         self._auth = {"Authorization": f"Bearer {bearer}"} if bearer else {}
         self._resource: str | None = None
@@ -75,7 +72,7 @@ class WhipOutput(PublishingOutput):
         if bearer is not None and not all(33 <= ord(c) <= 126 for c in bearer):
             raise bad_output("'bearer' must be printable ASCII without spaces (a token, not a header)")
         ice = IceConfig(parse_ice_servers(spec.get("iceServers", []), "iceServers"))
-        return cls(url.geturl(), bearer, ice, PublishSettings.of(context.config), context.log)
+        return cls(url.geturl(), bearer, ice, PublishSettings.of(context.config), context.log, shared_encoder(context))
 
     async def _signal(self, offer: str) -> str:
         url = self._endpoint
