@@ -63,9 +63,11 @@ class JanusServer(ChildServer):
         pin: str | None = None,
         websockets: bool = False,
         session_timeout_s: int = 60,
+        videocodec: str = "vp8",
     ) -> None:
         """`apisecret`: every request must carry it; `pin`: joining any of the rooms needs it; `websockets`: the
-        WebSocket transport too, on another loopback port (`ws_url`), for clients of Janus that speak only that."""
+        WebSocket transport too, on another loopback port (`ws_url`), for clients of Janus that speak only that;
+        `videocodec`: the rooms' video codecs, in Janus's order of preference ("vp8", "h264,vp8", ...)."""
         if shutil.which("janus") is None:
             raise RuntimeError("Debian's janus is not installed: tools/setup.sh installs it")
         super().__init__()
@@ -73,7 +75,7 @@ class JanusServer(ChildServer):
         self.url = f"http://127.0.0.1:{self.port}/janus"
         self.ws_url = f"ws://127.0.0.1:{free_port()}" if websockets else None
         self.apisecret = apisecret
-        self._write_config(rooms, media_ip, pin, session_timeout_s)
+        self._write_config(rooms, media_ip, pin, session_timeout_s, videocodec)
 
     async def publishers(self, http: aiohttp.ClientSession, room: int) -> list[dict]:
         """The room's publishers now, asked through a Janus session of its own."""
@@ -85,7 +87,9 @@ class JanusServer(ChildServer):
         finally:
             await session.destroy()
 
-    def _write_config(self, rooms: Sequence[int], media_ip: str, pin: str | None, session_timeout_s: int) -> None:
+    def _write_config(
+        self, rooms: Sequence[int], media_ip: str, pin: str | None, session_timeout_s: int, videocodec: str
+    ) -> None:
         conf, plugins, transports, empty = (self.folder / name for name in ("conf", "plugins", "transports", "none"))
         for folder in (conf, plugins, transports, empty):
             folder.mkdir()
@@ -114,7 +118,7 @@ class JanusServer(ChildServer):
             "general: {\n}\n"
             + "".join(
                 f'room-{room}: {{\n\tdescription = "test room {room}"\n\tpublishers = 4\n\tbitrate = 2000000\n'
-                f'\tfir_freq = 10\n\taudiocodec = "opus"\n\tvideocodec = "vp8"\n{room_pin}}}\n'
+                f'\tfir_freq = 10\n\taudiocodec = "opus"\n\tvideocodec = "{videocodec}"\n{room_pin}}}\n'
                 for room in rooms
             )
         )

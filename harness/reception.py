@@ -8,7 +8,9 @@ import contextlib
 import time
 
 import numpy as np
+from aiortc import RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.sdp import SessionDescription
 
 
 class Reception:
@@ -36,3 +38,9 @@ class Reception:
         for task in self._readers:
             task.cancel()
         await asyncio.gather(*self._readers, return_exceptions=True)
+
+
+def video_codec(pc: RTCPeerConnection) -> str:
+    """The video codec ("video/VP8", "video/H264") that a receiving peer's answer (its local description) chose."""
+    video = next(m for m in SessionDescription.parse(pc.localDescription.sdp).media if m.kind == "video")
+    return video.rtp.codecs[0].mimeType

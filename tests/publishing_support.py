@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 import aioice.ice
 from aiortc import RTCPeerConnection
+from aiortc.codecs.h264 import H264Encoder
 
 from harness.measure import VideoStats, video_stats
 from server.pipeline.session import SessionPipeline
@@ -118,6 +119,12 @@ def open_peers() -> int:
     """Peer connections of this process that are not closed."""
     gc.collect()
     return sum(isinstance(o, RTCPeerConnection) and o.connectionState != "closed" for o in gc.get_objects())
+
+
+def peer_h264_encoders() -> int:
+    """aiortc's own H.264 encoders of this process that have encoded a frame."""
+    gc.collect()
+    return sum(isinstance(o, H264Encoder) and o.codec is not None for o in gc.get_objects())
 
 
 def running() -> tuple[int, int, int]:

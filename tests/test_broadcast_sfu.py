@@ -7,20 +7,25 @@ the encoder that feeds the RTMP stream."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from aiortc.codecs.h264 import H264Encoder
 
 from harness.janus import JanusServer, JanusViewer, media_address
 from harness.measure import SPEECH_RMS
+from harness.reception import video_codec
 from harness.rtmp import NginxRtmp
 from tests.broadcast_support import Api
-from tests.publishing_support import QUICK_RETRIES, at_25_fps, ice_hosts, video_over
-from tests.whip_endpoint import TOKEN, WhipEndpoint
+from tests.publishing_support import (
+    QUICK_RETRIES,
+    at_25_fps,
+    ice_hosts,
+    peer_h264_encoders,
+    video_over,
+)
+from tests.whip_endpoint import TOKEN, WhipEndpoint, serving
 
 pytestmark = pytest.mark.slow
 
@@ -40,12 +45,8 @@ async def api(server) -> AsyncIterator[Api]:
 
 @pytest.fixture
 async def endpoint() -> AsyncIterator[WhipEndpoint]:
-    with ice_hosts("127.0.0.1"):
-        endpoint = await WhipEndpoint().start()
-        try:
-            yield endpoint
-        finally:
-            await endpoint.close()
+    async with serving() as endpoint:
+        yield endpoint
 
 
 async def visible(api: Api, broadcast: str) -> tuple[dict, dict, str]:
@@ -67,12 +68,6 @@ def assert_live_everywhere(kind: str, described: dict, health: dict, metrics: st
 
 def heard_speech(audio: list[tuple[float, float]], after: float) -> bool:
     return any(level > SPEECH_RMS for arrival, level in audio if arrival >= after)
-
-
-def peer_h264_encoders() -> int:
-    """aiortc's own H.264 encoders of this process that have encoded a frame."""
-    gc.collect()
-    return sum(isinstance(o, H264Encoder) and o.codec is not None for o in gc.get_objects())
 
 
 async def test_a_whip_broadcast(api, server, endpoint):
@@ -106,7 +101,7 @@ async def test_rtmp_and_whip_share_one_encoder(api, endpoint):
         await api.delete(broadcast)
     assert at_25_fps(video), video
     assert all(o["state"] == "live" and o["frames_sent"] > 50 for o in outputs), outputs
-    assert endpoint.publications["1"].video_codec == "video/H264" and peer_h264_encoders() == 0
+    assert video_codec(endpoint.publications["1"].pc) == "video/H264" and peer_h264_encoders() == 0
 
 
 MEDIA_IP = media_address()
@@ -116,8 +111,10 @@ needs_janus = pytest.mark.skipif(
 
 @needs_janus
 @pytest.mark.parametrize("server_options", [{"tts": "espeak", "broadcast": QUICK_RETRIES, "ice_hosts": (MEDIA_IP,)}])
-async def test_a_janus_broadcast(api, server):
-    with JanusServer([ROOM], MEDIA_IP) as janus, ice_hosts(MEDIA_IP):
+@pytest.mark.parametrize("videocodec", ["vp8", "h264,vp8"])
+async def test_a_janus_broadcast(api, server, videocodec):
+    """A room of VP8 gets VP8 encoded for Janus; a room that prefers H.264 gets the broadcast encoder's own."""
+    with JanusServer([ROOM], MEDIA_IP, videocodec=videocodec) as janus, ice_hosts(MEDIA_IP):
         broadcast = await api.create([{"janus": janus.url, "room": ROOM, "display": "presenter"}])
         await api.wait_for_state(broadcast, "live")
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
@@ -129,6 +126,7 @@ async def test_a_janus_broadcast(api, server):
                 await api.wait_until_speech_ended(broadcast)
             finally:
                 await viewer.close()
+            encoded_here = peer_h264_encoders()
             described, health, metrics = await visible(api, broadcast)
             feeds = await janus.publishers(http, ROOM)
             await api.delete(broadcast)
@@ -139,4 +137,5 @@ async def test_a_janus_broadcast(api, server):
     assert_live_everywhere("janus", described, health, metrics)
     assert described["outputs"][0]["url"] == janus.url
     assert [feed["display"] for feed in feeds] == ["presenter"] and feeds_after == []  # detached on DELETE
+    assert video_codec(viewer.pc) == f"video/{videocodec.split(',')[0].upper()}" and encoded_here == 0
     assert not server.services.sessions

@@ -7,16 +7,16 @@ the broadcast encoder's own packets (nothing encoded again), one that takes VP8 
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections.abc import AsyncIterator
 
 import pytest
 from aioice import stun
-from aiortc.codecs.h264 import H264Encoder
 
+from harness.reception import video_codec
 from harness.server_process import free_port
 from server.pipeline.errors import ProtocolError
 from server.services import Services
+from server.transports.encoder import BroadcastEncoder
 from tests.publishing_support import (
     CONFIG,
     SETTINGS,
@@ -24,13 +24,14 @@ from tests.publishing_support import (
     at_25_fps,
     ice_hosts,
     live_pipeline,
+    peer_h264_encoders,
     requested,
     running,
     started,
     video_over,
     wait_for_state,
 )
-from tests.whip_endpoint import TOKEN, WhipEndpoint
+from tests.whip_endpoint import TOKEN, WhipEndpoint, serving
 
 pytestmark = pytest.mark.slow
 
@@ -42,12 +43,8 @@ def services() -> Services:
 
 @pytest.fixture
 async def endpoint() -> AsyncIterator[WhipEndpoint]:
-    with ice_hosts("127.0.0.1"):
-        endpoint = await WhipEndpoint().start()
-        try:
-            yield endpoint
-        finally:
-            await endpoint.close()
+    async with serving() as endpoint:
+        yield endpoint
 
 
 def whip(url: str, bearer: str | None = TOKEN, **fields) -> dict:
@@ -74,8 +71,25 @@ async def test_publishes_with_the_token_and_deletes_its_resource(services, endpo
     assert endpoint.requests[1][2]["Authorization"] == f"Bearer {TOKEN}"
     assert at_25_fps(video) and len(publication.audio) > 100, (video, len(publication.audio))
     assert status.state == "live" and status.frames_sent >= video.frames > 60 and status.reconnects == 0
-    assert publication.video_codec == "video/H264" and not peer_h264_encoders()  # the broadcast's own H.264
+    assert video_codec(publication.pc) == "video/H264" and not peer_h264_encoders()  # the broadcast's own H.264
     await assert_nothing_left(before)
+
+
+async def test_picture_loss_asks_the_broadcast_encoder_for_a_keyframe(services, endpoint, monkeypatch):
+    requests = []
+    ask = BroadcastEncoder.request_keyframe
+    monkeypatch.setattr(BroadcastEncoder, "request_keyframe", lambda self: (requests.append(1), ask(self)))
+    async with live_pipeline(services) as pipeline, started(whip(endpoint.url("/whip/show")), pipeline) as output:
+        await wait_for_state(output, "live")
+        publication = endpoint.publications["1"]
+        await video_over(publication.video, 0.2)
+        asked_before = len(requests)
+        receiver = next(t.receiver for t in publication.pc.getTransceivers() if t.kind == "video")
+        (source,) = receiver.getSynchronizationSources()
+        await receiver._send_rtcp_pli(source.source)  # what a decoder that lost pictures (or an SFU) sends
+        async with asyncio.timeout(5):
+            while len(requests) == asked_before:
+                await asyncio.sleep(0.02)
 
 
 async def test_an_endpoint_without_h264_gets_vp8(services, endpoint):
@@ -84,13 +98,7 @@ async def test_an_endpoint_without_h264_gets_vp8(services, endpoint):
         await wait_for_state(output, "live")
         publication = endpoint.publications["1"]
         video = await video_over(publication.video, 3.0)
-    assert publication.video_codec == "video/VP8" and at_25_fps(video), (publication.video_codec, video)
-
-
-def peer_h264_encoders() -> int:
-    """aiortc's own H.264 encoders of this process that have encoded a frame."""
-    gc.collect()
-    return sum(isinstance(o, H264Encoder) and o.codec is not None for o in gc.get_objects())
+    assert video_codec(publication.pc) == "video/VP8" and at_25_fps(video), (video_codec(publication.pc), video)
 
 
 async def test_a_307_is_followed_with_the_token(services, endpoint):

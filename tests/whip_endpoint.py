@@ -3,7 +3,9 @@ the WHIP output and the broadcasts that publish through it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 from aiortc import (
@@ -12,10 +14,10 @@ from aiortc import (
     RTCRtpSender,
     RTCSessionDescription,
 )
-from aiortc.sdp import SessionDescription
 
 from harness.reception import Reception
 from harness.server_process import free_port
+from tests.publishing_support import ice_hosts
 
 TOKEN = "whip-test-token"
 
@@ -26,12 +28,6 @@ class Publication(Reception):
     def __init__(self, pc: RTCPeerConnection) -> None:
         super().__init__()
         self.pc = pc
-
-    @property
-    def video_codec(self) -> str:
-        """The video codec the endpoint's answer chose ("video/VP8", "video/H264")."""
-        video = next(m for m in SessionDescription.parse(self.pc.localDescription.sdp).media if m.kind == "video")
-        return video.rtp.codecs[0].mimeType
 
     async def close(self) -> None:
         await self.stop()
@@ -120,3 +116,15 @@ class WhipEndpoint:
         self.deleted.append(resource)
         await self.publications[resource].close()
         return web.Response(status=200)
+
+
+@contextlib.asynccontextmanager
+async def serving() -> AsyncIterator[WhipEndpoint]:
+    """An endpoint on a free loopback port, its peers (and every other of this process) offering loopback
+    candidates only; closed at the end of the block."""
+    with ice_hosts("127.0.0.1"):
+        endpoint = await WhipEndpoint().start()
+        try:
+            yield endpoint
+        finally:
+            await endpoint.close()

@@ -150,6 +150,9 @@ class WebRtcPeer(Output):
                 track.attach_encoded(video_packets, pipeline.start)
             else:
                 track.attach(subscription, pipeline.start)
+        if video_packets is not None:
+            sender = next(t.sender for t in self.pc.getTransceivers() if t.kind == "video")
+            _forward_picture_loss(sender, video_packets.request_keyframe)
 
     def status(self) -> OutputStatus:
         state = {"connected": "live", "failed": "failed", "closed": "failed"}.get(self.pc.connectionState, "connecting")
@@ -160,3 +163,16 @@ class WebRtcPeer(Output):
             track.stop()
         # Shielded: aiortc's close, cancelled half-way, never finishes and every later close waits for it forever.
         await asyncio.shield(self.pc.close())
+
+
+def _forward_picture_loss(sender: RTCRtpSender, request_keyframe: Callable[[], None]) -> None:
+    """A receiver's picture loss (RTCP PLI or FIR; an SFU sends one for each new subscriber) asks the broadcast
+    encoder for a keyframe, so that it comes at once rather than at the next keyframe interval. aiortc (1.16) hands
+    these to `RTCRtpSender._send_keyframe`, which only reaches its own encoder."""
+    own = sender._send_keyframe
+
+    def both() -> None:
+        own()
+        request_keyframe()
+
+    sender._send_keyframe = both  # type: ignore[method-assign]
