@@ -151,6 +151,22 @@ class BroadcastSettings:
 
 
 @dataclass(frozen=True)
+class PublishingSettings:
+    """Broadcast outputs that publish over WebRTC to a media server (WHIP, Janus VideoRoom); their retries and
+    request timeouts are the broadcast group's `output_retry_*` and `output_timeout_s`."""
+
+    publish_connect_timeout_s: float = setting(
+        15.0, "ICE and DTLS of a WHIP or Janus output must connect this soon after the media server answered (s)")
+    janus_keepalive_s: float = setting(
+        25.0, "keep-alive period of a Janus output's session (Janus drops a silent session after its "
+        "session_timeout, 60 s by default) (s)")
+
+    def __post_init__(self) -> None:
+        if self.publish_connect_timeout_s <= 0 or self.janus_keepalive_s <= 0:
+            raise ValueError("--publish-connect-timeout-s and --janus-keepalive-s must be positive")
+
+
+@dataclass(frozen=True)
 class TtsSettings:
     """How the default speech engine (`--tts`) is set up: a model or a speech service of your own."""
 
@@ -248,6 +264,7 @@ class ServerConfig:
     llm: LlmSettings = field(default_factory=LlmSettings)
     livetalking: LiveTalkingSettings = field(default_factory=LiveTalkingSettings)
     broadcast: BroadcastSettings = field(default_factory=BroadcastSettings)
+    publishing: PublishingSettings = field(default_factory=PublishingSettings)
 
     def __post_init__(self) -> None:
         if self.max_sessions < 1:
