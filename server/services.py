@@ -12,7 +12,6 @@ from functools import lru_cache
 from typing import Any
 
 from engines.avatar import AvatarBundle, UnknownAvatar, list_avatars, load_avatar
-from engines.avatar.base import RendererOptions
 from engines.avatar.registry import create_renderer
 from engines.face.factory import create_face_engine
 from engines.face.fallback import with_phoneme_fallback
@@ -44,7 +43,7 @@ class Services:
             on_fallback=lambda reason: self.metrics.face_fallbacks.inc(),
         )
         workers = config.workers
-        self.renderers = create_renderer(config.renderer, RendererOptions(threads=workers.render_pool_size()))
+        self.renderers = create_renderer(config.renderer, config.render.renderer_options(workers.render_pool_size()))
         self.default_avatar = self.avatar(config.avatar)
         # A renderer's first construction per avatar precomputes its warp fields (up to a second); do it now,
         # not on the event loop when the first session asks for that avatar.
@@ -104,6 +103,7 @@ class Services:
             "face_driver": self.face.name,
             "face_note": getattr(self.face, "note", None),
             "renderer": self.renderers.name,
+            "renderer_device": self.renderers.device,
             "avatars": list_avatars(),
             "voices": self.voices.voices(),
             "default_avatar": self.default_avatar.name,
