@@ -31,6 +31,9 @@ from engines.timebase import GESTURE_PARAMS, N_FRAME_PARAMS, N_PARAMS
 from harness.measure import dark_share
 from harness.speech import talking_params
 from server.config import RenderSettings
+from server.services import Services
+from tests.conftest import make_config
+from tests.fake_time import Run
 from tests.media_checks import crop
 
 AVATARS = ["astronaut", "grace_hopper"]
@@ -158,6 +161,46 @@ async def test_the_engine_draws_one_tick_of_all_sessions_in_one_batch_like_the_w
         await torch_engine.close()
         await warp_engine.close()
     assert batches == [len(sessions), len(sessions)]
+
+
+async def test_a_talking_session_on_the_torch_renderer_sends_what_the_cpu_renderer_draws():
+    """The whole pipeline in fake time (espeak, the face network) on the torch renderer: each frame sent equals
+    the CPU renderer's drawing of the parameters it was asked to show, and the mouth opens while it speaks."""
+    services = Services(make_config(tts="espeak", tts_engines=("espeak",), renderer="torch",
+                                    render={"render_device": "cpu"}))
+    health = services.health()
+    assert (health["renderer"], health["renderer_device"]) == ("torch", "cpu")
+    engine = services.renderers
+    seeds, asked = [], {}
+    open_session, submit = engine.open, engine.submit
+
+    def recording_open(bundle, seed):
+        seeds.append(seed)
+        return open_session(bundle, seed)
+
+    async def recording_submit(request):
+        _, frame_index, params = request
+        asked[frame_index] = params
+        return await submit(request)
+
+    engine.open, engine.submit = recording_open, recording_submit
+    run = Run(services, draw=True, voice="espeak:en-us")
+    try:
+        await run.run_until(0.4)
+        run.pipeline.text("Hello there, how are you?", flush=True)
+        await run.pipeline.speaker.synthesized()
+        await run.run_until(2.4)
+    finally:
+        await run.close()
+        await services.close()
+    bundle = services.default_avatar
+    reference = AvatarRenderer(bundle, seed=seeds[0])
+    for frame in run.video:
+        expected = cv2.cvtColor(reference.render(frame.index, asked[frame.index]), cv2.COLOR_RGB2YUV_I420)
+        assert np.abs(frame.yuv.astype(np.int16) - expected).max() <= MAX_RGB, frame.index
+    openness = [dark_share(av.VideoFrame.from_ndarray(frame.yuv, format="yuv420p"), bundle.mouth_box)
+                for frame in run.video]
+    assert max(openness[12:]) > max(openness[:10]) + 0.02, "the mouth opens with the speech"
 
 
 def test_a_device_that_is_not_there_is_a_clear_error():
