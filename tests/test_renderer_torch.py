@@ -1,14 +1,6 @@
 """The tensor renderer (`--renderer torch`) against the CPU renderer, frame by frame: on PyTorch's CPU device here,
-on CUDA where a GPU is present (`gpu` marker). Same code path, the device a parameter.
-
-The tolerance (README "GPU", docs/benchmarks.md): every RGB pixel within MAX_RGB levels of the CPU renderer's, at
-most OFF_SHARE of a frame's pixel values more than one level off, the frame's mean difference within MEAN_RGB, and
-the mouth's openness as the load client measures it (the share of dark luma in the mouth box, harness/measure.py)
-and as the mouth tests do (tests/media_checks.py) within MOUTH_SHARE. Both renderers sample the photo on OpenCV's
-1/32-pixel grid; a warp field that differs in its last bit (another order of float additions, as on a GPU) can
-put a sample one step over, which moves a pixel on the photo's sharpest edge (211 levels a pixel, grace_hopper)
-by up to 7 levels: MAX_RGB allows one such step anywhere, OFF_SHARE and MEAN_RGB that they stay rare.
-"""
+on CUDA where a GPU is present (`gpu` marker). Same code path, the device a parameter; the frames compared and the
+tolerance are harness/render_parity.py's (README "GPU")."""
 from __future__ import annotations
 
 import asyncio
@@ -23,55 +15,17 @@ from engines.avatar import AvatarRenderer, load_avatar
 from engines.avatar.base import RendererOptions
 from engines.avatar.frame_plan import FramePlanner
 from engines.avatar.preview import mouth_params
-from engines.avatar.prepared import prepared
-from engines.avatar.torch_avatar import DeviceAvatar, rgb_to_i420
+from engines.avatar.torch_avatar import rgb_to_i420
 from engines.avatar.torch_engine import TorchRendererEngine, resolve_device
 from engines.avatar.warp_engine import WarpRendererEngine
-from engines.timebase import GESTURE_PARAMS, N_FRAME_PARAMS, N_PARAMS
 from harness.measure import dark_share
-from harness.speech import talking_params
+from harness.render_parity import CASES, SEED, TOLERANCE, compare, cpu_frames, device_frames, parity_cases
 from server.config import RenderSettings
 from server.services import Services
 from tests.conftest import make_config
 from tests.fake_time import Run
-from tests.media_checks import crop
 
 AVATARS = ["astronaut", "grace_hopper"]
-MAX_RGB = 8  # levels (0-255), any pixel of any frame
-OFF_SHARE = 0.001  # share of a frame's values more than one level off
-MEAN_RGB = 0.01  # levels, mean over a frame
-MOUTH_SHARE = 0.002  # dark share of the mouth box
-SEED = 7
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)
-
-
-def with_gestures(mouth: np.ndarray, **gestures: float) -> np.ndarray:
-    params = np.zeros(N_FRAME_PARAMS, np.float32)
-    params[:N_PARAMS] = mouth
-    for name, value in gestures.items():
-        params[N_PARAMS + GESTURE_PARAMS.index(name)] = value
-    return params
-
-
-def cases(bundle) -> dict[str, list[tuple[int, np.ndarray]]]:
-    """(frame index, parameters) of each kind of frame the parity is checked on."""
-    idle = FramePlanner(bundle, SEED).idle
-    blinks = [i for i in range(2000) if idle.blink(i) > 0][:8]
-    rest = mouth_params()
-    visemes = [mouth_params(jaw_open=1.0), mouth_params(jaw_open=0.5), mouth_params(jaw_open=0.2, lip_spread=1.0),
-               mouth_params(jaw_open=0.4, lip_round=1.0), mouth_params(lip_close=1.0),
-               mouth_params(jaw_open=0.1, lip_tuck=1.0), mouth_params(jaw_open=0.7, lip_spread=0.5, lip_round=0.4)]
-    gestures = [with_gestures(rest, head_nod=1.0), with_gestures(rest, head_nod=-1.0, brow_raise=1.0),
-                with_gestures(mouth_params(jaw_open=0.8), head_tilt=1.0), with_gestures(rest, head_turn=-1.0),
-                with_gestures(mouth_params(jaw_open=0.6), head_turn=1.0, head_tilt=-0.7, head_nod=0.5)]
-    sentence, _ = talking_params()
-    return {
-        "rest": [(i, rest) for i in (0, 1, 40, 313)],
-        "visemes": [(11 + i, p) for i, p in enumerate(visemes)],
-        "blinks": [(i, visemes[i % len(visemes)] if i % 2 else rest) for i in blinks],
-        "head_and_brows": [(500 + i, p) for i, p in enumerate(gestures)],
-        "sentence": [(900 + i, p) for i, p in list(enumerate(sentence))[::6]],
-    }
 
 
 @pytest.fixture(scope="module", params=AVATARS)
@@ -81,44 +35,17 @@ def bundle(request):
 
 @pytest.fixture(scope="module")
 def frame_cases(bundle):
-    return cases(bundle)
+    return parity_cases(bundle)
 
 
-def cpu_frames(bundle, frames: list[tuple[int, np.ndarray]]) -> np.ndarray:
-    renderer = AvatarRenderer(bundle, seed=SEED)
-    return np.stack([renderer.render(i, p) for i, p in frames])
+def assert_parity(bundle, frames, device: str) -> None:
+    parity = compare(device_frames(bundle, frames, device), cpu_frames(bundle, frames), bundle.mouth_box)
+    assert parity.within(TOLERANCE), parity
 
 
-def device_frames(bundle, frames: list[tuple[int, np.ndarray]], device: str) -> np.ndarray:
-    planner = FramePlanner(bundle, seed=SEED)
-    avatar = DeviceAvatar(bundle.image, prepared(bundle), torch.device(device))
-    with torch.inference_mode():
-        return avatar.draw_rgb([planner.plan(i, p) for i, p in frames]).cpu().numpy()
-
-
-def mouth_dark(frame: np.ndarray, box: tuple[int, int, int, int]) -> float:
-    """tests/media_checks.py `mouth_darkness` of one RGB frame."""
-    return float(((crop(frame, box, pad=0) @ LUMA) < 60).mean())
-
-
-def assert_parity(bundle, ours: np.ndarray, reference: np.ndarray) -> None:
-    difference = np.abs(ours.astype(np.int16) - reference.astype(np.int16))
-    assert difference.max() <= MAX_RGB, f"max {difference.max()} at {np.argwhere(difference == difference.max())[0]}"
-    per_frame = difference.reshape(len(ours), -1)
-    assert (per_frame > 1).mean(axis=1).max() <= OFF_SHARE
-    assert per_frame.mean(axis=1).max() <= MEAN_RGB
-    box = bundle.mouth_box
-    for mine, theirs in zip(ours, reference):
-        assert abs(mouth_dark(mine, box) - mouth_dark(theirs, box)) <= MOUTH_SHARE
-        luma = [av.VideoFrame.from_ndarray(cv2.cvtColor(f, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
-                for f in (mine, theirs)]
-        assert abs(dark_share(luma[0], box) - dark_share(luma[1], box)) <= MOUTH_SHARE
-
-
-@pytest.mark.parametrize("case", ["rest", "visemes", "blinks", "head_and_brows", "sentence"])
+@pytest.mark.parametrize("case", CASES)
 def test_on_the_cpu_device_it_draws_what_the_cpu_renderer_draws(bundle, frame_cases, case):
-    frames = frame_cases[case]
-    assert_parity(bundle, device_frames(bundle, frames, "cpu"), cpu_frames(bundle, frames))
+    assert_parity(bundle, frame_cases[case], "cpu")
 
 
 def test_the_cases_exercise_every_part_of_the_frame(bundle, frame_cases):
@@ -143,7 +70,12 @@ async def test_the_engine_draws_one_tick_of_all_sessions_in_one_batch_like_the_w
     bundles = [load_avatar(name) for name in AVATARS]
     batches: list[int] = []
     render_batch = torch_engine.render_batch
-    torch_engine.render_batch = lambda requests: batches.append(len(requests)) or render_batch(requests)
+
+    def counted(requests):
+        batches.append(len(requests))
+        return render_batch(requests)
+
+    torch_engine.render_batch = counted
     try:
         for bundle in bundles:
             torch_engine.prepare(bundle)
@@ -156,7 +88,7 @@ async def test_the_engine_draws_one_tick_of_all_sessions_in_one_batch_like_the_w
             reference = await asyncio.gather(*(r.render(frame, p) for r, p in zip(theirs, talking)))
             for yuv, expected in zip(mine, reference):
                 assert yuv.shape == expected.shape and yuv.dtype == np.uint8
-                assert np.abs(yuv.astype(np.int16) - expected).max() <= MAX_RGB
+                assert np.abs(yuv.astype(np.int16) - expected).max() <= TOLERANCE.max_rgb
     finally:
         await torch_engine.close()
         await warp_engine.close()
@@ -197,7 +129,7 @@ async def test_a_talking_session_on_the_torch_renderer_sends_what_the_cpu_render
     reference = AvatarRenderer(bundle, seed=seeds[0])
     for frame in run.video:
         expected = cv2.cvtColor(reference.render(frame.index, asked[frame.index]), cv2.COLOR_RGB2YUV_I420)
-        assert np.abs(frame.yuv.astype(np.int16) - expected).max() <= MAX_RGB, frame.index
+        assert np.abs(frame.yuv.astype(np.int16) - expected).max() <= TOLERANCE.max_rgb, frame.index
     openness = [dark_share(av.VideoFrame.from_ndarray(frame.yuv, format="yuv420p"), bundle.mouth_box)
                 for frame in run.video]
     assert max(openness[12:]) > max(openness[:10]) + 0.02, "the mouth opens with the speech"
@@ -220,7 +152,6 @@ def test_a_device_that_is_not_there_is_a_clear_error():
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU visible")
-@pytest.mark.parametrize("case", ["rest", "visemes", "blinks", "head_and_brows", "sentence"])
+@pytest.mark.parametrize("case", CASES)
 def test_on_cuda_it_draws_what_the_cpu_renderer_draws(bundle, frame_cases, case):
-    frames = frame_cases[case]
-    assert_parity(bundle, device_frames(bundle, frames, "cuda"), cpu_frames(bundle, frames))
+    assert_parity(bundle, frame_cases[case], "cuda")
