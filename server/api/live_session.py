@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from engines.avatar.bundle import AvatarBundle
 from server.api.messages import Offer
 from server.llm.conversation import Conversation
 from server.pipeline.errors import ProtocolError
@@ -95,6 +96,9 @@ class LiveSession:
         if self.conversation is None:
             raise ProtocolError("no_llm", "this server has no LLM to chat with (start it with --llm-url)")
         return self.conversation.ask(text, id)
+
+    def set(self, avatar: AvatarBundle | None = None, voice: str | None = None) -> None:
+        self.pipeline.set(avatar, voice)
 
     def interrupt(self, received_at: float) -> None:
         """Stop speaking now, and stop the LLM's answer (and the messages waiting for one)."""

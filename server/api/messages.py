@@ -115,12 +115,22 @@ def parse_message(raw: str | bytes, max_bytes: int) -> Message:
         raise ProtocolError("bad_message", "binary frames are not accepted: send JSON text frames")
     if len(raw) > max_bytes and len(raw.encode("utf-8")) > max_bytes:
         raise ProtocolError("too_large", f"message over {max_bytes} bytes")
+    return parse_object(json_object(raw))
+
+
+def json_object(raw: str | bytes) -> dict[str, Any]:
+    """A JSON object (a message, a request body), or ProtocolError bad_json / bad_message."""
     try:
         obj = json.loads(raw)
     except (ValueError, RecursionError) as exc:
         raise ProtocolError("bad_json", f"not valid JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise ProtocolError("bad_message", "a message must be a JSON object")
+    return obj
+
+
+def parse_object(obj: dict[str, Any]) -> Message:
+    """A message already decoded from JSON (the HTTP API's bodies take this way too), or ProtocolError."""
     kind = obj.get("type")
     if not isinstance(kind, str):
         raise ProtocolError("bad_message", "a message needs a string field 'type'")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from server.api import broadcasts, v1
 from server.api.auth import require_query_token
 from server.api.live_session import admit, refusal
 from server.api.livetalking import LiveTalkingApi
@@ -37,9 +38,11 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": services.metrics.content_type})
 
 
-async def session_websocket(request: web.Request) -> web.WebSocketResponse:
+async def session_websocket(request: web.Request) -> web.StreamResponse:
     services = services_of(request)
     require_query_token(request, services.config.token)
+    if "broadcast" in request.query:
+        return await broadcasts.control_websocket(request, services)
     limits = services.config.limits
     ws = web.WebSocketResponse(max_msg_size=limits.ws_max_frame_bytes, heartbeat=limits.ws_heartbeat_s)
     await ws.prepare(request)
@@ -74,15 +77,18 @@ def _static(root: Path):
 
 
 def make_app(services: Services) -> web.Application:
-    app = web.Application(client_max_size=services.config.limits.max_message_bytes)
+    app = web.Application(
+        client_max_size=services.config.limits.max_message_bytes,
+        middlewares=[v1.middleware(services.config.token, services.metrics)],
+    )
     app[SERVICES] = services
-    page = _static(services.config.client_dir)
     app.add_routes([
         web.get("/healthz", health),
         web.get("/metrics", metrics),
         web.get("/ws", session_websocket),
         *LiveTalkingApi(services).routes(),
-        web.get("/", page),
-        web.get("/{path:.+}", page),
     ])
+    broadcasts.setup(app, services)
+    page = _static(services.config.client_dir)  # last: it answers every GET no other route takes
+    app.add_routes([web.get("/", page), web.get("/{path:.+}", page)])
     return app
