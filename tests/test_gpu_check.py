@@ -2,6 +2,7 @@
 every part runs and writes its results, so the single call on the GPU cannot fail on the script itself."""
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import subprocess
 import sys
@@ -46,6 +47,15 @@ def test_bad_arguments_are_refused_before_anything_runs(tmp_path):
     done = gpu_check(str(tmp_path), "--device", "tpu")
     assert done.returncode == 2 and "render-device" in done.stderr
     assert not (tmp_path / "gpu_check.json").exists()
+
+
+def test_the_wheels_carried_to_the_gpu_machine_are_the_versions_installed_here():
+    """tools/gpu_wheels.txt pins what travels to the GPU machine (README "GPU"): a package upgraded here must be
+    upgraded there, or the check measures other code than the server runs."""
+    lines = (ROOT / "tools" / "gpu_wheels.txt").read_text().splitlines()
+    pins = dict(line.split("==") for line in lines if line.strip() and not line.startswith("#"))
+    assert {"av", "aiortc", "cffi", "websockets", "espeakng-loader"} <= set(pins)
+    assert {name: importlib.metadata.version(name) for name in pins} == pins
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")

@@ -20,28 +20,22 @@ error and the next one runs:
 
 Here (no GPU), as the tests do: `.venv/bin/python -m tools.gpu_check /tmp/gpu-check --device cpu --quick`.
 
-On a lent GPU machine (the device tool's `run`; README "GPU"). That image has python3 with torch (CUDA),
-onnxruntime (CPU), onnx, numpy, scipy, opencv-python-headless, aiohttp and prometheus-client; nothing can be
-fetched there. The repository travels; these wheels travel in `.whl` (about 52 MB, under the 64 MiB the working
-tree may take with the repository's 6 MB): av (the encoders; cp311-abi3 manylinux_2_28), aiortc, aioice,
-cryptography (cp311-abi3), pylibsrtp (cp310-abi3), google-crc32c (cp312), pyee, pyopenssl, dnspython, ifaddr
-(what importing aiortc needs), websockets (cp312; the client module the harness imports) and espeakng-loader
-(espeak-ng for the sweep's TTS; piper's voice alone is 60 MB). Fetch them here once, from the repository root:
+On a GPU machine without network (README "GPU"), such as the H100/H200 image this project's GPU checks run on:
+Python 3.12 with torch (CUDA), onnxruntime (CPU), onnx, numpy, scipy, opencv-python-headless, aiohttp and
+prometheus-client, nothing to fetch from. The rest travels as the wheels tools/gpu_wheels.txt names, in `.whl`
+(ignored by git; 54 MB, about 61 MB with the repository). Fetch them once, from the repository root:
 
-    echo /.whl/ >> .git/info/exclude
     python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \\
       --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \\
-      --platform manylinux1_x86_64 -d .whl av==18.1.0 aiortc==1.16.0 aioice==0.13.0 cryptography==50.0.2 \\
-      pylibsrtp==1.0.0 google-crc32c==1.9.0 pyee==13.0.1 pyopenssl==26.4.0 dnspython==2.9.2 ifaddr==0.2.0 \\
-      websockets==17.4 espeakng-loader==0.2.4
+      --platform manylinux1_x86_64 -d .whl -r tools/gpu_wheels.txt
 
-then one `run` with `carry: [".whl"]`, `timeout_s: 600` and the command
+then copy the checkout with its `.whl` there and run, from its root, with OUT the results folder
 
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \\
-      .whl/*.whl && export PYTHONPATH=/tmp/site:. PYTHONUNBUFFERED=1 && \\
-      python3 -m tools.gpu_check $OUT --device cuda 2>&1 | tee $OUT/gpu_check.log
+      .whl/*.whl && export PYTHONPATH=/tmp/site:. PYTHONUNBUFFERED=1 && set -o pipefail && \\
+      python3 -m tools.gpu_check "$OUT" --device cuda 2>&1 | tee "$OUT/gpu_check.log"
 
-(the default budgets add up to 8 minutes). The results come back as gpu_check.json, gpu_check.md and the log.
+(the default budgets add up to 8 minutes; allow 10). The results: gpu_check.json, gpu_check.md and the log.
 Exit status 0: every part ran and both parities held; 1: a part failed or a parity was out of tolerance; 2: the
 arguments or the device were wrong.
 """
