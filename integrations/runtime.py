@@ -49,6 +49,7 @@ class AvatarRuntime:
         self.resources = PipelineResources(
             voices=None,
             face=self.face,
+            voice_face=self.face,  # an agent's speech is synthesized: no session here mirrors a live voice
             renderers=self.renderers,
             tts_pool=None,
             metrics=self.metrics,

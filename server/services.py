@@ -10,10 +10,13 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from engines.avatar import AvatarBundle, UnknownAvatar, list_avatars, load_avatar
 from engines.avatar.registry import create_renderer
+from engines.face.backends.base import DEFAULT_MODEL, VOICE_MODEL
+from engines.face.base import FaceEngine
 from engines.face.factory import create_face_engine
 from engines.face.fallback import with_phoneme_fallback
 from engines.tts.base import EngineOptions, UnknownVoice
@@ -40,10 +43,10 @@ class Services:
             options={config.tts: _engine_options(config.tts_setup)},
         )
         self.default_voice = self.voice_id(config.voice)
-        self.face = with_phoneme_fallback(
-            create_face_engine(config.face_driver, config.face_backend, on_batch=self.metrics.face_batch_done),
-            on_fallback=lambda reason: self.metrics.face_fallbacks.inc(),
-        )
+        self.face = self._face_engine(DEFAULT_MODEL)
+        # A live voice is held for as long as its network looks ahead: voice mode has a network of its own.
+        voice_model = config.voice_mode.voice_face_model or VOICE_MODEL
+        self.voice_face = self._face_engine(voice_model) if config.face_driver == "network" else self.face
         workers = config.workers
         self.renderers = create_renderer(config.renderer, config.render.renderer_options(workers.render_pool_size()))
         self.default_avatar = self.avatar(config.avatar)
@@ -71,6 +74,7 @@ class Services:
         self.pipeline = PipelineResources(
             voices=self.voices,
             face=self.face,
+            voice_face=self.voice_face,
             renderers=self.renderers,
             tts_pool=self.tts_pool,
             metrics=self.metrics,
@@ -95,6 +99,13 @@ class Services:
             return _load_avatar(name)
         except UnknownAvatar as exc:
             raise ProtocolError("unknown_avatar", str(exc)) from None
+
+    def _face_engine(self, model: Path) -> FaceEngine:
+        return with_phoneme_fallback(
+            create_face_engine(self.config.face_driver, self.config.face_backend, model,
+                               on_batch=self.metrics.face_batch_done),
+            on_fallback=lambda reason: self.metrics.face_fallbacks.inc(),
+        )
 
     def health(self) -> dict[str, Any]:
         """/healthz: the process's state and what it offers."""
@@ -121,6 +132,8 @@ class Services:
         if self.llm is not None:
             await self.llm.close()
         await self.face.close()
+        if self.voice_face is not self.face:
+            await self.voice_face.close()
         await self.renderers.close()
         self.tts_pool.shutdown(wait=False, cancel_futures=True)
 

@@ -11,12 +11,13 @@ from server.config import ServerConfig
 
 
 def make_config(**overrides) -> ServerConfig:
-    """A server config for tests; a settings group may be given as a dict of the fields that differ."""
+    """A server config for tests (port 0, ICE on loopback unless overridden); a settings group may be given as a
+    dict of the fields that differ."""
     defaults = ServerConfig()
     for name, value in overrides.items():
         if isinstance(value, dict):
             overrides[name] = dataclasses.replace(getattr(defaults, name), **value)
-    return ServerConfig(port=0, ice_hosts=("127.0.0.1",), **overrides)
+    return ServerConfig(**{"port": 0, "ice_hosts": ("127.0.0.1",), **overrides})
 
 
 @pytest.fixture
