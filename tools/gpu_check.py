@@ -23,7 +23,7 @@ Here (no GPU), as the tests do: `.venv/bin/python -m tools.gpu_check /tmp/gpu-ch
 On a GPU machine without network (README "GPU"), such as the H100/H200 image this project's GPU checks run on:
 Python 3.12 with torch (CUDA), onnxruntime (CPU), onnx, numpy, scipy, opencv-python-headless, aiohttp and
 prometheus-client, nothing to fetch from. The rest travels as the wheels tools/gpu_wheels.txt names, in `.whl`
-(ignored by git; 54 MB, about 61 MB with the repository). Fetch them once, from the repository root:
+(ignored by git; 54 MB, about 63 MB with the repository). Fetch them once, from the repository root:
 
     python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \\
       --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \\
