@@ -7,12 +7,14 @@ anywhere else; modules receive the part of the configuration they use.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from assets import WEB_DIR
+from engines.avatar.base import RendererOptions
 from engines.avatar.registry import RENDERERS
 from engines.face.backends.base import BACKENDS
 from engines.tts.registry import ENGINES
@@ -228,6 +230,24 @@ class LiveTalkingSettings:
 
 
 @dataclass(frozen=True)
+class RenderSettings:
+    """Where the tensor renderer draws (`--renderer torch`; README, "GPU")."""
+
+    render_device: str = setting(
+        "auto", "device of --renderer torch: auto (the first CUDA GPU, else the CPU), cpu, cuda or cuda:N")
+
+    def __post_init__(self) -> None:
+        if not _RENDER_DEVICE.fullmatch(self.render_device):
+            raise ValueError(f"--render-device must be auto, cpu, cuda or cuda:N, not {self.render_device!r}")
+
+    def renderer_options(self, threads: int) -> RendererOptions:
+        return RendererOptions(threads=threads, device=self.render_device)
+
+
+_RENDER_DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     host: str = setting("127.0.0.1", "address to listen on")
     port: int = setting(8080, "one port for the page, /ws, /healthz, /metrics and the HTTP API")
@@ -263,6 +283,7 @@ class ServerConfig:
     audio_input: AudioInputSettings = field(default_factory=AudioInputSettings)
     llm: LlmSettings = field(default_factory=LlmSettings)
     livetalking: LiveTalkingSettings = field(default_factory=LiveTalkingSettings)
+    render: RenderSettings = field(default_factory=RenderSettings)
     broadcast: BroadcastSettings = field(default_factory=BroadcastSettings)
     publishing: PublishingSettings = field(default_factory=PublishingSettings)
 

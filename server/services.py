@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from engines.avatar import AvatarBundle, UnknownAvatar, list_avatars, load_avatar
-from engines.avatar.base import RendererOptions
 from engines.avatar.registry import create_renderer
 from engines.face.backends.base import DEFAULT_MODEL, VOICE_MODEL
 from engines.face.base import FaceEngine
@@ -49,7 +48,7 @@ class Services:
         voice_model = config.voice_mode.voice_face_model or VOICE_MODEL
         self.voice_face = self._face_engine(voice_model) if config.face_driver == "network" else self.face
         workers = config.workers
-        self.renderers = create_renderer(config.renderer, RendererOptions(threads=workers.render_pool_size()))
+        self.renderers = create_renderer(config.renderer, config.render.renderer_options(workers.render_pool_size()))
         self.default_avatar = self.avatar(config.avatar)
         # A renderer's first construction per avatar precomputes its warp fields (up to a second); do it now,
         # not on the event loop when the first session asks for that avatar.
@@ -119,6 +118,7 @@ class Services:
             "face_driver": self.face.name,
             "face_note": getattr(self.face, "note", None),
             "renderer": self.renderers.name,
+            "renderer_device": self.renderers.device,
             "vad": resolve_vad(self.config.voice_mode.vad),
             "avatars": list_avatars(),
             "voices": self.voices.voices(),
