@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from assets import WEB_DIR
+from engines.avatar.base import RendererOptions
 from engines.avatar.registry import RENDERERS
 from engines.face.backends.base import BACKENDS
 from engines.tts.registry import ENGINES
@@ -91,6 +92,12 @@ class VoiceSettings:
     poll_s: float = setting(0.02, "how often voice mode looks for audio that never came (s)")
     mouth_lead_s: float = setting(0.06, "the mouth follows the voice from this long before speech starts (s)")
     mouth_tail_s: float = setting(0.1, "...until this long after the last voiced sound (s)")
+    voice_face_model: Path | None = setting(
+        None, "face network of voice mode, an ONNX file (default: the shipped a2f-voice.onnx, trained on human "
+        "speech, 23.5 ms of look-ahead; text mode's a2f.onnx looks 113.5 ms ahead, and all of it holds the voice)")
+    gesture_lookahead_frames: int = setting(
+        0, "frames the head and brow gestures of voice mode look ahead (0-2): each holds the voice 40 ms longer "
+        "and starts a nod one frame sooner", choices=(0, 1, 2))
 
 
 @dataclass(frozen=True)
@@ -144,6 +151,22 @@ class BroadcastSettings:
     output_timeout_s: float = setting(5.0, "a pushed output's connection or write that stalls this long fails (s)")
     finalize_timeout_s: float = setting(
         300.0, "longest wait for a recording's MP4 index to be written (moved to the front of the file) at its end (s)")
+
+
+@dataclass(frozen=True)
+class PublishingSettings:
+    """Broadcast outputs that publish over WebRTC to a media server (WHIP, Janus VideoRoom); their retries and
+    request timeouts are the broadcast group's `output_retry_*` and `output_timeout_s`."""
+
+    publish_connect_timeout_s: float = setting(
+        15.0, "ICE and DTLS of a WHIP or Janus output must connect this soon after the media server answered (s)")
+    janus_keepalive_s: float = setting(
+        25.0, "keep-alive period of a Janus output's session (Janus drops a silent session after its "
+        "session_timeout, 60 s by default) (s)")
+
+    def __post_init__(self) -> None:
+        if self.publish_connect_timeout_s <= 0 or self.janus_keepalive_s <= 0:
+            raise ValueError("--publish-connect-timeout-s and --janus-keepalive-s must be positive")
 
 
 @dataclass(frozen=True)
@@ -205,6 +228,24 @@ class LiveTalkingSettings:
     audio_chunk_s: float = setting(
         1.0, "uploaded audio goes to the face network in pieces this long, so its mouth is ready as it plays (s)")
     sse_heartbeat_s: float = setting(15.0, "an idle /sse stream gets a comment line this often (proxies keep it) (s)")
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """Where the tensor renderer draws (`--renderer torch`; README, "GPU")."""
+
+    render_device: str = setting(
+        "auto", "device of --renderer torch: auto (the first CUDA GPU, else the CPU), cpu, cuda or cuda:N")
+
+    def __post_init__(self) -> None:
+        if not _RENDER_DEVICE.fullmatch(self.render_device):
+            raise ValueError(f"--render-device must be auto, cpu, cuda or cuda:N, not {self.render_device!r}")
+
+    def renderer_options(self, threads: int) -> RendererOptions:
+        return RendererOptions(threads=threads, device=self.render_device)
+
+
+_RENDER_DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
 
 
 @dataclass(frozen=True)
@@ -367,7 +408,9 @@ class ServerConfig:
     audio_input: AudioInputSettings = field(default_factory=AudioInputSettings)
     llm: LlmSettings = field(default_factory=LlmSettings)
     livetalking: LiveTalkingSettings = field(default_factory=LiveTalkingSettings)
+    render: RenderSettings = field(default_factory=RenderSettings)
     broadcast: BroadcastSettings = field(default_factory=BroadcastSettings)
+    publishing: PublishingSettings = field(default_factory=PublishingSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
     ice: IceSettings = field(default_factory=IceSettings)
     isolation: IsolationSettings = field(default_factory=IsolationSettings)

@@ -8,11 +8,13 @@ import logging
 import os
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from engines.avatar import AvatarBundle, AvatarCatalog, UnknownAvatar
-from engines.avatar.base import RendererOptions
 from engines.avatar.registry import create_renderer
+from engines.face.backends.base import DEFAULT_MODEL, VOICE_MODEL
+from engines.face.base import FaceEngine
 from engines.face.factory import create_face_engine
 from engines.face.fallback import with_phoneme_fallback
 from engines.tts.base import EngineOptions, UnknownVoice
@@ -43,12 +45,12 @@ class Services:
             options={config.tts: _engine_options(config.tts_setup)},
         )
         self.default_voice = self.voice_id(config.voice)
-        self.face = with_phoneme_fallback(
-            create_face_engine(config.face_driver, config.face_backend, on_batch=self.metrics.face_batch_done),
-            on_fallback=lambda reason: self.metrics.face_fallbacks.inc(),
-        )
+        self.face = self._face_engine(DEFAULT_MODEL)
+        # A live voice is held for as long as its network looks ahead: voice mode has a network of its own.
+        voice_model = config.voice_mode.voice_face_model or VOICE_MODEL
+        self.voice_face = self._face_engine(voice_model) if config.face_driver == "network" else self.face
         workers = config.workers
-        self.renderers = create_renderer(config.renderer, RendererOptions(threads=workers.render_pool_size()))
+        self.renderers = create_renderer(config.renderer, config.render.renderer_options(workers.render_pool_size()))
         uploads = config.uploads.avatar_uploads
         self.avatar_preparer = AvatarPreparer(uploads, config.uploads.avatar_prepare_nice) if uploads else None
         try:
@@ -92,6 +94,7 @@ class Services:
         self.pipeline = PipelineResources(
             voices=self.voices,
             face=self.face,
+            voice_face=self.voice_face,
             renderers=self.renderers,
             tts_pool=self.tts_pool,
             metrics=self.metrics,
@@ -126,6 +129,13 @@ class Services:
     def relay_only(self) -> bool:
         return self.config.ice.ice_transport_policy == "relay"
 
+    def _face_engine(self, model: Path) -> FaceEngine:
+        return with_phoneme_fallback(
+            create_face_engine(self.config.face_driver, self.config.face_backend, model,
+                               on_batch=self.metrics.face_batch_done),
+            on_fallback=lambda reason: self.metrics.face_fallbacks.inc(),
+        )
+
     def health(self) -> dict[str, Any]:
         """/healthz: the process's state and what it offers."""
         return {
@@ -137,6 +147,7 @@ class Services:
             "face_driver": self.face.name,
             "face_note": getattr(self.face, "note", None),
             "renderer": self.renderers.name,
+            "renderer_device": self.renderers.device,
             "vad": resolve_vad(self.config.voice_mode.vad),
             "avatars": self.avatars.names(),
             "voices": self.voices.voices(),
@@ -150,6 +161,8 @@ class Services:
         if self.llm is not None:
             await self.llm.close()
         await self.face.close()
+        if self.voice_face is not self.face:
+            await self.voice_face.close()
         await self.renderers.close()
         self.tts_pool.shutdown(wait=False, cancel_futures=True)
         if self.avatar_preparer is not None:

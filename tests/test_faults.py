@@ -126,7 +126,7 @@ async def test_stream_falls_back_to_phonemes_at_the_same_position(caplog):
     pushes = speech_pushes()
     batcher = InferenceBatcher(FailingBackend(healthy_calls=1))
     reasons: list[str] = []
-    stream = FallbackFaceStream(NetworkFaceStream(batcher), PhonemeFaceStream, reasons.append)
+    stream = FallbackFaceStream(NetworkFaceStream(batcher, batcher.backend.window), PhonemeFaceStream, reasons.append)
     try:
         with caplog.at_level(logging.WARNING, logger="engines.face.fallback"):
             frames = await collect(stream, pushes)

@@ -27,20 +27,23 @@ from server.pipeline.errors import ProtocolError
 from tests.conftest import make_config
 
 in_module_loop = pytest.mark.asyncio(loop_scope="module")  # the async tests share one server
-PROTOCOL = Path(__file__).resolve().parent.parent / "docs" / "protocol.md"
+DOCS = Path(__file__).resolve().parent.parent / "docs"
 TOKEN = "fuzz-token"
 LIMIT = 64 * 1024
 
 
 def documented_codes() -> tuple[set[str], set[str]]:
-    """(the websocket's error codes, the HTTP API's) as docs/protocol.md lists them."""
-    text = PROTOCOL.read_text()
-    row = next(line for line in text.splitlines() if line.startswith("| `error` |"))
+    """(the websocket's error codes, the HTTP API's) as docs/protocol.md (the contract) and
+    docs/protocol-extensions.md (what this server adds) list them."""
+    contract, extensions = (DOCS / "protocol.md").read_text(), (DOCS / "protocol-extensions.md").read_text()
+    row = next(line for line in contract.splitlines() if line.startswith("| `error` |"))
+    api = re.search(r"using the\s+websocket's codes plus (.+?)\. ", contract, re.S)
+    more_ws = re.search(r"\nError codes beyond the contract's: (.+?)\n\n", extensions, re.S)
+    more_api = re.search(r"\nHTTP error codes beyond the contract's (.+?)\n\n", extensions, re.S)
+    assert api and more_ws and more_api, "the docs no longer say which error codes there are"
     websocket = set(re.findall(r"`([a-z_]+)`", row.split("Codes:")[1]))
-    api = re.search(r"using the\s+websocket's codes plus (.+?)\. ", text, re.S)
-    assert api, "docs/protocol.md no longer says which codes the HTTP API adds"
-    return websocket, websocket | set(re.findall(r"`([a-z_]+)`", api.group(1)))
-
+    websocket |= set(re.findall(r"`([a-z_]+)` \(", more_ws.group(1)))  # each code, then what it means
+    return websocket, websocket | set(re.findall(r"`([a-z_]+)`", api.group(1) + more_api.group(1)))
 
 WS_CODES, API_CODES = documented_codes()
 TYPES = ["offer", "text", "say", "flush", "interrupt", "set", "ice", "bye"]
@@ -127,7 +130,7 @@ live_frames = frames.filter(lambda raw: '"bye"' not in raw)  # a bye ends the se
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 async def test_a_live_session_answers_every_frame_and_goes_on(session, raw):
     for error in await answered(session, raw, next(_markers)):
-        assert error["code"] in WS_CODES | {"tts_failed"}, error
+        assert error["code"] in WS_CODES, error
     assert session.events[-1]["type"] != "closed"
 
 

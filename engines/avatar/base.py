@@ -18,7 +18,7 @@ from engines.avatar.bundle import AvatarBundle
 @dataclass(frozen=True)
 class RendererOptions:
     threads: int = 2  # CPU worker threads (renderers that run on the CPU)
-    device: str = "cpu"  # where a tensor renderer runs, e.g. "cuda:0"
+    device: str = "auto"  # where a tensor renderer runs: auto (a CUDA GPU if there is one), cpu, cuda, cuda:N
 
 
 class SessionRenderer(ABC):
@@ -35,6 +35,7 @@ class SessionRenderer(ABC):
 
 class RendererEngine(ABC):
     name: str
+    device: str = "cpu"  # where it draws, for /healthz (e.g. "cuda:0 (NVIDIA H200)")
 
     @abstractmethod
     def prepare(self, bundle: AvatarBundle) -> None:

@@ -184,8 +184,8 @@ class Broadcast:
         self._viewer_tasks.add(task)
         task.add_done_callback(self._viewer_tasks.discard)
 
-    def control_connection(self, ws: web.WebSocketResponse) -> BroadcastControl:
-        connection = BroadcastControl(ws, self._services, self)
+    def control_connection(self, request: web.Request, ws: web.WebSocketResponse) -> BroadcastControl:
+        connection = BroadcastControl(request, ws, self._services, self)
         self._controls.add(connection)
         return connection
 
@@ -199,8 +199,10 @@ class BroadcastControl(WsConnection):
 
     what = "control websocket"
 
-    def __init__(self, ws: web.WebSocketResponse, services: Services, broadcast: Broadcast) -> None:
-        super().__init__(ws, services, session_log(f"{broadcast.id} control"))
+    def __init__(
+        self, request: web.Request, ws: web.WebSocketResponse, services: Services, broadcast: Broadcast
+    ) -> None:
+        super().__init__(request, ws, services, session_log(f"{broadcast.id} control"))
         self._broadcast = broadcast
         self._stop_listening = broadcast.pipeline.events.listen(self.emit)
 

@@ -121,7 +121,7 @@ async def control_websocket(request: web.Request, services: Services) -> web.Str
     limits = services.config.limits
     ws = web.WebSocketResponse(max_msg_size=limits.ws_max_frame_bytes, heartbeat=limits.ws_heartbeat_s)
     await ws.prepare(request)
-    connection = broadcast.control_connection(ws)
+    connection = broadcast.control_connection(request, ws)
     connection.log.info("opened from %s", request.remote)
     await connection.run()
     return ws

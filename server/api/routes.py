@@ -62,7 +62,7 @@ async def session_websocket(request: web.Request) -> web.StreamResponse:
         await ws.send_str(encode(ProtocolError("busy", refused).event()))
         await ws.close(code=BUSY_CLOSE_CODE, message=b"server full")
         return ws
-    session = WsSession(ws, services, uuid.uuid4().hex[:12])
+    session = WsSession(request, ws, services, uuid.uuid4().hex[:12])
     session.log.info("opened from %s", address)
     release = admit(services, session, address)
     try:

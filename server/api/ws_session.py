@@ -26,8 +26,10 @@ from server.sessions import session_log
 class WsSession(WsConnection):
     what = "session"
 
-    def __init__(self, ws: web.WebSocketResponse, services: Services, session_id: str) -> None:
-        super().__init__(ws, services, session_log(session_id))
+    def __init__(
+        self, request: web.Request, ws: web.WebSocketResponse, services: Services, session_id: str
+    ) -> None:
+        super().__init__(request, ws, services, session_log(session_id))
         self.id = session_id
         self.live: LiveSession | None = None
 

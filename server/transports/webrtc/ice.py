@@ -1,22 +1,26 @@
-"""ICE for the server's peers: which host addresses they offer, the STUN and TURN servers they use (in aiortc's
-terms), and why a TURN server gives no relay when it does not."""
+"""ICE for the server's own peers: which host addresses they offer as candidates, the STUN and TURN servers they
+use (in aiortc's terms: the viewers' peers the configured ones, a publishing peer (WHIP, Janus) those its request
+names), and why a TURN server gives no relay when it does not."""
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import aioice.ice
 from aioice import stun, turn
-from aiortc import RTCConfiguration, RTCIceServer, RTCIceTransportPolicy
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer, RTCIceTransportPolicy
 from aiortc.rtcicetransport import parse_stun_turn_uri
 
+from server.pipeline.errors import ProtocolError, quote
 from server.transports.ice_servers import IceServer, turn_address
 
 log = logging.getLogger(__name__)
-# aiortc (1.16, with aioice 0.13) takes the first STUN URL and the first TURN URL it can use: turn: over UDP or
-# TCP, turns: over TCP. It ignores stuns: and turns: over UDP, and its URL parser has no IPv6 literals.
-_USABLE_TRANSPORTS = {"turn": ("udp", "tcp"), "turns": ("tcp",)}
+# (scheme, transport) of the ICE server URLs aiortc (1.16, with aioice 0.13) gathers candidates from; it ignores
+# the others (stuns:, TURN/TLS over UDP) without a word. Its URL parser has no IPv6 literals.
+USABLE_SERVERS = {("stun", None), ("turn", "udp"), ("turn", "tcp"), ("turns", "tcp")}
 
 
 def restrict_ice_hosts(hosts: Sequence[str]) -> None:
@@ -37,12 +41,10 @@ def usable_by_aiortc(url: str) -> bool:
         parsed = parse_stun_turn_uri(url)
     except ValueError:
         return False
-    if parsed["scheme"] == "stun":
-        return True
-    return parsed.get("transport") in _USABLE_TRANSPORTS.get(parsed["scheme"], ())
+    return (parsed["scheme"], parsed.get("transport")) in USABLE_SERVERS
 
 
-def rtc_configuration(servers: Sequence[IceServer], relay_only: bool) -> RTCConfiguration:
+def rtc_configuration(servers: Sequence[IceServer], relay_only: bool, **options: Any) -> RTCConfiguration:
     """The servers as an aiortc configuration; `relay_only`: gather and use relayed candidates only (aioice's
     RELAY policy: no host or server-reflexive candidates, remote mDNS candidates ignored)."""
     ice = [
@@ -51,7 +53,7 @@ def rtc_configuration(servers: Sequence[IceServer], relay_only: bool) -> RTCConf
         if (urls := [url for url in server.urls if usable_by_aiortc(url)])
     ]
     policy = RTCIceTransportPolicy.RELAY if relay_only else RTCIceTransportPolicy.ALL
-    return RTCConfiguration(iceServers=ice, iceTransportPolicy=policy)
+    return RTCConfiguration(iceServers=ice, iceTransportPolicy=policy, **options)
 
 
 async def turn_failure(servers: Sequence[IceServer], timeout_s: float = 5.0) -> str | None:
@@ -77,3 +79,48 @@ async def turn_failure(servers: Sequence[IceServer], timeout_s: float = 5.0) -> 
         return f"TURN server {url} cannot be reached ({type(exc).__name__}: {exc or 'no answer'})"
     relay.close()
     return None
+
+
+@dataclass(frozen=True)
+class IceConfig:
+    """The ICE servers of a peer that makes its own offer, and whether it may use relayed candidates only."""
+
+    servers: tuple[IceServer, ...] = ()
+    relay_only: bool = False
+
+    def rtc_configuration(self) -> RTCConfiguration:
+        """One transport for audio and video (max-bundle), as WHIP (RFC 9725) and Janus expect of a publisher."""
+        return rtc_configuration(self.servers, self.relay_only, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+
+
+def parse_ice_servers(value: Any, field: str) -> tuple[IceServer, ...]:
+    """The `iceServers` list of a request (RTCIceServer objects: `urls`, optional `username`, `credential`), or
+    ProtocolError bad_output naming what is wrong. URLs are those aiortc can use: stun:, turn: (udp or tcp) and
+    turns:."""
+
+    def refuse(why: str) -> ProtocolError:
+        return ProtocolError("bad_output", f"'{field}' {why}")
+
+    if not isinstance(value, list):
+        raise refuse('must be a list of {"urls": [...], "username"?, "credential"?} objects')
+    servers = []
+    for i, entry in enumerate(value):
+        if not isinstance(entry, dict) or "urls" not in entry:
+            raise refuse(f"entry {i} must be an object with 'urls'")
+        unknown = sorted(set(entry) - {"urls", "username", "credential"})
+        if unknown:
+            raise refuse(f"entry {i} has unknown fields: {', '.join(map(quote, unknown))}")
+        urls = [entry["urls"]] if isinstance(entry["urls"], str) else entry["urls"]
+        if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
+            raise refuse(f"entry {i}: 'urls' must be a URL or a non-empty list of URLs")
+        for url in urls:
+            if not usable_by_aiortc(url):
+                raise refuse(f"entry {i}: {quote(url)} is not a stun:host:port, turn:host:port?transport=udp|tcp "
+                             "or turns:host:port URL")
+        username, credential = entry.get("username"), entry.get("credential")
+        if not all(text is None or isinstance(text, str) for text in (username, credential)):
+            raise refuse(f"entry {i}: 'username' and 'credential' must be strings")
+        if any(u.startswith("turn") for u in urls) and (username is None or credential is None):
+            raise refuse(f"entry {i}: a TURN server needs 'username' and 'credential'")
+        servers.append(IceServer(tuple(urls), username, credential))
+    return tuple(servers)

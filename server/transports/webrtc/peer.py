@@ -1,19 +1,26 @@
-"""A viewer's WebRTC peer connection: answers the client's offer with the session's two tracks, brings the
-client's voice in (voice mode), takes trickled candidates, and says when it connects or fails."""
+"""A WebRTC peer connection that sends the session's two tracks: a viewer's (answering the client's offer, bringing
+the client's voice in in voice mode, taking trickled candidates), or a publisher's (making its own offer to a
+media server: WHIP, Janus). Either says when it connects or fails."""
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
-from aiortc import RTCPeerConnection, RTCSessionDescription
-from aiortc.sdp import candidate_from_sdp
+from aiortc import (
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 from server.pipeline.errors import ProtocolError, quote
 from server.pipeline.session import SessionPipeline
 from server.pipeline.voice_input import AudioInput
 from server.transports.base import Output, OutputStatus
 from server.transports.ice_servers import IceServer
-from server.transports.webrtc.ice import rtc_configuration, turn_failure
+from server.transports.packets import PacketSubscription
+from server.transports.webrtc.ice import IceConfig, rtc_configuration, turn_failure
 from server.transports.webrtc.tracks import SessionAudioTrack, SessionVideoTrack
 from server.transports.webrtc.voice import incoming_voice, voice_chunks
 
@@ -69,6 +76,64 @@ class WebRtcPeer(Output):
             logger.warning("no relayed ICE candidate (host candidates only): %s", reason)
         return cls(pc, tracks)
 
+    @classmethod
+    async def offer(cls, ice: IceConfig, prefer_h264: bool = False) -> WebRtcPeer:
+        """A publishing peer: its offer (`local_sdp`, every candidate gathered: no trickle) sends the session's
+        audio and video, sendonly on one bundled transport; `accept` takes the media server's answer.
+        `prefer_h264`: H.264 is offered before VP8 (a broadcast's own H.264 can then be sent as it is)."""
+        pc = RTCPeerConnection(ice.rtc_configuration())
+        tracks = [SessionAudioTrack(), SessionVideoTrack()]
+        for track in tracks:
+            transceiver = pc.addTransceiver(track, direction="sendonly")
+            if prefer_h264 and track.kind == "video":
+                codecs = RTCRtpSender.getCapabilities("video").codecs
+                transceiver.setCodecPreferences(sorted(codecs, key=lambda codec: codec.mimeType != "video/H264"))
+        try:
+            await pc.setLocalDescription(await pc.createOffer())
+        except BaseException:
+            await pc.close()
+            raise
+        return cls(pc, tracks)
+
+    async def accept(self, sdp: str) -> None:
+        """The media server's answer to `offer`; ValueError when it cannot be used."""
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+        except Exception as exc:  # aiortc raises several types on an unusable SDP
+            raise ValueError(f"could not use the answer's SDP: {exc or type(exc).__name__}") from None
+
+    async def reaches(self, states: Collection[str]) -> str:
+        """Waits until the connection state is one of `states` (e.g. "connected", "failed", "closed")."""
+        reached = asyncio.get_running_loop().create_future()
+
+        def check() -> None:
+            if self.pc.connectionState in states and not reached.done():
+                reached.set_result(self.pc.connectionState)
+
+        self.pc.on("connectionstatechange", check)
+        try:
+            check()
+            return await reached
+        finally:
+            self.pc.remove_listener("connectionstatechange", check)
+
+    @property
+    def sends_h264(self) -> bool:
+        """Whether the answer (once accepted) chose H.264 for the video: packetization mode 1 (the one WebRTC
+        endpoints use) in the constrained baseline profile that a broadcast's baseline encoder makes."""
+        video = [m for m in SessionDescription.parse(self.pc.remoteDescription.sdp).media if m.kind == "video"]
+        if not video or not video[0].rtp.codecs:
+            return False
+        codec = video[0].rtp.codecs[0]
+        profile = str(codec.parameters.get("profile-level-id", "42001f")).lower()
+        return (codec.mimeType.lower() == "video/h264" and str(codec.parameters.get("packetization-mode")) == "1"
+                and profile[:2] == "42")
+
+    @property
+    def frames_sent(self) -> int:
+        """Video frames handed to the encoder so far."""
+        return sum(track.frames_sent for track in self._tracks if isinstance(track, SessionVideoTrack))
+
     @property
     def local_sdp(self) -> str:
         return self.pc.localDescription.sdp
@@ -97,19 +162,27 @@ class WebRtcPeer(Output):
             reason = quote(str(exc) or type(exc).__name__)
             raise ProtocolError("bad_message", f"could not use the ICE candidate: {reason}") from None
 
-    async def start(self, pipeline: SessionPipeline) -> None:
+    async def start(self, pipeline: SessionPipeline, video_packets: PacketSubscription | None = None) -> None:
+        """Send the session's frames; with `video_packets` (when `sends_h264`), its video as those H.264 packets."""
         subscription = pipeline.subscribe()
         for track in self._tracks:
-            track.attach(subscription, pipeline.start)
+            if video_packets is not None and isinstance(track, SessionVideoTrack):
+                track.attach_encoded(video_packets, pipeline.start)
+            else:
+                track.attach(subscription, pipeline.start)
+        if video_packets is not None:
+            sender = next(t.sender for t in self.pc.getTransceivers() if t.kind == "video")
+            _forward_picture_loss(sender, video_packets.request_keyframe)
 
     def status(self) -> OutputStatus:
         state = {"connected": "live", "failed": "failed", "closed": "failed"}.get(self.pc.connectionState, "connecting")
-        return OutputStatus(self.kind, state=state)
+        return OutputStatus(self.kind, state=state, frames_sent=self.frames_sent)
 
     async def close(self) -> None:
         for track in self._tracks:
             track.stop()
-        await self.pc.close()
+        # Shielded: aiortc's close, cancelled half-way, never finishes and every later close waits for it forever.
+        await asyncio.shield(self.pc.close())
         self._forget_listeners()
 
     def _forget_listeners(self) -> None:
@@ -123,3 +196,16 @@ class WebRtcPeer(Output):
                     emitters |= {dtls, dtls.transport, dtls.transport.iceGatherer}
         for emitter in emitters:
             emitter.remove_all_listeners()
+
+
+def _forward_picture_loss(sender: RTCRtpSender, request_keyframe: Callable[[], None]) -> None:
+    """A receiver's picture loss (RTCP PLI or FIR; an SFU sends one for each new subscriber) asks the broadcast
+    encoder for a keyframe, so that it comes at once rather than at the next keyframe interval. aiortc (1.16) hands
+    these to `RTCRtpSender._send_keyframe`, which only reaches its own encoder."""
+    own = sender._send_keyframe
+
+    def both() -> None:
+        own()
+        request_keyframe()
+
+    sender._send_keyframe = both  # type: ignore[method-assign]
