@@ -107,7 +107,7 @@ class BroadcastRoutes:
         folder = self._services.config.broadcast.recordings
         name = request.match_info["name"]
         path = find_entry(Path(folder), name, RECORDING_NAME) if folder is not None else None
-        if path is None or not path.is_file():
+        if path is None or path.is_symlink() or not path.is_file():  # a link planted there leads elsewhere
             raise ProtocolError("not_found", f"no recording {name[:60]!r}")
         return web.FileResponse(path, headers={"Content-Type": "video/mp4", "Cache-Control": "no-cache"})
 
