@@ -15,7 +15,8 @@ from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer, RTCIceTransp
 from aiortc.rtcicetransport import parse_stun_turn_uri
 
 from server.pipeline.errors import ProtocolError, quote
-from server.transports.ice_servers import IceServer, turn_address
+from server.config import IceSettings
+from server.transports.ice_servers import IceServer, ice_servers, turn_address
 
 log = logging.getLogger(__name__)
 # (scheme, transport) of the ICE server URLs aiortc (1.16, with aioice 0.13) gathers candidates from; it ignores
@@ -124,3 +125,11 @@ def parse_ice_servers(value: Any, field: str) -> tuple[IceServer, ...]:
             raise refuse(f"entry {i}: a TURN server needs 'username' and 'credential'")
         servers.append(IceServer(tuple(urls), username, credential))
     return tuple(servers)
+
+
+def publishing_ice(requested: Any, settings: IceSettings, session: str) -> IceConfig:
+    """A publishing peer's ICE: the servers its request names (`iceServers`), else the server's own
+    (`--ice-server`, with credentials made for `session`); the server's transport policy either way."""
+    if requested is None:
+        return IceConfig(tuple(ice_servers(settings, session)), settings.ice_transport_policy == "relay")
+    return IceConfig(parse_ice_servers(requested, "iceServers"), settings.ice_transport_policy == "relay")
