@@ -6,6 +6,7 @@ anywhere else; modules receive the part of the configuration they use.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from engines.vad.registry import CHOICES as VAD_CHOICES
 def setting(default: Any, help: str, **cli: Any) -> Any:
     """A configuration field: its default, the help line of its command-line option, and how the option is
     built (`choices`, `repeat` for a repeatable option, `env` for an environment variable that sets the default,
-    `flag` for an option name other than the field's)."""
+    `flag` for an option name other than the field's, `metavar` for the value's name in the help)."""
     if isinstance(default, (list, dict, set)):
         raise TypeError("mutable defaults: use a tuple")
     return field(default=default, metadata={"help": help, **cli})
@@ -248,6 +249,130 @@ _RENDER_DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
 
 
 @dataclass(frozen=True)
+class SecuritySettings:
+    """What clients may name, and how much of the server one client address may take (docs/security.md)."""
+
+    avatar_dirs: tuple[Path, ...] = setting(
+        (), "a folder of avatar bundles clients may name, or one bundle folder (repeatable)",
+        repeat=True, flag="--avatar-dir")
+    max_sessions_per_ip: int = setting(4, "open sessions one client address may hold; more get busy (1013)")
+    connect_rate_per_min: float = setting(
+        30.0, "websocket connections one client address may open per minute, on average; more get HTTP 429")
+    connect_burst: int = setting(
+        10, "websocket connections one client address may open at once before the rate applies")
+    trusted_proxies: tuple[str, ...] = setting(
+        (), "a reverse proxy (address or network) whose X-Forwarded-For names the client (repeatable)",
+        repeat=True, flag="--trusted-proxy", metavar="ADDRESS")
+    max_sdp_bytes: int = setting(16 * 1024, "largest SDP offer accepted (bytes); larger: too_large")
+    max_ice_candidates: int = setting(
+        32, "remote ICE candidates one session may give, in its offer and trickled together; more: too_large")
+    max_body_bytes: int = setting(64 * 1024, "largest HTTP request body (bytes); larger: 413 too_large")
+
+    def __post_init__(self) -> None:
+        if min(self.max_sessions_per_ip, self.connect_burst, self.max_sdp_bytes, self.max_body_bytes) < 1:
+            raise ValueError("--max-sessions-per-ip, --connect-burst, --max-sdp-bytes, --max-body-bytes: at least 1")
+        if self.connect_rate_per_min <= 0:
+            raise ValueError("--connect-rate-per-min must be positive")
+        for entry in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"--trusted-proxy {entry!r} is neither an address nor a network") from None
+
+
+# stun:host[:port], turn:host[:port][?transport=udp|tcp], turns:host[:port][?transport=tcp] (RFC 7064, RFC 7065);
+# an IPv6 host in brackets.
+ICE_URL = re.compile(
+    r"(?P<scheme>stuns?|turns?):(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::(?P<port>\d{1,5}))?"
+    r"(?:\?transport=(?P<transport>udp|tcp))?"
+)
+
+
+@dataclass(frozen=True)
+class IceSettings:
+    """STUN and TURN servers for NAT traversal, used by the server's own peers and handed to clients
+    (GET /v1/ice-servers)."""
+
+    ice_servers: tuple[str, ...] = setting(
+        (), "a STUN or TURN server for both ends (repeatable): stun:host:port, turn:host:port?transport=udp, "
+        "turns:host:port", repeat=True, flag="--ice-server")
+    turn_user: str | None = setting(None, "username on the TURN servers (static credentials)")
+    turn_password: str | None = setting(
+        None, "password on the TURN servers (default: $AVATAR_TURN_PASSWORD)", env="AVATAR_TURN_PASSWORD")
+    turn_secret: str | None = setting(
+        None, "shared secret of the TURN servers' REST API, for time-limited credentials (coturn's "
+        "static-auth-secret; default: $AVATAR_TURN_SECRET)", env="AVATAR_TURN_SECRET")
+    turn_ttl_s: float = setting(86400.0, "how long a time-limited TURN credential stays valid (s)")
+    ice_transport_policy: str = setting(
+        "all", "relay: both ends use relayed (TURN) candidates only", choices=("all", "relay"))
+
+    def __post_init__(self) -> None:
+        for url in self.ice_servers:
+            match = ICE_URL.fullmatch(url)
+            if match is None:
+                raise ValueError(f"--ice-server {url!r}: expected stun:host:port, turn:host:port?transport=udp "
+                                 "or turns:host:port")
+            if match["scheme"].startswith("stun") and match["transport"]:
+                raise ValueError(f"--ice-server {url!r}: a STUN URL takes no transport")
+        if (self.turn_user is None) != (self.turn_password is None):
+            raise ValueError("--turn-user and --turn-password go together")
+        if self.turn_secret is not None and self.turn_user is not None:
+            raise ValueError("--turn-secret (time-limited credentials) or --turn-user/--turn-password, not both")
+        has_turn = any(url.startswith("turn") for url in self.ice_servers)
+        if has_turn and self.turn_secret is None and self.turn_user is None:
+            raise ValueError("a TURN --ice-server needs --turn-user/--turn-password or --turn-secret")
+        if self.ice_transport_policy == "relay" and not has_turn:
+            raise ValueError("--ice-transport-policy relay needs a TURN --ice-server")
+        if self.turn_ttl_s <= 0:
+            raise ValueError("--turn-ttl-s must be positive")
+
+
+@dataclass(frozen=True)
+class IsolationSettings:
+    """How a speech synthesis that hangs is kept from holding the speech of every other session."""
+
+    tts_stall_s: float = setting(
+        2.0, "a synthesis running this long frees its worker slot: a fresh thread serves the others (s)")
+    tts_max_stalled: int = setting(
+        8, "stalled synthesis threads at most; beyond, no fresh threads (an engine that hangs every call)")
+
+    def __post_init__(self) -> None:
+        if self.tts_stall_s <= 0 or self.tts_max_stalled < 0:
+            raise ValueError("--tts-stall-s must be positive and --tts-max-stalled at least 0")
+
+
+@dataclass(frozen=True)
+class MemorySettings:
+    """The C allocator of the process (glibc), set for many threads that run for days (server/allocator.py)."""
+
+    malloc_arenas: int = setting(2, "malloc arenas shared by all threads (0: glibc's default, 8 per core)")
+
+    def __post_init__(self) -> None:
+        if self.malloc_arenas < 0:
+            raise ValueError("--malloc-arenas must be at least 0")
+
+
+def user_data_dir() -> Path:
+    """The per-user data folder (XDG), on the local disk: works offline."""
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "avatar-server"
+
+
+@dataclass(frozen=True)
+class AvatarUploadSettings:
+    """Avatars made from photos uploaded to POST /v1/avatars (docs/protocol.md, "Avatars")."""
+
+    avatar_uploads: Path | None = setting(
+        user_data_dir() / "avatars",
+        "folder where uploaded photos become avatar bundles, which clients may name at once")
+    avatar_prepare_nice: int = setting(
+        10, "scheduling niceness of the process that prepares uploaded photos, below the live sessions'")
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.avatar_prepare_nice <= 19:
+            raise ValueError("--avatar-prepare-nice must be 0-19")
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     host: str = setting("127.0.0.1", "address to listen on")
     port: int = setting(8080, "one port for the page, /ws, /healthz, /metrics and the HTTP API")
@@ -262,7 +387,7 @@ class ServerConfig:
         ("piper", "espeak"), "speech engines to load (repeatable; the default engine is always loaded)",
         repeat=True, flag="--tts-engine", choices=ENGINES)
     voice: str | None = setting(None, "default voice id, e.g. piper:joe or espeak:en-us")
-    avatar: str = setting("astronaut", "default avatar: a bundle name or folder")
+    avatar: str = setting("astronaut", "default avatar: a registered bundle's name, or a bundle folder")
     renderer: str = setting("warp", "what draws the avatar", choices=RENDERERS)
     face_driver: str = setting(
         "network", "what moves the mouth: the audio-to-face network or the TTS phoneme timings",
@@ -286,6 +411,11 @@ class ServerConfig:
     render: RenderSettings = field(default_factory=RenderSettings)
     broadcast: BroadcastSettings = field(default_factory=BroadcastSettings)
     publishing: PublishingSettings = field(default_factory=PublishingSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
+    ice: IceSettings = field(default_factory=IceSettings)
+    isolation: IsolationSettings = field(default_factory=IsolationSettings)
+    memory: MemorySettings = field(default_factory=MemorySettings)
+    uploads: AvatarUploadSettings = field(default_factory=AvatarUploadSettings)
 
     def __post_init__(self) -> None:
         if self.max_sessions < 1:

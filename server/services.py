@@ -8,12 +8,10 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from engines.avatar import AvatarBundle, UnknownAvatar, list_avatars, load_avatar
+from engines.avatar import AvatarBundle, AvatarCatalog, UnknownAvatar
 from engines.avatar.registry import create_renderer
 from engines.face.backends.base import DEFAULT_MODEL, VOICE_MODEL
 from engines.face.base import FaceEngine
@@ -22,13 +20,17 @@ from engines.face.fallback import with_phoneme_fallback
 from engines.tts.base import EngineOptions, UnknownVoice
 from engines.tts.registry import VoiceRegistry
 from engines.vad.registry import resolve_vad
+from server.address_limits import AddressLimits
 from server.admission import Admission
+from server.avatar_preparation import AvatarPreparer
 from server.config import ServerConfig, TtsSettings
 from server.llm.client import LlmClient
 from server.metrics import Metrics
 from server.pipeline.errors import ProtocolError
 from server.pipeline.session import PipelineResources
 from server.sessions import SessionTable
+from server.synthesis_pool import SynthesisPool
+from server.transports.ice_servers import IceServer, ice_servers
 
 log = logging.getLogger(__name__)
 
@@ -49,24 +51,42 @@ class Services:
         self.voice_face = self._face_engine(voice_model) if config.face_driver == "network" else self.face
         workers = config.workers
         self.renderers = create_renderer(config.renderer, config.render.renderer_options(workers.render_pool_size()))
-        self.default_avatar = self.avatar(config.avatar)
+        uploads = config.uploads.avatar_uploads
+        self.avatar_preparer = AvatarPreparer(uploads, config.uploads.avatar_prepare_nice) if uploads else None
+        try:
+            if uploads is not None:
+                uploads.mkdir(parents=True, exist_ok=True)
+            self.avatars = AvatarCatalog([*config.security.avatar_dirs, *([uploads] if uploads else [])])
+            self.default_avatar_name = self.avatars.register(config.avatar)
+        except (UnknownAvatar, OSError) as exc:
+            raise ValueError(f"--avatar / --avatar-dir / --avatar-uploads: {exc}") from None
+        self.default_avatar = self.avatar(self.default_avatar_name)
         # A renderer's first construction per avatar precomputes its warp fields (up to a second); do it now,
         # not on the event loop when the first session asks for that avatar.
-        for bundle in [self.default_avatar, *map(self.avatar, list_avatars())]:
-            self.renderers.prepare(bundle)
+        for name in dict.fromkeys([self.default_avatar_name, *self.avatars.names()]):
+            try:
+                self.renderers.prepare(self.avatars.load(name))
+            except UnknownAvatar as exc:  # a damaged bundle in an operator's folder: clients get unknown_avatar
+                log.warning("avatar %s cannot be used: %s", name, exc)
         # TTS engines release the GIL in their native code, so several sessions synthesize at once. Speech is
         # synthesized well ahead of playback, frames are not: when the cores are busy, rendering and encoding go
-        # first, so the synthesis threads run at a lower scheduling priority.
-        self.tts_pool = ThreadPoolExecutor(
-            max_workers=workers.tts_threads,
-            thread_name_prefix="tts",
+        # first, so the synthesis threads run at a lower scheduling priority. A synthesis that hangs gives its
+        # thread up to a fresh one (server/synthesis_pool.py).
+        self.tts_pool = SynthesisPool(
+            workers.tts_threads,
+            config.isolation.tts_stall_s,
+            config.isolation.tts_max_stalled,
             initializer=_lower_priority,
             initargs=(workers.tts_nice,),
+            on_stall=self.metrics.tts_stalled_threads.set,
         )
         admission = Admission(
             config.max_sessions, config.admit_by_headroom, config.max_late_fraction, config.lateness_window_s
         )
         self.sessions = SessionTable(admission)
+        security = config.security
+        self.addresses = AddressLimits(security.connect_rate_per_min, security.connect_burst,
+                                       security.max_sessions_per_ip)
         llm = config.llm
         self.llm = LlmClient(llm, os.environ.get(llm.llm_api_key_env)) if llm.llm_url else None
         # Further sections of /healthz, added by the parts of the server that have something to say there.
@@ -92,13 +112,22 @@ class Services:
         return f"{engine.name}:{voice}"
 
     def avatar(self, name: str | None) -> AvatarBundle:
-        """The bundle of an avatar name (None: the default), or ProtocolError unknown_avatar."""
+        """The bundle registered under a client's avatar name (None: the default), or ProtocolError
+        unknown_avatar. The name is only compared with registered names, never used as a path."""
         if name is None:
             return self.default_avatar
         try:
-            return _load_avatar(name)
+            return self.avatars.load(name)
         except UnknownAvatar as exc:
             raise ProtocolError("unknown_avatar", str(exc)) from None
+
+    def ice_servers(self, session: str) -> list[IceServer]:
+        """The STUN and TURN servers, with credentials, for a peer of `session` (ours or a client's)."""
+        return ice_servers(self.config.ice, session)
+
+    @property
+    def relay_only(self) -> bool:
+        return self.config.ice.ice_transport_policy == "relay"
 
     def _face_engine(self, model: Path) -> FaceEngine:
         return with_phoneme_fallback(
@@ -120,9 +149,9 @@ class Services:
             "renderer": self.renderers.name,
             "renderer_device": self.renderers.device,
             "vad": resolve_vad(self.config.voice_mode.vad),
-            "avatars": list_avatars(),
+            "avatars": self.avatars.names(),
             "voices": self.voices.voices(),
-            "default_avatar": self.default_avatar.name,
+            "default_avatar": self.default_avatar_name,
             "default_voice": self.default_voice,
             "llm": {"model": self.llm.model} if self.llm is not None else None,
             **{name: part() for name, part in self.health_parts.items()},
@@ -136,11 +165,8 @@ class Services:
             await self.voice_face.close()
         await self.renderers.close()
         self.tts_pool.shutdown(wait=False, cancel_futures=True)
-
-
-@lru_cache(maxsize=32)
-def _load_avatar(name: str) -> AvatarBundle:
-    return load_avatar(name)
+        if self.avatar_preparer is not None:
+            self.avatar_preparer.close()
 
 
 def _engine_options(tts: TtsSettings) -> EngineOptions:

@@ -151,6 +151,8 @@ async def render(config: ServerConfig, script: list[str], output: Path, tail_s: 
         services = Services(config)
     except ProtocolError as error:
         raise RenderError(error.message) from None
+    except ValueError as error:  # an --avatar that is neither a registered name nor a bundle folder
+        raise RenderError(str(error)) from None
     try:
         job = Render(services, output)
         began = time.perf_counter()

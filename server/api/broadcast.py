@@ -17,6 +17,7 @@ from aiohttp import web
 
 from server.api.connection import WsConnection
 from server.api.control import control
+from server.api.live_session import CandidateBudget
 from server.api.messages import Ice, Message, Offer
 from server.pipeline.errors import ProtocolError
 from server.pipeline.session import SessionPipeline
@@ -139,15 +140,18 @@ class Broadcast:
             self.log.exception("could not close the %s output", output.status().kind)
 
     async def add_viewer(self, sdp: str) -> tuple[str, str]:
-        """A WHEP viewer: its id and the SDP answer; ProtocolError bad_offer or busy."""
+        """A WHEP viewer: its id and the SDP answer; ProtocolError bad_offer, busy, too_large or ice_failed."""
         limit = self._services.config.broadcast.max_whep_viewers
         if len(self._viewers) >= limit:
             raise ProtocolError("busy", f"this broadcast has its {limit} WHEP viewers; more viewers go through an SFU output")
-        peer = await WebRtcPeer.answer(sdp)
+        services = self._services
+        CandidateBudget(services.config.security).offer(sdp)
+        viewer_id = uuid.uuid4().hex[:12]
+        servers = services.ice_servers(f"{self.id}-{viewer_id}")
+        peer = await WebRtcPeer.answer(sdp, servers, services.relay_only, self.log)
         if self.ended:
             await peer.close()
             raise ProtocolError("not_found", "the broadcast has ended")
-        viewer_id = uuid.uuid4().hex[:12]
         await peer.start(self.pipeline)
         self._viewers[viewer_id] = peer
 

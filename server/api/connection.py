@@ -16,6 +16,7 @@ from aiohttp import WSMsgType, web
 
 from server.api.messages import Bye, Message, encode, parse_message
 from server.pipeline.errors import ProtocolError
+from server.pipeline.tasks import cancel_tasks
 from server.services import Services
 
 
@@ -46,9 +47,7 @@ class WsConnection:
             reader.cancel()
             closed.cancel()
             await asyncio.gather(reader, closed, return_exceptions=True)
-            for task in self._tasks:
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await cancel_tasks(self._tasks)
             await self._release()
             await self._close_websocket()
             self.log.info("%s ended", self.what)
@@ -108,6 +107,9 @@ class WsConnection:
                 await self._ws.send_str(encode(await self._outbox.get()))
         except ConnectionError:
             self.close("websocket closed while sending")
+        except Exception:  # a bug; without this loop the client would wait for events forever
+            self.log.exception("could not send an event")
+            self.close("could not send an event")
 
     def _refuse(self, error: ProtocolError) -> None:
         self.log.info("refused message: %s %s", error.code, error.message)

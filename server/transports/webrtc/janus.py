@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from server.transports.encoder import BroadcastEncoder
 from server.transports.requests import OutputContext, bad_output, known_fields, text_field, url_field
-from server.transports.webrtc.ice import IceConfig, parse_ice_servers
+from server.transports.webrtc.ice import IceConfig, publishing_ice
 from server.transports.webrtc.janus_api import JanusError, JanusHandle, JanusSession
 from server.transports.webrtc.publishing import (
     PublishingOutput,
@@ -85,7 +85,7 @@ class JanusOutput(PublishingOutput):
             apisecret=text_field(spec, "apisecret", max_chars=1024),
             token=text_field(spec, "token", max_chars=4096),
             keepalive_s=context.config.publishing.janus_keepalive_s,
-            ice=IceConfig(parse_ice_servers(spec.get("iceServers", []), "iceServers")),
+            ice=publishing_ice(spec.get("iceServers"), context.config.ice, context.broadcast_id),
             settings=PublishSettings.of(context.config),
             log=context.log,
             encoder=shared_encoder(context),

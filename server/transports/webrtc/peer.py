@@ -4,10 +4,10 @@ media server: WHIP, Janus). Either says when it connects or fails."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection
+import logging
+from collections.abc import Callable, Collection, Sequence
 
 from aiortc import (
-    RTCConfiguration,
     RTCPeerConnection,
     RTCRtpSender,
     RTCSessionDescription,
@@ -18,10 +18,19 @@ from server.pipeline.errors import ProtocolError, quote
 from server.pipeline.session import SessionPipeline
 from server.pipeline.voice_input import AudioInput
 from server.transports.base import Output, OutputStatus
+from server.transports.ice_servers import IceServer
 from server.transports.packets import PacketSubscription
-from server.transports.webrtc.ice import IceConfig
+from server.transports.webrtc.ice import IceConfig, rtc_configuration, turn_failure
 from server.transports.webrtc.tracks import SessionAudioTrack, SessionVideoTrack
 from server.transports.webrtc.voice import incoming_voice, voice_chunks
+
+log = logging.getLogger(__name__)
+Logger = logging.Logger | logging.LoggerAdapter
+
+
+def relay_candidates(sdp: str) -> int:
+    """Relayed (TURN) candidates in an SDP."""
+    return sum(line.startswith("a=candidate:") and " typ relay" in line for line in sdp.splitlines())
 
 
 class WebRtcPeer(Output):
@@ -32,14 +41,18 @@ class WebRtcPeer(Output):
         self._tracks = tracks
 
     @classmethod
-    async def answer(cls, sdp: str) -> WebRtcPeer:
+    async def answer(
+        cls, sdp: str, servers: Sequence[IceServer] = (), relay_only: bool = False, logger: Logger = log
+    ) -> WebRtcPeer:
         """A peer whose answer (`local_sdp`) sends the session's audio and video to the offerer.
 
-        No STUN server is contacted (iceServers empty) and candidates travel inside the SDP (no trickle). Codec
-        choice follows the offer's order, so VP8 unless the offer puts H.264 first. The tracks start sending once
-        `start` has given them the session's frames.
+        ICE uses `servers` (STUN and TURN; none: no server is contacted) and, with `relay_only`, relayed
+        candidates only; ProtocolError ice_failed when that leaves no candidate (the TURN server's refusal is
+        logged and said). Candidates travel inside the SDP (no trickle). Codec choice follows the offer's order,
+        so VP8 unless the offer puts H.264 first. The tracks start sending once `start` has given them the
+        session's frames.
         """
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc = RTCPeerConnection(rtc_configuration(servers, relay_only))
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         except Exception as exc:  # aiortc raises several types on malformed SDP; all of them mean a bad offer
@@ -54,6 +67,13 @@ class WebRtcPeer(Output):
         for track in tracks:
             pc.addTrack(track)
         await pc.setLocalDescription(await pc.createAnswer())
+        if any(server.is_turn for server in servers) and not relay_candidates(pc.localDescription.sdp):
+            reason = await turn_failure(servers) or "the TURN server granted no relay in time"
+            if relay_only:
+                logger.error("no relayed ICE candidate, and the policy allows no other: %s", reason)
+                await pc.close()
+                raise ProtocolError("ice_failed", f"the server has no relayed ICE candidate: {reason}")
+            logger.warning("no relayed ICE candidate (host candidates only): %s", reason)
         return cls(pc, tracks)
 
     @classmethod
@@ -163,6 +183,19 @@ class WebRtcPeer(Output):
             track.stop()
         # Shielded: aiortc's close, cancelled half-way, never finishes and every later close waits for it forever.
         await asyncio.shield(self.pc.close())
+        self._forget_listeners()
+
+    def _forget_listeners(self) -> None:
+        """Drop the event handlers of the closed connection and its transports. aiortc's transports call back
+        into the connection (and ours into the session), which makes reference cycles: only Python's rare full
+        collections would free the connection, its encoders and buffers, and the session with them."""
+        emitters = {self.pc}
+        for transceiver in self.pc.getTransceivers():
+            for dtls in (transceiver.sender.transport, transceiver.receiver.transport):
+                if dtls is not None:
+                    emitters |= {dtls, dtls.transport, dtls.transport.iceGatherer}
+        for emitter in emitters:
+            emitter.remove_all_listeners()
 
 
 def _forward_picture_loss(sender: RTCRtpSender, request_keyframe: Callable[[], None]) -> None:

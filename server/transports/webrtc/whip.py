@@ -20,7 +20,7 @@ import aiohttp
 from server.transports.encoder import BroadcastEncoder
 from server.transports.requests import OutputContext, bad_output, known_fields, text_field, url_field
 from server.transports.webrtc.http_body import read_at_most
-from server.transports.webrtc.ice import IceConfig, parse_ice_servers
+from server.transports.webrtc.ice import IceConfig, publishing_ice
 from server.transports.webrtc.publishing import (
     PublishingOutput,
     PublishSettings,
@@ -71,7 +71,7 @@ class WhipOutput(PublishingOutput):
         bearer = text_field(spec, "bearer", max_chars=8192)
         if bearer is not None and not all(33 <= ord(c) <= 126 for c in bearer):
             raise bad_output("'bearer' must be printable ASCII without spaces (a token, not a header)")
-        ice = IceConfig(parse_ice_servers(spec.get("iceServers", []), "iceServers"))
+        ice = publishing_ice(spec.get("iceServers"), context.config.ice, context.broadcast_id)
         return cls(url.geturl(), bearer, ice, PublishSettings.of(context.config), context.log, shared_encoder(context))
 
     async def _signal(self, offer: str) -> str:
