@@ -1,4 +1,5 @@
-"""The process: shared services, the HTTP app on one port, start and stop."""
+"""The process: shared services, the HTTP app on one port (or, as a node's worker, on a Unix socket behind the
+node's routing front), start, drain and stop."""
 from __future__ import annotations
 
 import asyncio
@@ -28,22 +29,24 @@ class AvatarServer:
         self.services = Services(config)
         self.app = make_app(self.services)
         self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
 
     @property
     def port(self) -> int:
         assert self._runner is not None
         return self._runner.addresses[0][1]
 
-    async def start(self) -> None:
+    async def start(self, unix_path: str | None = None) -> None:
+        """Listen on the configured host and port, or on the Unix socket `unix_path` (a node's worker)."""
         self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
         await self._runner.setup()
-        self._site = web.TCPSite(self._runner, self.config.host, self.config.port)
-        await self._site.start()
+        if unix_path is None:
+            site: web.BaseSite = web.TCPSite(self._runner, self.config.host, self.config.port)
+        else:
+            site = web.UnixSite(self._runner, unix_path)
+        await site.start()
         log.info(
-            "listening on http://%s:%d/ (tts %s, face %s on %s, renderer %s, avatar %s)",
-            self.config.host,
-            self.port,
+            "listening on %s (tts %s, face %s on %s, renderer %s, avatar %s)",
+            site.name,
             self.config.tts,
             self.services.face.name,
             self.services.face.backend,
@@ -51,16 +54,18 @@ class AvatarServer:
             self.services.default_avatar.name,
         )
 
+    async def drain(self, timeout_s: float) -> None:
+        """Take no new session and wait (at most `timeout_s`) until the open ones have ended."""
+        self.services.sessions.draining = True
+        log.info("draining: no new sessions; waiting for %d open ones to end", len(self.services.sessions))
+        try:
+            await asyncio.wait_for(self.services.sessions.emptied(), timeout_s)
+        except TimeoutError:
+            log.warning("drain timed out with %d sessions open", len(self.services.sessions))
+
     async def stop(self) -> None:
         for session in list(self.services.sessions.values()):
             session.close("server stopping")
         if self._runner is not None:
             await self._runner.cleanup()
         await self.services.close()
-
-    async def serve_forever(self) -> None:
-        await self.start()
-        try:
-            await asyncio.Future()
-        finally:
-            await self.stop()

@@ -4,15 +4,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import logging
 import os
 import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from server.app import AvatarServer
 from server.config import ServerConfig
+from server.logs import configure_logging
+from server.scale.node import serve
+from server.scale.supervisor import WorkerFailed
 
 
 def _option(f: dataclasses.Field) -> str:
@@ -98,18 +99,18 @@ def parse_args(argv: Sequence[str] | None = None) -> ServerConfig:
         config = ServerConfig(**_values(ServerConfig, args))
     except ValueError as error:
         parser.error(str(error))
-    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Every ICE candidate check is logged at INFO by aioice: one session would drown the server's own lines.
-    logging.getLogger("aioice").setLevel(max(logging.WARNING, logging.getLogger().level))
+    configure_logging(config.log_level)
     return config
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     config = parse_args(argv)
     try:
-        asyncio.run(AvatarServer(config).serve_forever())
-    except KeyboardInterrupt:
+        asyncio.run(serve(config))
+    except KeyboardInterrupt:  # before the node has started: nothing to drain
         pass
+    except WorkerFailed as failure:
+        raise SystemExit(f"avatar-server: {failure}") from None
 
 
 if __name__ == "__main__":

@@ -99,6 +99,28 @@ class Workers:
 
 
 @dataclass(frozen=True)
+class ScaleSettings:
+    """Worker processes behind the one port, and how the node tells a load balancer (HAProxy) its headroom."""
+
+    workers: int = setting(
+        0, "worker processes behind the one port, each with its own event loop and engines (0: one per core)")
+    agent_port: int | None = setting(
+        None, "TCP port of an HAProxy agent-check answering this node's weight, or drain when full (none: off)")
+    agent_host: str = setting("0.0.0.0", "address the agent-check port listens on")
+    drain_timeout_s: float = setting(
+        3600.0, "after SIGTERM the node takes no new session and waits this long for open ones to end (s)")
+    report_interval_s: float = setting(0.25, "how often each worker reports its sessions and load (s)")
+    restart_delay_s: float = setting(1.0, "a worker that died is restarted after this long, doubling while it keeps dying (s)")
+
+    def worker_count(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+    def __post_init__(self) -> None:
+        if self.workers < 0:
+            raise ValueError("--workers must be 0 (one per core) or more")
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     host: str = setting("127.0.0.1", "address to listen on")
     port: int = setting(8080, "one port for the page, /ws, /healthz, /metrics and the HTTP API")
@@ -132,6 +154,7 @@ class ServerConfig:
     text: TextSettings = field(default_factory=TextSettings)
     voice_mode: VoiceSettings = field(default_factory=VoiceSettings)
     workers: Workers = field(default_factory=Workers)
+    scale: ScaleSettings = field(default_factory=ScaleSettings)
 
     def __post_init__(self) -> None:
         if self.max_sessions < 1:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from server.api.affinity import SESSION_HEADER, session_header
 from server.api.auth import require_query_token
 from server.api.messages import encode
 from server.api.ws_session import WsSession
@@ -40,6 +41,8 @@ async def session_websocket(request: web.Request) -> web.WebSocketResponse:
     require_query_token(request, services.config.token)
     limits = services.config.limits
     ws = web.WebSocketResponse(max_msg_size=limits.ws_max_frame_bytes, heartbeat=limits.ws_heartbeat_s)
+    session_id = uuid.uuid4().hex[:12]
+    ws.headers[SESSION_HEADER] = session_id  # what a load balancer keeps the session's later requests to
     await ws.prepare(request)
     refusal = services.sessions.refusal()
     if refusal is not None:
@@ -48,7 +51,7 @@ async def session_websocket(request: web.Request) -> web.WebSocketResponse:
         await ws.send_str(encode(ProtocolError("busy", refusal).event()))
         await ws.close(code=BUSY_CLOSE_CODE, message=b"server full")
         return ws
-    session = WsSession(ws, services, uuid.uuid4().hex[:12])
+    session = WsSession(ws, services, session_id)
     services.sessions.add(session)
     services.metrics.sessions_total.inc()
     services.metrics.sessions_active.set(len(services.sessions))
@@ -77,7 +80,7 @@ def _static(root: Path):
 
 
 def make_app(services: Services) -> web.Application:
-    app = web.Application(client_max_size=services.config.limits.max_message_bytes)
+    app = web.Application(client_max_size=services.config.limits.max_message_bytes, middlewares=[session_header])
     app[SERVICES] = services
     page = _static(services.config.client_dir)
     app.add_routes([
