@@ -12,7 +12,6 @@ from server.api.routes import make_app
 from server.config import ServerConfig
 from server.services import Services
 from server.transports.webrtc.ice import restrict_ice_hosts
-from server.transports.webrtc.vp8 import use_rendered_vp8
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +21,6 @@ class AvatarServer:
         self.config = config
         if config.ice_hosts:
             restrict_ice_hosts(config.ice_hosts)
-        use_rendered_vp8(config.workers.vp8_speed)
         # Render, encoder and inference threads each take the GIL between native calls; Python's default 5 ms
         # hand-over interval lets a frame wait for it several times over, so the server hands it over sooner.
         sys.setswitchinterval(config.workers.gil_switch_interval_s)

@@ -50,6 +50,8 @@ class MediaSettings:
     speech_lead_s: float = setting(
         0.06, "new speech starts this far after the playback position: time to compute its first video frame (s)")
     render_ahead_s: float = setting(0.04, "a video frame is rendered this long before it is due (s)")
+    encode_lead_s: float = setting(
+        0.015, "a rendered frame goes to its outputs this long before it is due, so they can encode it in time (s)")
     max_behind_s: float = setting(0.1, "a pacer this far behind its slot skips to the present instead of drifting (s)")
     interrupt_fade_s: float = setting(0.005, "an interrupt fades the audio out over this long: no click (s)")
     release_frames: int = setting(2, "video frames over which the mouth returns to rest after speech stops")
@@ -93,9 +95,17 @@ class Workers:
     gil_switch_interval_s: float = setting(
         0.001, "how soon a thread hands the GIL over; shorter than Python's 5 ms keeps frames on time (s)")
     vp8_speed: int = setting(-10, "libvpx real-time speed step, -16 (fastest) .. -1 (best quality)")
+    h264_preset: str = setting(
+        "ultrafast", "x264 speed preset of H.264 video (offers that prefer H.264)",
+        choices=("ultrafast", "superfast", "veryfast", "faster", "fast", "medium"))
+    opus_bitrate: int = setting(32_000, "Opus bitrate of the (mono) voice, bit/s")
+    encode_threads: int = setting(0, "video encoder threads shared by all viewers (0: one per core)")
 
     def render_pool_size(self) -> int:
         return self.render_threads or os.cpu_count() or 2
+
+    def encode_pool_size(self) -> int:
+        return self.encode_threads or os.cpu_count() or 2
 
 
 @dataclass(frozen=True)

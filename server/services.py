@@ -24,6 +24,7 @@ from server.metrics import Metrics
 from server.pipeline.errors import ProtocolError
 from server.pipeline.session import PipelineResources
 from server.sessions import SessionTable
+from server.transports.webrtc.encoders import Encoding
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class Services:
             initializer=_lower_priority,
             initargs=(workers.tts_nice,),
         )
+        self.encoding = Encoding(workers)
         admission = Admission(
             config.max_sessions, config.admit_by_headroom, config.max_late_fraction, config.lateness_window_s
         )
@@ -115,6 +117,7 @@ class Services:
         await self.face.close()
         await self.renderers.close()
         self.tts_pool.shutdown(wait=False, cancel_futures=True)
+        self.encoding.close()
 
 
 @lru_cache(maxsize=32)

@@ -130,7 +130,7 @@ class WsSession:
         services = self._services
         bundle = services.avatar(offer.avatar)
         voice = services.voice_id(offer.voice) if offer.voice else services.default_voice
-        peer = await WebRtcPeer.answer(offer.sdp)
+        peer = await WebRtcPeer.answer(offer.sdp, services.encoding)
         try:
             voice_input = peer.voice_input() if offer.mode == "voice" else None
         except ProtocolError:

@@ -11,6 +11,7 @@ from server.pipeline.errors import ProtocolError, quote
 from server.pipeline.session import SessionPipeline
 from server.pipeline.voice_input import AudioInput
 from server.transports.base import Output, OutputStatus
+from server.transports.webrtc.encoders import Encoding, attach, negotiated_codec
 from server.transports.webrtc.tracks import SessionAudioTrack, SessionVideoTrack
 from server.transports.webrtc.voice import incoming_voice, voice_chunks
 
@@ -23,12 +24,12 @@ class WebRtcPeer(Output):
         self._tracks = tracks
 
     @classmethod
-    async def answer(cls, sdp: str) -> WebRtcPeer:
+    async def answer(cls, sdp: str, encoding: Encoding) -> WebRtcPeer:
         """A peer whose answer (`local_sdp`) sends the session's audio and video to the offerer.
 
         No STUN server is contacted (iceServers empty) and candidates travel inside the SDP (no trickle). Codec
-        choice follows the offer's order, so VP8 unless the offer puts H.264 first. The tracks start sending once
-        `start` has given them the session's frames.
+        choice follows the offer's order, so VP8 unless the offer puts H.264 first; `encoding` makes the
+        encoders. The tracks start sending once `start` has given them the session's frames.
         """
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         try:
@@ -36,16 +37,22 @@ class WebRtcPeer(Output):
         except Exception as exc:  # aiortc raises several types on malformed SDP; all of them mean a bad offer
             await pc.close()
             raise ProtocolError("bad_offer", f"could not use the offer's SDP: {exc or type(exc).__name__}") from None
-        tracks = [SessionAudioTrack(), SessionVideoTrack()]
+        audio, video = SessionAudioTrack(encoding.audio()), SessionVideoTrack(encoding.pool)
         kinds = {t.kind for t in pc.getTransceivers()}
-        missing = {track.kind for track in tracks} - kinds
+        missing = {track.kind for track in (audio, video)} - kinds
         if missing:
             await pc.close()
             raise ProtocolError("bad_offer", f"the offer has no {' or '.join(sorted(missing))} transceiver to receive on")
-        for track in tracks:
-            pc.addTrack(track)
+        audio_sender, video_sender = pc.addTrack(audio), pc.addTrack(video)
         await pc.setLocalDescription(await pc.createAnswer())
-        return cls(pc, tracks)
+        try:
+            video.encoder = encoding.video(negotiated_codec(pc.localDescription.sdp, "video"))
+        except ValueError as exc:
+            await pc.close()
+            raise ProtocolError("bad_offer", f"no video codec in common with the offer: {exc}") from None
+        attach(audio_sender, audio.encoder)
+        attach(video_sender, video.encoder)
+        return cls(pc, [audio, video])
 
     @property
     def local_sdp(self) -> str:
@@ -78,7 +85,7 @@ class WebRtcPeer(Output):
     async def start(self, pipeline: SessionPipeline) -> None:
         subscription = pipeline.subscribe()
         for track in self._tracks:
-            track.attach(subscription, pipeline.start)
+            track.attach(subscription, pipeline.clock, pipeline.start)
 
     def status(self) -> OutputStatus:
         state = {"connected": "live", "failed": "failed", "closed": "failed"}.get(self.pc.connectionState, "connecting")

@@ -1,21 +1,23 @@
-"""The two outgoing WebRTC tracks of a viewer. The session's pacer decides when each frame is due; a track only
-hands aiortc the next frame of its subscription, stamped with the pts of its slot on the session clock, so audio
-and video share one origin. aiortc puts every sender of one peer connection in the same MediaStream (msid), which
-is what lets the browser lip-sync the two. A track's first pull starts the session's media (the viewer is ready)."""
+"""The two outgoing WebRTC tracks of a viewer. The session's pacer decides when each frame is due. The audio track
+hands aiortc each audio frame at its slot; the video track encodes each frame itself as soon as it is published
+and hands aiortc the finished packet at the frame's slot on the session clock (aiortc then only packetizes it), so
+that the packets of one media time leave together (server/transports/webrtc/encoders.py). Both are stamped with
+the pts of their slot, so audio and video share one origin. aiortc puts
+every sender of one peer connection in the same MediaStream (msid), which is what lets the browser lip-sync the
+two. A track's first pull starts the session's media (the viewer is ready)."""
 from __future__ import annotations
 
 import asyncio
-import fractions
 from collections.abc import Callable
+from concurrent.futures import Executor
 
 import av
 from aiortc.mediastreams import MediaStreamTrack
 
-from engines.timebase import AUDIO_FRAME_SAMPLES, TIMELINE_RATE, VIDEO_CLOCK_RATE
+from engines.timebase import AUDIO_FRAME_SAMPLES, TIMELINE_RATE
 from server.pipeline.bus import Subscription
-
-AUDIO_TIME_BASE = fractions.Fraction(1, TIMELINE_RATE)
-VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
+from server.pipeline.clock import MediaClock
+from server.transports.webrtc.encoders import AUDIO_TIME_BASE, MonoOpusEncoder, VideoEncoder
 
 
 class _SessionTrack(MediaStreamTrack):
@@ -25,10 +27,12 @@ class _SessionTrack(MediaStreamTrack):
         super().__init__()
         self._subscription: Subscription | None = None
         self._start: Callable[[], None] = lambda: None
+        self._clock: MediaClock | None = None
         self._attached = asyncio.Event()
 
-    def attach(self, subscription: Subscription, start: Callable[[], None]) -> None:
-        self._subscription, self._start = subscription, start
+    def attach(self, subscription: Subscription, clock: MediaClock, start: Callable[[], None]) -> None:
+        """Read `subscription`, whose frames are due on `clock`; `start()` starts the session's media."""
+        self._subscription, self._clock, self._start = subscription, clock, start
         self._attached.set()
 
     async def _source(self) -> Subscription:
@@ -46,7 +50,12 @@ class _SessionTrack(MediaStreamTrack):
 class SessionAudioTrack(_SessionTrack):
     kind = "audio"
 
+    def __init__(self, encoder: MonoOpusEncoder) -> None:
+        super().__init__()
+        self.encoder = encoder  # aiortc's sender encodes with it (encoders.attach)
+
     async def recv(self) -> av.AudioFrame:
+        """The next audio frame, at its slot."""
         source = await (await self._source()).audio()
         frame = av.AudioFrame(format="s16", layout="mono", samples=AUDIO_FRAME_SAMPLES)
         frame.planes[0].update(source.pcm.tobytes())
@@ -59,9 +68,17 @@ class SessionAudioTrack(_SessionTrack):
 class SessionVideoTrack(_SessionTrack):
     kind = "video"
 
-    async def recv(self) -> av.VideoFrame:
+    def __init__(self, pool: Executor) -> None:
+        super().__init__()
+        self._pool = pool
+        self.encoder: VideoEncoder | None = None  # set once the answer says which codec the viewer takes
+
+    async def recv(self) -> av.Packet:
+        """The next video frame, encoded in an encoder thread as soon as it is published, released at its slot."""
+        assert self.encoder is not None, "the track sends before its codec is known"
         source = await (await self._source()).video()
-        frame = av.VideoFrame.from_ndarray(source.yuv, format="yuv420p")
-        frame.pts = source.pts
-        frame.time_base = VIDEO_TIME_BASE
-        return frame
+        loop = asyncio.get_running_loop()
+        packet = await loop.run_in_executor(self._pool, self.encoder.encode_yuv, source.yuv, source.pts)
+        assert self._clock is not None
+        await self._clock.sleep_until(source.time)
+        return packet
