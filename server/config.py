@@ -95,6 +95,8 @@ class Workers:
     gil_switch_interval_s: float = setting(
         0.001, "how soon a thread hands the GIL over; shorter than Python's 5 ms keeps frames on time (s)")
     vp8_speed: int = setting(-10, "libvpx real-time speed step, -16 (fastest) .. -1 (best quality)")
+    vp8_static_threshold: int = setting(
+        400, "libvpx skips macroblocks that changed less than this since the last frame (0: encode all)")
     h264_preset: str = setting(
         "ultrafast", "x264 speed preset of H.264 video (offers that prefer H.264)",
         choices=("ultrafast", "superfast", "veryfast", "faster", "fast", "medium"))

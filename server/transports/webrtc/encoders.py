@@ -9,8 +9,8 @@ hands aiortc the finished packet at the slot; aiortc only packetizes it (the enc
 aiortc's own, and its RTCP-driven bitrate and keyframe requests reach them through `attach`).
 
 - VP8 (libvpx): aiortc's camera settings run libvpx's temporal denoiser, which on a rendered face only blurs;
-  without it, at a faster real-time speed step, a frame costs about a third less CPU at a higher PSNR
-  (`tools/bench_vp8.py`).
+  without it, at a faster real-time speed step and skipping macroblocks that did not change, a frame costs
+  about 60 % less CPU at a higher PSNR (`tools/bench_video.py`, docs/benchmarks.md).
 - H.264 (libx264, `ultrafast`, `zerolatency`, constrained baseline): used when the offer prefers H.264.
 - Opus: mono (the voice is mono; aiortc upmixes to stereo). Audio frames still go to aiortc as frames, at
   their slot: it encodes them in its thread pool (a fraction of a millisecond) and stamps each packet with its
@@ -81,11 +81,14 @@ class _RenderedVideo(ABC):
 
 
 class RenderedVp8Encoder(_RenderedVideo, Vp8Encoder):
-    def __init__(self, speed: int) -> None:
-        """`speed`: libvpx real-time speed step, -16 (fastest) .. -1 (best quality); aiortc uses -6."""
+    def __init__(self, speed: int, static_threshold: int) -> None:
+        """`speed`: libvpx real-time speed step, -16 (fastest) .. -1 (best quality); aiortc uses -6.
+        `static_threshold`: macroblocks that changed less than this are not encoded again (rendered frames have
+        no noise, so most of a face that is not speaking stays as it was)."""
         Vp8Encoder.__init__(self)
         _RenderedVideo.__init__(self)
         self.speed = speed
+        self.static_threshold = static_threshold
 
     def _open(self, width: int, height: int) -> av.video.codeccontext.VideoCodecContext:
         bitrate = self.target_bitrate
@@ -101,7 +104,7 @@ class RenderedVp8Encoder(_RenderedVideo, Vp8Encoder):
             "cpu-used": str(self.speed),
             "noise-sensitivity": "0",
             "lag-in-frames": "0",
-            "static-thresh": "1",
+            "static-thresh": str(self.static_threshold),
             "partitions": "0",
             # constant bitrate with a one-second buffer, as WebRTC receivers expect
             "minrate": str(bitrate),
@@ -180,7 +183,7 @@ class Encoding:
         if codec.lower() == "h264":
             return RenderedH264Encoder(self._settings.h264_preset)
         if codec.lower() == "vp8":
-            return RenderedVp8Encoder(self._settings.vp8_speed)
+            return RenderedVp8Encoder(self._settings.vp8_speed, self._settings.vp8_static_threshold)
         raise ValueError(f"no encoder for video codec {codec}")
 
     def audio(self) -> MonoOpusEncoder:
