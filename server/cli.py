@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from engines.tts.base import EngineUnavailable
 from server.config import ServerConfig
 from server.logs import configure_logging
 from server.scale.node import serve
@@ -48,7 +49,7 @@ def _add(group: argparse._ArgumentGroup, f: dataclasses.Field, hint: Any) -> Non
         if meta.get("repeat"):
             kwargs.update(action="append", type=item, default=None, metavar=f.name.upper().removesuffix("S"))
         else:
-            kwargs.update(type=_comma_list(item), default=f.default, metavar="N,N,...")
+            kwargs.update(type=_comma_list(item), default=f.default, metavar="A,B,...")
         kwargs["help"] += f" (default {','.join(map(str, f.default)) or 'none'})"
     else:
         default = os.environ.get(meta["env"]) or f.default if "env" in meta else f.default
@@ -109,8 +110,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         asyncio.run(serve(config))
     except KeyboardInterrupt:  # before the node has started: nothing to drain
         pass
-    except WorkerFailed as failure:
-        raise SystemExit(f"avatar-server: {failure}") from None
+    except (EngineUnavailable, WorkerFailed) as error:  # what the operator named cannot be used: say what, plainly
+        raise SystemExit(f"avatar-server: {error}") from None
 
 
 if __name__ == "__main__":

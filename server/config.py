@@ -13,6 +13,7 @@ from typing import Any
 
 from assets import WEB_DIR
 from engines.avatar.registry import RENDERERS
+from engines.face.backends.base import BACKENDS
 from engines.tts.registry import ENGINES
 from engines.vad.registry import DETECTORS
 
@@ -133,6 +134,26 @@ class ScaleSettings:
 
 
 @dataclass(frozen=True)
+class TtsSettings:
+    """How the default speech engine (`--tts`) is set up: a model or a speech service of your own."""
+
+    tts_model: Path | None = setting(
+        None, "a model of your own (piper: a voice .onnx with its .onnx.json; coqui: a model folder)")
+    tts_rate: float = setting(1.0, "default speaking rate, relative to each voice's own")
+    tts_engine_threads: int = setting(1, "native threads per synthesis (coqui: torch's, for the whole process)")
+    tts_url: str | None = setting(None, "base URL of an OpenAI-compatible speech endpoint (openai)")
+    tts_model_name: str | None = setting(None, "the model a speech service is asked for (openai: tts-1, kokoro, ...)")
+    tts_voice: str | None = setting(None, "the engine's default voice (a speaker of the model, a service's voice)")
+    tts_voices: tuple[str, ...] = setting((), "voices a speech service offers when it cannot list them (comma-separated)")
+    tts_speaker_wav: Path | None = setting(None, "a recording of the voice to clone (coqui XTTS)")
+    tts_language: str | None = setting(None, "language of a multilingual model, e.g. en (coqui XTTS)")
+    tts_api_key_env: str = setting("TTS_API_KEY", "environment variable holding the speech service's API key")
+    tts_sample_rate: int = setting(24000, "rate of raw PCM from a speech service (Hz)")
+    tts_service_timeout_s: float = setting(
+        10.0, "wait for a speech service (connect, each read) and a local model's time over one phrase (s)")
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     host: str = setting("127.0.0.1", "address to listen on")
     port: int = setting(8080, "one port for the page, /ws, /healthz, /metrics and the HTTP API")
@@ -147,20 +168,19 @@ class ServerConfig:
         ("piper", "espeak"), "speech engines to load (repeatable; the default engine is always loaded)",
         repeat=True, flag="--tts-engine", choices=ENGINES)
     voice: str | None = setting(None, "default voice id, e.g. piper:joe or espeak:en-us")
-    tts_model: Path | None = setting(None, "a model of your own for the default engine (piper: a voice .onnx)")
-    tts_rate: float = setting(1.0, "default speaking rate, relative to each voice's own")
-    tts_url: str | None = setting(None, "endpoint of a speech engine that calls a service")
     avatar: str = setting("astronaut", "default avatar: a bundle name or folder")
     renderer: str = setting("warp", "what draws the avatar", choices=RENDERERS)
     face_driver: str = setting(
         "network", "what moves the mouth: the audio-to-face network or the TTS phoneme timings",
         choices=("network", "phonemes"))
-    face_backend: str = setting("auto", "where the face network runs", choices=("auto", "onnxruntime", "tensorrt"))
+    face_backend: str = setting(
+        "auto", "where the face network runs (auto: tensorrt, then cuda, then onnxruntime)", choices=BACKENDS)
     ice_hosts: tuple[str, ...] = setting(
         (), "offer only these host addresses as ICE candidates (repeatable; e.g. 127.0.0.1)",
         repeat=True, flag="--ice-host")
     client_dir: Path = setting(WEB_DIR, "folder of the browser page served at /")
     log_level: str = setting("INFO", "logging level")
+    tts_setup: TtsSettings = field(default_factory=TtsSettings)
     limits: Limits = field(default_factory=Limits)
     media: MediaSettings = field(default_factory=MediaSettings)
     text: TextSettings = field(default_factory=TextSettings)

@@ -19,7 +19,7 @@ from engines.face.fallback import with_phoneme_fallback
 from engines.tts.base import EngineOptions, UnknownVoice
 from engines.tts.registry import VoiceRegistry
 from server.admission import Admission
-from server.config import ServerConfig
+from server.config import ServerConfig, TtsSettings
 from server.metrics import Metrics
 from server.pipeline.errors import ProtocolError
 from server.pipeline.session import PipelineResources
@@ -36,7 +36,7 @@ class Services:
         self.voices = VoiceRegistry(
             [config.tts, *config.tts_engines],
             default=config.tts,
-            options={config.tts: EngineOptions(model=config.tts_model, rate=config.tts_rate, url=config.tts_url)},
+            options={config.tts: _engine_options(config.tts_setup)},
         )
         self.default_voice = self.voice_id(config.voice)
         self.face = with_phoneme_fallback(
@@ -123,6 +123,23 @@ class Services:
 @lru_cache(maxsize=32)
 def _load_avatar(name: str) -> AvatarBundle:
     return load_avatar(name)
+
+
+def _engine_options(tts: TtsSettings) -> EngineOptions:
+    return EngineOptions(
+        model=tts.tts_model,
+        rate=tts.tts_rate,
+        threads=tts.tts_engine_threads,
+        url=tts.tts_url,
+        voice=tts.tts_voice,
+        voices=tts.tts_voices,
+        model_name=tts.tts_model_name,
+        speaker_wav=tts.tts_speaker_wav,
+        language=tts.tts_language,
+        api_key_env=tts.tts_api_key_env,
+        sample_rate=tts.tts_sample_rate,
+        timeout=tts.tts_service_timeout_s,
+    )
 
 
 def _lower_priority(nice: int) -> None:

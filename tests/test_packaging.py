@@ -3,6 +3,7 @@ face network ship as package data and are found through `assets`, never through 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import urllib.request
@@ -16,8 +17,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_installed_copy_serves_page_avatars_and_model(tmp_path):
     wheels, site, elsewhere = tmp_path / "wheels", tmp_path / "site", tmp_path / "elsewhere"
     elsewhere.mkdir()
+    # Built from a clean copy: setuptools builds in the source folder and would keep stale files of earlier builds.
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".*", "build", "data", "__pycache__", "*.egg-info"))
     pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
-    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", wheels, ROOT], check=True)
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", wheels, source], check=True)
     (wheel,) = wheels.glob("*.whl")
     subprocess.run([*pip, "install", "--no-deps", "--target", site, wheel], check=True)
     env = {**os.environ, "PYTHONPATH": str(site)}

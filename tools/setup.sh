@@ -14,7 +14,15 @@ fi
 
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[dev]'
+.venv/bin/python -m pip install -q -e '.[dev,coqui]'
+# PyPI's torchaudio wheels are CUDA builds: beside the CPU torch their compiled extensions fail to load
+# (libc10_cuda.so), and `import torchaudio` fails with them. coqui-tts uses only torchaudio's Python transforms
+# (resampling, mel spectrograms), and the Coqui engine reads WAVs with soundfile, never torchaudio.load (torchcodec,
+# a CUDA build too): so on a CPU torch the extensions are removed and torchaudio imports as pure Python.
+if .venv/bin/python -c 'import sys, torch; sys.exit(torch.version.cuda is not None)'; then
+  torchaudio_lib=$(.venv/bin/python -c 'import importlib.util, pathlib; print(pathlib.Path(importlib.util.find_spec("torchaudio").origin).parent / "lib")')
+  rm -f "$torchaudio_lib"/*.so
+fi
 
 python3 -m venv .venv-prepare
 .venv-prepare/bin/python -m pip install -q --upgrade pip

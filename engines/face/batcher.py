@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engines.face.backends.base import MAX_BATCH, InferenceBackend
+from engines.face.backends.base import InferenceBackend
 from engines.timebase import N_PARAMS
 
 BatchHook = Callable[[int, float], None]  # (batch size, inference seconds), called on the event loop
@@ -80,8 +80,8 @@ class InferenceBatcher:
     async def _run_all(self, windows: np.ndarray) -> np.ndarray:
         loop = asyncio.get_running_loop()
         parts = []
-        for start in range(0, len(windows), MAX_BATCH):
-            chunk = windows[start : start + MAX_BATCH]
+        for start in range(0, len(windows), self.backend.max_batch):
+            chunk = windows[start : start + self.backend.max_batch]
             began = time.perf_counter()
             parts.append(await loop.run_in_executor(self._executor, self.backend.run, chunk))
             self._record(len(chunk), time.perf_counter() - began)

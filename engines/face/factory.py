@@ -1,7 +1,8 @@
 """Builds the process's FaceEngine from configuration (`--face-driver`, `--face-backend`).
 
-`auto` takes the fastest backend this machine can run: TensorRT on a GPU, then ONNX Runtime with CUDA, then
-ONNX Runtime on the CPU. Every step down is logged with its reason and kept on the engine (`note`) for /healthz.
+`auto` takes the fastest backend this machine can run: TensorRT on a GPU, then PyTorch on CUDA (the `cuda`
+backend), then ONNX Runtime (with CUDA where its build has it, else on the CPU). Every step down is logged with
+its reason and kept on the engine (`note`) for /healthz.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import logging
 from pathlib import Path
 
 from engines.face.backends.base import (
+    BACKENDS,
     DEFAULT_MODEL,
     BackendUnavailable,
     InferenceBackend,
@@ -20,7 +22,6 @@ from engines.face.network_driver import NetworkFaceEngine
 
 log = logging.getLogger(__name__)
 DRIVERS = ("network", "phonemes")
-BACKENDS = ("auto", "onnxruntime", "tensorrt")
 
 
 def load_tensorrt(model_path: Path) -> InferenceBackend:
@@ -35,21 +36,37 @@ def load_tensorrt(model_path: Path) -> InferenceBackend:
         raise BackendUnavailable(str(error)) from error
 
 
+def load_cuda(model_path: Path) -> InferenceBackend:
+    """The ONNX graph on PyTorch's CUDA device, or BackendUnavailable saying what is missing."""
+    try:
+        from engines.face.backends.torch_backend import TorchBackend
+    except ImportError as error:
+        raise BackendUnavailable(f"PyTorch is not installed ({error})") from error
+    return TorchBackend(model_path, device="cuda")
+
+
+_GPU_LOADERS = {"tensorrt": ("TensorRT", load_tensorrt), "cuda": ("PyTorch CUDA", load_cuda)}
+
+
 def select_backend(backend: str, model_path: Path) -> tuple[InferenceBackend, str | None]:
     """The backend to use and, when it is not the one asked for (or not the fastest), why."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown face backend {backend!r}; choose from {', '.join(BACKENDS)}")
-    note = None
-    if backend in ("auto", "tensorrt"):
+    reasons = []
+    for name, (label, load) in _GPU_LOADERS.items():
+        if backend not in ("auto", name):
+            continue
         try:
-            return load_tensorrt(model_path), None
+            return load(model_path), "; ".join(reasons) or None
         except BackendUnavailable as error:
-            note = f"TensorRT unavailable: {error}; using ONNX Runtime"
-            log.log(logging.WARNING if backend == "tensorrt" else logging.INFO, note)
+            reasons.append(f"{label} unavailable: {error}")
+            log.log(logging.WARNING if backend == name else logging.INFO, reasons[-1])
     chosen = OnnxRuntimeBackend(model_path)
+    if backend != "onnxruntime":
+        reasons.append("using ONNX Runtime")
     if backend == "auto" and chosen.device != "CUDAExecutionProvider":
-        note = f"{note}; no CUDA provider, so on the CPU" if note else "no CUDA provider, so on the CPU"
-    return chosen, note
+        reasons.append("no CUDA provider, so on the CPU")
+    return chosen, "; ".join(reasons) or None
 
 
 def create_face_engine(

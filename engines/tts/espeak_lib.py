@@ -25,6 +25,7 @@ _PARAM_RATE = 1
 _PARAM_PITCH = 3
 _PARAM_RANGE = 4
 _EE_OK = 0
+_PHONEMES_IPA = 0x02
 
 
 class _Event(ctypes.Structure):
@@ -70,6 +71,8 @@ class EspeakLibrary:
         self._lib.espeak_Initialize.restype = ctypes.c_int
         self._lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
         self._lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        self._lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+        self._lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_int]
         self._lib.espeak_Synth.argtypes = [
             ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint, ctypes.c_uint,
             ctypes.c_void_p, ctypes.c_void_p,
@@ -90,6 +93,19 @@ class EspeakLibrary:
     def has_voice(self, voice: str) -> bool:
         with self._lock:
             return self._lib.espeak_SetVoiceByName(voice.encode()) == _EE_OK
+
+    def phonemize(self, text: str, voice: str) -> str:
+        """`text` in IPA as `voice` would say it (words separated by spaces), without synthesizing it."""
+        encoded = ctypes.create_string_buffer(text.encode("utf-8"))
+        pointer = ctypes.c_void_p(ctypes.addressof(encoded))
+        clauses = []
+        with self._lock:
+            if self._lib.espeak_SetVoiceByName(voice.encode()) != _EE_OK:
+                raise ValueError(f"espeak-ng has no voice {voice!r}")
+            while pointer.value:  # espeak moves the pointer past each clause it phonemizes, to NULL at the end
+                clause = self._lib.espeak_TextToPhonemes(ctypes.byref(pointer), _CHARS_UTF8, _PHONEMES_IPA)
+                clauses.append((clause or b"").decode("utf-8", "replace"))
+        return " ".join(clause.strip() for clause in clauses if clause.strip())
 
     def synthesize(self, text: str, voice: str, prosody: Prosody) -> tuple[np.ndarray, list[Event]]:
         """int16 PCM at `sample_rate` and the word and phoneme events, for `text` spoken by `voice`."""

@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 ENGINES = Plugins("TTS engine", {
     "piper": "engines.tts.piper_engine:PiperEngine",
     "espeak": "engines.tts.espeak_engine:EspeakEngine",
+    "coqui": "engines.tts.coqui_engine:CoquiEngine",
+    "openai": "engines.tts.openai_speech_engine:OpenAISpeechEngine",
 })
 SEPARATOR = ":"
 

@@ -24,6 +24,7 @@ from server.pipeline.errors import ProtocolError
 from server.pipeline.events import EventHub
 from server.pipeline.media import SessionMedia
 from server.pipeline.pacer import Pacer
+from server.pipeline.performer import Performer, Stage
 from server.pipeline.speaker import Speaker
 from server.pipeline.voice_input import AudioInput, VoiceMirror
 
@@ -68,36 +69,28 @@ class SessionPipeline:
         )
         self._bus = FrameBus(config.media.audio_queue_frames, config.media.video_queue_frames)
         self._pacer = Pacer(self.clock, self.media, self._bus, config.media, log)
-        self.speaker: Speaker | None = None
-        self.mirror: VoiceMirror | None = None
+        stage = Stage(
+            self.media, self.clock, resources.face.open_stream(), config.media, resources.metrics, self.events.emit, log
+        )
+        self.performer: Performer
         if voice_input is None:
-            self.speaker = Speaker(
-                media=self.media,
-                clock=self.clock,
+            self.performer = Speaker(
+                stage,
                 voices=resources.voices,
                 voice=voice,
-                face=resources.face.open_stream(),
                 tts_pool=resources.tts_pool,
-                metrics=resources.metrics,
                 limits=config.limits,
-                media_settings=config.media,
                 text_settings=config.text,
-                emit=self.events.emit,
-                log=log,
             )
         else:
-            self.mirror = VoiceMirror(
-                media=self.media,
-                clock=self.clock,
-                voice=voice_input,
-                face=resources.face.open_stream(),
-                vad=create_vad(config.voice_mode.vad),
-                media_settings=config.media,
-                settings=config.voice_mode,
-                metrics=resources.metrics,
-                emit=self.events.emit,
-                log=log,
+            self.performer = VoiceMirror(
+                stage, voice=voice_input, vad=create_vad(config.voice_mode.vad), settings=config.voice_mode
             )
+
+    @property
+    def speaker(self) -> Speaker | None:
+        """The text performer (None in voice mode)."""
+        return self.performer if isinstance(self.performer, Speaker) else None
 
     @property
     def mode(self) -> str:
@@ -110,7 +103,7 @@ class SessionPipeline:
     @property
     def speaking(self) -> bool:
         """Whether an utterance (text) or a spurt of the incoming voice is under way."""
-        return self.speaker.speaking if self.speaker is not None else self.mirror.speaking
+        return self.performer.speaking
 
     def start(self) -> None:
         """Start the session clock and its frames (once): when the first output is ready to take them."""
@@ -129,20 +122,22 @@ class SessionPipeline:
     def interrupt(self, received_at: float) -> None:
         """Stop now: audio fades out at the playback position, the mouth eases to rest, pending text is dropped.
         `received_at`: event-loop time the request arrived (for the interrupt latency metric)."""
-        (self.speaker or self.mirror).interrupt(received_at)
+        self.performer.interrupt(received_at)
 
     def set(self, avatar: AvatarBundle | None = None, voice: str | None = None) -> None:
         """Change avatar (at once) or voice (for the next utterance; voice mode speaks with the client's)."""
         if avatar is not None:
             self.media.renderer = self._resources.renderers.open(avatar, next(self._resources.seeds))
-        if voice is not None and self.speaker is not None:
-            self.speaker.voice = voice
+        speaker = self.speaker
+        if voice is not None and speaker is not None:
+            speaker.voice = voice
 
     async def close(self) -> None:
-        await (self.speaker or self.mirror).close()
+        await self.performer.close()
         await self._pacer.close()
 
     def _text_mode(self) -> Speaker:
-        if self.speaker is None:
+        speaker = self.speaker
+        if speaker is None:
             raise ProtocolError("bad_message", "in voice mode the avatar speaks with your audio, not with text")
-        return self.speaker
+        return speaker

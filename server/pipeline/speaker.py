@@ -7,26 +7,21 @@ each new phrase lands right after the previous one, so there is no gap beyond th
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from engines.face.base import FaceStream
 from engines.resample import resample
 from engines.timebase import TIMELINE_RATE, seconds_to_samples
 from engines.tts.base import Speech, Timed
 from engines.tts.registry import VoiceRegistry
-from server.config import Limits, MediaSettings, TextSettings
-from server.metrics import Metrics
+from server.config import Limits, TextSettings
 from server.pipeline import events
 from server.pipeline.chunker import Chunker
-from server.pipeline.clock import MediaClock
 from server.pipeline.errors import ProtocolError, quote
-from server.pipeline.events import Listener
-from server.pipeline.media import SessionMedia
+from server.pipeline.performer import Performer, Stage
 from server.pipeline.utterance import PlacedWord, Utterance
 
 # Leading silence of an utterance's first phrase above this level counts as speech.
@@ -39,38 +34,26 @@ class _Job:
     phrase: str | None  # None: the utterance is complete
 
 
-class Speaker:
+class Speaker(Performer):
     """The text performer: makes the avatar speak streamed text."""
 
     def __init__(
         self,
+        stage: Stage,
         *,
-        media: SessionMedia,
-        clock: MediaClock,
         voices: VoiceRegistry,
         voice: str,
-        face: FaceStream,
         tts_pool: Executor,
-        metrics: Metrics,
         limits: Limits,
-        media_settings: MediaSettings,
         text_settings: TextSettings,
-        emit: Listener,
-        log: logging.LoggerAdapter,
     ) -> None:
+        super().__init__(stage)
         self.voice = voice
-        self._media = media
-        self._clock = clock
         self._voices = voices
-        self._face = face
         self._tts_pool = tts_pool
-        self._metrics = metrics
         self._limits = limits
         self._text_settings = text_settings
-        self._lead = seconds_to_samples(media_settings.speech_lead_s)
-        self._max_face_gap = seconds_to_samples(media_settings.max_face_gap_s)
-        self._emit = emit
-        self._log = log
+        self._lead = seconds_to_samples(stage.settings.speech_lead_s)
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
         self._idle = asyncio.Event()  # set while the worker waits for work
         self._chunker = Chunker(text_settings)

@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from engines.face.base import FaceStream
 from engines.timebase import (
     SAMPLES_PER_FRAME,
     FrameParams,
@@ -31,11 +29,8 @@ from engines.timebase import (
 )
 from engines.vad.base import Transition, VoiceActivityDetector
 from server.config import MediaSettings, VoiceSettings
-from server.metrics import Metrics
 from server.pipeline import events
-from server.pipeline.clock import MediaClock
-from server.pipeline.events import Listener
-from server.pipeline.media import SessionMedia
+from server.pipeline.performer import Performer, Stage
 
 
 @dataclass(frozen=True)
@@ -81,34 +76,15 @@ class _Mute:
         return self.start <= sample and (self.end is None or sample < self.end)
 
 
-class VoiceMirror:
-    """One session's voice-mode pipeline; takes the place of the text-mode Speaker."""
+class VoiceMirror(Performer):
+    """The voice-mode performer: the avatar speaks with the client's voice."""
 
-    def __init__(
-        self,
-        *,
-        media: SessionMedia,
-        clock: MediaClock,
-        voice: AudioInput,
-        face: FaceStream,
-        vad: VoiceActivityDetector,
-        media_settings: MediaSettings,
-        settings: VoiceSettings,
-        metrics: Metrics,
-        emit: Listener,
-        log: logging.LoggerAdapter,
-    ) -> None:
-        self._media = media
-        self._clock = clock
-        self._face = face
-        self._metrics = metrics
-        self._emit = emit
-        self._log = log
+    def __init__(self, stage: Stage, *, voice: AudioInput, vad: VoiceActivityDetector, settings: VoiceSettings) -> None:
+        super().__init__(stage)
         self._settings = settings
-        self.delay = voice_delay(face.lookahead_samples, media_settings, settings)
+        self.delay = voice_delay(stage.face.lookahead_samples, stage.settings, settings)
         self._max_lead = self.delay + seconds_to_samples(settings.max_backlog_s)
         self._shed_above = seconds_to_samples(settings.shed_above_s)
-        self._max_face_gap = seconds_to_samples(media_settings.max_face_gap_s)
         self._mouth_lead = seconds_to_samples(settings.mouth_lead_s)
         self._mouth_tail = seconds_to_samples(settings.mouth_tail_s)
         self._vad = vad

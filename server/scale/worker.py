@@ -19,6 +19,7 @@ import socket
 import sys
 from typing import Any
 
+from engines.tts.base import EngineUnavailable
 from server.app import AvatarServer
 from server.config import ServerConfig
 from server.logs import configure_logging
@@ -77,7 +78,10 @@ def main() -> None:
     configure_logging(config.log_level, worker=index)
     # Ctrl-C reaches the whole process group: the supervisor decides how the node stops, not each worker.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    asyncio.run(run(config, socket_path, socket.socket(fileno=control_fd)))
+    try:
+        asyncio.run(run(config, socket_path, socket.socket(fileno=control_fd)))
+    except EngineUnavailable as error:  # the supervisor reports the exit; the reason is in this process's log
+        raise SystemExit(f"avatar-server worker {index}: {error}") from None
 
 
 if __name__ == "__main__":
