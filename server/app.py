@@ -3,6 +3,8 @@ node's routing front), start, drain and stop."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import logging
 import sys
 
@@ -25,6 +27,7 @@ class AvatarServer:
         # hand-over interval lets a frame wait for it several times over, so the server hands it over sooner.
         sys.setswitchinterval(config.workers.gil_switch_interval_s)
         self.services = Services(config)
+        _return_freed_memory()
         self.app = make_app(self.services)
         self._runner: web.AppRunner | None = None
 
@@ -67,3 +70,10 @@ class AvatarServer:
         if self._runner is not None:
             await self._runner.cleanup()
         await self.services.close()
+
+
+def _return_freed_memory() -> None:
+    """Hand the heap that start-up freed (model files parsed and copied while loading) back to the system: glibc
+    keeps it otherwise, and every worker process of a node would carry it for its whole life."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
