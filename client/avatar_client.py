@@ -237,7 +237,9 @@ class AvatarClient:
                     self.events.append(event)
                     self._new_event.notify_all()
         async with self._new_event:
-            self.events.append({"type": "closed", "code": self._ws.close_code, "_at": time.monotonic()})
+            self.events.append(
+                {"type": "closed", "code": self._ws.close_code, "reason": self._ws.close_reason, "_at": time.monotonic()}
+            )
             self._new_event.notify_all()
 
     def _on_packet(self, kind: str, arrival: RtpArrival) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -104,6 +105,11 @@ class ServerProcess:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def wait(self, timeout: float) -> int:
+        """The exit code, once the server has exited on its own (drained); TimeoutExpired if not in time."""
+        assert self._proc is not None
+        return self._proc.wait(timeout)
+
     def __enter__(self) -> ServerProcess:
         log = open(self._log_path, "w") if self._log_path else subprocess.DEVNULL
         self._proc = subprocess.Popen(self._args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
@@ -112,7 +118,7 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         assert self._proc is not None
-        self._proc.terminate()
+        self._proc.send_signal(signal.SIGINT)  # stop now (SIGTERM would drain: wait for open sessions to end)
         try:
             self._proc.wait(15)
         except subprocess.TimeoutExpired:

@@ -98,6 +98,7 @@ class Services:
             "status": "ok",
             "sessions": len(self.sessions),
             "max_sessions": self.config.max_sessions,
+            "draining": self.sessions.draining,
             "tts": self.config.tts,
             "face_backend": self.face.backend,
             "face_driver": self.face.name,

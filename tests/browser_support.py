@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -75,7 +76,7 @@ def running_server(*extra_args: str, port: int | None = None) -> Iterator[str]:
                 time.sleep(0.25)
             yield base_url
         finally:
-            process.terminate()
+            process.send_signal(signal.SIGINT)  # stop now; SIGTERM would drain (wait for the open sessions)
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:

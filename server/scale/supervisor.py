@@ -73,6 +73,20 @@ class WorkerProcess:
         return Load.of(config, sessions=len(self.sessions) + len(self.routed), max_sessions=self.max_sessions,
                        cpu_share=self.cpu.share, late_fraction=self.late_fraction, draining=draining)
 
+    def apply(self, report: dict[str, Any]) -> None:
+        """A `load` report of the worker: its sessions, and the new sessions routed to it that it has now seen."""
+        self.sessions = frozenset(report["sessions"])
+        seen = report["decisions"] - self.decisions
+        self.decisions = report["decisions"]
+        for _ in range(min(seen, len(self.routed))):
+            self.routed.popleft()
+        stale = time.monotonic() - PENDING_S
+        while self.routed and self.routed[0] < stale:
+            self.routed.popleft()
+        self.late_fraction = report["late_fraction"]
+        self.rss_mb = report["rss_mb"]
+        self.cpu.update(report["cpu_s"])
+
     def describe(self) -> dict[str, Any]:
         """One worker's entry in the node's /healthz."""
         return {
@@ -231,7 +245,9 @@ class Supervisor:
                     was_ready = True
                     self._ready(worker)
                 elif message["type"] == "load":
-                    self._report(worker, message)
+                    worker.apply(message)
+                    self._forget_learned()
+                    self._reported.set()
         finally:
             worker.control.close()
             worker.control = None
@@ -247,21 +263,6 @@ class Supervisor:
         if self.draining:
             self._send(worker, {"type": "drain"})
         log.info("worker %d ready (pid %d)", worker.index, worker.pid)
-
-    def _report(self, worker: WorkerProcess, message: dict[str, Any]) -> None:
-        worker.sessions = frozenset(message["sessions"])
-        seen = message["decisions"] - worker.decisions
-        worker.decisions = message["decisions"]
-        for _ in range(min(seen, len(worker.routed))):
-            worker.routed.popleft()
-        stale = time.monotonic() - PENDING_S
-        while worker.routed and worker.routed[0] < stale:
-            worker.routed.popleft()
-        worker.late_fraction = message["late_fraction"]
-        worker.rss_mb = message["rss_mb"]
-        worker.cpu.update(message["cpu_s"])
-        self._forget_learned()
-        self._reported.set()
 
     def _forget_learned(self) -> None:
         expired = time.monotonic() - LEARNED_S
