@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Everything a fresh Debian machine needs, in one command: Chromium (browser tests), the server's virtual
+# Everything a fresh Debian machine needs, in one command: Chromium (browser tests), HAProxy (the scale-out test
+# in front of two servers, with deploy/haproxy.cfg), the server's virtual
 # environment (.venv, with the test and training extras), and the avatar-preparation environment
 # (.venv-prepare: MediaPipe pins numpy<2, so it lives apart from the server). Safe to run again.
 set -euo pipefail
@@ -7,9 +8,12 @@ cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-if ! command -v chromium >/dev/null 2>&1; then
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+if [ ${#missing[@]} -gt 0 ]; then
   as_root apt-get update -q
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
 fi
 
 python3 -m venv .venv
