@@ -70,6 +70,10 @@ class TextSettings:
         (60, 100, 180), "longest first, second, later phrase before a cut at a word boundary (comma-separated)")
     clause_min_words: tuple[int, ...] = setting(
         (2, 3), "words a first, later phrase needs before clause punctuation may end it (comma-separated)")
+    first_words: int = setting(
+        3, "a first phrase with no punctuation yet is cut after this many words, not on a function word (0: never)")
+    first_clause_words: int = setting(
+        7, "...unless the text at hand already ends a clause within this many words (a sentence said at once)")
 
 
 @dataclass(frozen=True)
