@@ -46,7 +46,10 @@ class Target:
 
 async def keep_talking(client: AvatarClient, texts: Sequence[str] = TALK, talk_share: float = 1.0) -> None:
     """Say one text after another, forever (cancel to stop); refused phrases do not stop it. With
-    `talk_share` below 1, each utterance is followed by a pause that makes speech that share of the time."""
+    `talk_share` below 1, each utterance is followed by a pause that makes speech that share of the time; with 0
+    the session stays silent (idle frames only)."""
+    if talk_share <= 0:
+        await asyncio.Event().wait()
     index = 0
     loop = asyncio.get_running_loop()
     while True:

@@ -9,6 +9,7 @@ client over real WebRTC and measures what arrives. Server-side CPU and memory co
     .venv/bin/python -m tools.bench_e2e --phases steady --sessions 4
     .venv/bin/python -m tools.bench_e2e --phases sweep --sweep-max 10
     .venv/bin/python -m tools.bench_e2e --phases sweep --no-decode --talk-share 0.25   # load client, no decoding
+    .venv/bin/python -m tools.bench_e2e --phases stream,wire --sessions 4   # first audio on the wire, A/V offset
 
 The steady and sweep phases measure capacity; `--no-decode` makes their clients stamp RTP packets instead of
 decoding (client/wire.py), so that the load client does not take the CPU it measures on the same machine.
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from client import AvatarClient
+from client.wire import loud
 from engines.avatar import load_avatar
 from harness.measure import (
     MouthWatch,
@@ -38,6 +40,7 @@ from harness.measure import (
     silent_from,
     summary,
     video_stats,
+    wire_av_offset_ms,
 )
 from harness.server_process import (
     ServerProcess,
@@ -49,13 +52,15 @@ from harness.server_process import (
     wait_healthy,
 )
 from harness.talking import TalkingSessions, Target, talking_sessions
-from tools.bench_common import SHORT_PHRASES
+from tools.bench_common import REPLIES_PUNCTUATED, REPLIES_UNPUNCTUATED, SHORT_PHRASES
 
 SENTENCES = SHORT_PHRASES
 VOWELS = ["Ah.", "Oh.", "Ah!", "Oh!", "Aah."]
 LONG_TEXT = "This is a long answer that keeps on going, so that there is plenty of speech left to interrupt."
 FPS_TARGET = 24.5  # 25 fps, allowing for the first and last frame of a window
 MAX_LATE = 0.01
+SPEECH_DBOV = 50  # an audio packet at least this loud (RFC 6464 level) carries speech
+STREAM_CHARS, STREAM_INTERVAL_S = 4, 0.02  # an LLM at about 50 tokens per second
 
 
 @contextlib.contextmanager
@@ -317,12 +322,62 @@ def print_step(window: dict[str, Any]) -> None:
     )
 
 
+def first_loud_packet(client: AvatarClient, after: float) -> float | None:
+    """Arrival of the first speech packet on the wire after `after` (the utterance must have ended)."""
+    return next((a.at for a in client.wire["audio"].arrivals if a.at >= after and loud(a, SPEECH_DBOV)), None)
+
+
+async def stream_phase(target: Target) -> dict[str, Any]:
+    """First delta (or `say`) -> first speech packet on the wire, with a client that does not decode: replies
+    streamed in 4-character deltas every 20 ms with and without early punctuation, and short `say`s."""
+    client = await target.connect(decode=False)
+    results: dict[str, list[float]] = {"say": [], "streamed_punctuated": [], "streamed_unpunctuated": []}
+    texts = [("say", t) for t in SENTENCES] + [("streamed_punctuated", t) for t in REPLIES_PUNCTUATED] + [
+        ("streamed_unpunctuated", t) for t in REPLIES_UNPUNCTUATED]
+    try:
+        before = target.metrics()
+        for kind, text in texts:
+            sent = time.monotonic()
+            if kind == "say":
+                await client.say(text)
+            else:
+                await client.stream(text, chunk_chars=STREAM_CHARS, interval_s=STREAM_INTERVAL_S)
+            await client.wait_for("speech_ended", timeout=30)
+            await asyncio.sleep(0.4)
+            heard = first_loud_packet(client, sent)
+            if heard is not None:
+                results[kind].append(ms(heard - sent))
+        delta = metrics_delta(before, target.metrics())
+    finally:
+        await client.close()
+    return {
+        **{f"{kind}_to_first_audio_on_the_wire_ms": summary(values) | {"all": values}
+           for kind, values in results.items()},
+        "server_first_audio_ms": server_histogram(delta, "avatar_time_to_first_audio_seconds"),
+    }
+
+
+async def wire_phase(target: Target, sessions_wanted: int, seconds: float) -> dict[str, Any]:
+    """How much later video packets arrive than the audio of the same media time, per session, with
+    `sessions_wanted` sessions talking (no decoding)."""
+    async with talking_sessions(target, decode=False) as sessions:
+        for _ in range(sessions_wanted):
+            await sessions.add()
+        await asyncio.sleep(seconds)
+        offsets = [round(wire_av_offset_ms(c.wire["audio"].arrivals, c.wire["video"].arrivals), 2)
+                   for c in sessions.clients]
+    return {"sessions": sessions_wanted, "seconds": seconds, "video_after_audio_ms": summary(offsets),
+            "per_session_ms": offsets}
+
+
 PHASES: dict[str, Callable[[Target, argparse.Namespace], Any]] = {
     "latency": lambda target, args: latency_phase(target),
     "av": lambda target, args: av_phase(target, args.av_repeats),
     "interrupt": lambda target, args: interrupt_phase(target, args.interrupts),
     "steady": lambda target, args: steady_phase(target, args.sessions, args.seconds, args),
     "sweep": lambda target, args: sweep_phase(target, args.sweep_max, args.seconds, args),
+    "stream": lambda target, args: stream_phase(target),
+    "wire": lambda target, args: wire_phase(target, args.sessions, args.seconds),
 }
 
 
