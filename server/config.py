@@ -56,6 +56,8 @@ class MediaSettings:
     max_behind_s: float = setting(0.1, "a pacer this far behind its slot skips to the present instead of drifting (s)")
     interrupt_fade_s: float = setting(0.005, "an interrupt fades the audio out over this long: no click (s)")
     release_frames: int = setting(2, "video frames over which the mouth returns to rest after speech stops")
+    idle_motion_every: int = setting(
+        3, "a face at rest moves its head every this many frames; the frames between repeat the picture (1: all)")
     max_face_gap_s: float = setting(
         0.5, "silence up to this long between two pieces of speech is fed to the face network as context (s)")
     audio_queue_frames: int = setting(5, "20 ms audio frames an output may fall behind before the oldest is dropped")

@@ -44,7 +44,10 @@ class Services:
             on_fallback=lambda reason: self.metrics.face_fallbacks.inc(),
         )
         workers = config.workers
-        self.renderers = create_renderer(config.renderer, RendererOptions(threads=workers.render_pool_size()))
+        self.renderers = create_renderer(
+            config.renderer,
+            RendererOptions(threads=workers.render_pool_size(), idle_motion_every=config.media.idle_motion_every),
+        )
         self.default_avatar = self.avatar(config.avatar)
         # A renderer's first construction per avatar precomputes its warp fields (up to a second); do it now,
         # not on the event loop when the first session asks for that avatar.

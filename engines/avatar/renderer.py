@@ -38,12 +38,13 @@ class AvatarRenderer:
         self._map = np.empty_like(self._prep.identity)
         self._fine = np.empty_like(self._prep.identity)
 
-    def render(self, frame_index: int, params: np.ndarray) -> np.ndarray:
-        """(H, W, 3) uint8 RGB frame; a pure function of (seed, frame_index, params)."""
+    def render(self, frame_index: int, params: np.ndarray, motion_frame: int | None = None) -> np.ndarray:
+        """(H, W, 3) uint8 RGB frame; a pure function of (seed, frame_index, params, motion_frame).
+        `motion_frame`: the frame whose head motion and breathing to show (default: `frame_index`)."""
         prep = self._prep
         mouth = mix_mouth(params)
         blink = self.idle.blink(frame_index)
-        motion = _motion(self.idle.pose(frame_index))
+        motion = _motion(self.idle.pose(frame_index if motion_frame is None else motion_frame))
         weights = np.concatenate([mouth, [blink], motion]).astype(np.float32)
 
         x0, y0, x1, y1 = prep.box
