@@ -34,6 +34,8 @@ def test_a_stream_without_punctuation_starts_after_a_few_words_not_on_a_function
     c = Chunker(TextSettings(first_words=3))
     assert c.push("of the in to a ") == []
     assert c.push("the ") == ["of the in to a the"], "at most three words past the few"
+    c = Chunker(TextSettings(first_words=3))
+    assert c.push("a" * 20_000)[0] == "a" * 60, "one run without spaces is cut at the limit, no word rule"
 
 
 def test_a_clause_already_in_hand_is_taken_whole_and_early_punctuation_still_cuts():
@@ -79,7 +81,7 @@ def test_long_text_without_punctuation_is_cut_at_word_boundaries_with_growing_li
 
 
 def test_abbreviations_and_decimals_do_not_end_sentences():
-    c = Chunker(TextSettings())
+    c = Chunker(TextSettings(first_words=0))
     assert c.push("Dr. Smith paid 3.50 dollars to J. Doe. Then ") == ["Dr. Smith paid 3.50 dollars to J. Doe."]
 
 

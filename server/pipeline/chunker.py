@@ -26,8 +26,9 @@ _CLOSERS = "\"')]}»”’"
 _ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "st", "vs", "etc", "e.g", "i.e", "jr", "sr", "prof", "no"})
 # A CJK ideograph counts as a word of its own; elsewhere a word is a run of word characters.
 _WORD = re.compile(r"[\u3400-\u9fff]|[^\W\u3400-\u9fff]+")
-# A space-separated word, and the whitespace that proves it is complete.
-_SPACED_WORD = re.compile(r"\S+(?=\s)")
+# A space-separated word (complete once whitespace follows it; a lookahead here would backtrack over a long run
+# without spaces, quadratically).
+_SPACED_WORD = re.compile(r"\S+")
 # English words that lean on the next one: a phrase cut after a few words never ends on one of them.
 FUNCTION_WORDS = frozenset(
     "a an the and or but nor so if as of to in on at by for from with into onto about than that which who whom "
@@ -97,8 +98,7 @@ class Chunker:
         buf = self._buffer
         clause = self._punctuation_cut(buf)
         if self._emitted == 0 and self._first_words:
-            words = _SPACED_WORD.findall(buf[:clause]) if clause is not None else None
-            if clause is None or len(words) > self._first_clause_words:
+            if clause is None or len(_SPACED_WORD.findall(buf[:clause])) > self._first_clause_words:
                 early = self._words_cut(buf)
                 if early is not None:
                     return early
@@ -121,11 +121,10 @@ class Chunker:
 
     def _words_cut(self, buf: str) -> int | None:
         """After the first `first_words` complete words, moved past function words (at most by the slack)."""
-        ends = [match.end() for match in _SPACED_WORD.finditer(buf)]
-        words = _SPACED_WORD.findall(buf)
-        for n in range(self._first_words, min(len(ends), self._first_words + FUNCTION_WORD_SLACK) + 1):
-            if n == self._first_words + FUNCTION_WORD_SLACK or _bare(words[n - 1]) not in FUNCTION_WORDS:
-                return ends[n - 1]
+        complete = [match for match in _SPACED_WORD.finditer(buf) if match.end() < len(buf)]
+        for n in range(self._first_words, min(len(complete), self._first_words + FUNCTION_WORD_SLACK) + 1):
+            if n == self._first_words + FUNCTION_WORD_SLACK or _bare(complete[n - 1].group()) not in FUNCTION_WORDS:
+                return complete[n - 1].end()
         return None
 
     def _length_cut(self, buf: str) -> int | None:
