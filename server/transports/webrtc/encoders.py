@@ -31,7 +31,7 @@ from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.mediastreams import convert_timebase
 from aiortc.sdp import SessionDescription
 
-from engines.timebase import AUDIO_FRAME_SAMPLES, TIMELINE_RATE, VIDEO_CLOCK_RATE
+from engines.timebase import AUDIO_FRAME_SAMPLES, FPS, TIMELINE_RATE, VIDEO_CLOCK_RATE
 from server.config import Workers
 
 VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
@@ -79,6 +79,17 @@ class _RenderedVideo(ABC):
     def _open(self, width: int, height: int) -> av.video.codeccontext.VideoCodecContext:
         """A new encoder context for frames of this size at the current target bitrate."""
 
+    def _context(self, name: str, width: int, height: int) -> av.video.codeccontext.VideoCodecContext:
+        """An encoder of libav's `name` for these frames: the target bitrate, keyframes only on request, one
+        thread (the encoder pool runs one frame per thread, so sessions encode side by side)."""
+        codec = av.CodecContext.create(name, "w")
+        codec.width, codec.height = width, height
+        codec.pix_fmt = "yuv420p"
+        codec.bit_rate = self.target_bitrate
+        codec.gop_size = KEYFRAME_INTERVAL
+        codec.thread_count = 1
+        return codec
+
 
 class RenderedVp8Encoder(_RenderedVideo, Vp8Encoder):
     def __init__(self, speed: int, static_threshold: int) -> None:
@@ -92,13 +103,8 @@ class RenderedVp8Encoder(_RenderedVideo, Vp8Encoder):
 
     def _open(self, width: int, height: int) -> av.video.codeccontext.VideoCodecContext:
         bitrate = self.target_bitrate
-        codec = av.CodecContext.create("libvpx", "w")
-        codec.width, codec.height = width, height
-        codec.pix_fmt = "yuv420p"
-        codec.bit_rate = bitrate
-        codec.gop_size = KEYFRAME_INTERVAL
+        codec = self._context("libvpx", width, height)
         codec.qmin, codec.qmax = 2, 56
-        codec.thread_count = 1
         codec.options = {
             "deadline": "realtime",
             "cpu-used": str(self.speed),
@@ -125,14 +131,9 @@ class RenderedH264Encoder(_RenderedVideo, H264Encoder):
 
     def _open(self, width: int, height: int) -> av.video.codeccontext.VideoCodecContext:
         bitrate = self.target_bitrate
-        codec = av.CodecContext.create("libx264", "w")
-        codec.width, codec.height = width, height
-        codec.pix_fmt = "yuv420p"
-        codec.bit_rate = bitrate
-        codec.framerate = fractions.Fraction(25, 1)
-        codec.time_base = fractions.Fraction(1, 25)
-        codec.gop_size = KEYFRAME_INTERVAL
-        codec.thread_count = 1
+        codec = self._context("libx264", width, height)
+        codec.framerate = fractions.Fraction(FPS, 1)
+        codec.time_base = fractions.Fraction(1, FPS)
         codec.profile = "Baseline"  # constrained baseline: what every WebRTC H.264 decoder takes
         codec.options = {
             "preset": self.preset,
