@@ -16,7 +16,6 @@ from abc import ABC, abstractmethod
 
 from aiohttp import web
 
-from server.app import AvatarServer
 from server.config import ServerConfig
 from server.scale.agent import AgentCheck
 from server.scale.front import Front
@@ -48,6 +47,9 @@ class Node(ABC):
 
 class SingleProcess(Node):
     def __init__(self, config: ServerConfig) -> None:
+        # Imported here: the supervisor of a node with workers never loads the engines (about 80 MB) itself.
+        from server.app import AvatarServer
+
         self.config = config
         self.server = AvatarServer(config)
         self._cpu = CpuMeter(os.cpu_count() or 1)
