@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -47,6 +48,14 @@ async def speaks(client: AvatarClient, text: str = "Still here.") -> None:
 def node():
     with ServerProcess(["--workers", "2", "--max-sessions", "4", "--tts", "espeak"]) as server:
         yield server
+
+
+def test_http_requests_pass_through_the_front_with_their_status(node):
+    with urllib.request.urlopen(node.base_url + "/", timeout=10) as response:
+        assert response.status == 200 and b"<video" in response.read()
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(node.base_url + "/no-such-file.js", timeout=10)
+    assert missing.value.code == 404 and b"not found" in missing.value.read()
 
 
 async def test_sessions_spread_over_workers_and_the_node_counts_them(node):
