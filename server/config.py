@@ -55,7 +55,8 @@ class MediaSettings:
         0.015, "a rendered frame goes to its outputs this long before it is due, so they can encode it in time (s)")
     max_behind_s: float = setting(0.1, "a pacer this far behind its slot skips to the present instead of drifting (s)")
     interrupt_fade_s: float = setting(0.005, "an interrupt fades the audio out over this long: no click (s)")
-    release_frames: int = setting(2, "video frames over which the mouth returns to rest after speech stops")
+    release_frames: int = setting(
+        2, "video frames over which the mouth eases to rest after speech stops (ease-out: a quarter left after one)")
     idle_motion_every: int = setting(
         3, "a face at rest moves its head every this many frames; the frames between repeat the picture (1: all)")
     max_face_gap_s: float = setting(

@@ -17,6 +17,7 @@ class MouthSchedule:
         self._floor = 0
         self._shown = REST.copy()
         self._release_from: np.ndarray | None = None
+        self._released = 0  # frames since the release began
 
     def add(self, frames: FrameParams) -> None:
         for offset, params in enumerate(frames.params):
@@ -30,15 +31,18 @@ class MouthSchedule:
             del self._params[index]
 
     def take(self, frame: int) -> np.ndarray:
-        """Parameters to show for `frame`; without a scheduled value the mouth closes linearly in release_frames."""
+        """Parameters to show for `frame`; without a scheduled value the mouth eases to rest in release_frames:
+        ease-out (the remaining opening falls as (1 - k/n)^2), so most of it is gone in the first frame."""
         for index in range(self._floor, frame):
             self._params.pop(index, None)
         self._floor = max(self._floor, frame + 1)
         params = self._params.pop(frame, None)
         if params is None:
             if self._release_from is None:
-                self._release_from = self._shown
-            self._shown = np.maximum(self._shown - self._release_from / self._release_frames, 0.0).astype(np.float32)
+                self._release_from, self._released = self._shown, 0
+            self._released += 1
+            left = max(0.0, 1.0 - self._released / self._release_frames) ** 2
+            self._shown = (self._release_from * left).astype(np.float32)
         else:
             self._release_from = None
             self._shown = params
