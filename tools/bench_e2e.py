@@ -327,11 +327,32 @@ def first_loud_packet(client: AvatarClient, after: float) -> float | None:
     return next((a.at for a in client.wire["audio"].arrivals if a.at >= after and loud(a, SPEECH_DBOV)), None)
 
 
+def first_pause_ms(client: AvatarClient, after: float) -> float | None:
+    """The first pause in the speech after `after`: the longest run of quiet packets (at least 60 ms) in the
+    first 2 s of speech, in ms. Where a reply was cut after a few words, it is the pause at that seam."""
+    packets = [a for a in client.wire["audio"].arrivals if a.at >= after]
+    start = next((i for i, a in enumerate(packets) if loud(a, SPEECH_DBOV)), None)
+    if start is None:
+        return None
+    runs, quiet = [], 0
+    for packet in packets[start : start + 100]:
+        if loud(packet, SPEECH_DBOV):
+            if quiet >= 3:
+                runs.append(quiet)
+            quiet = 0
+        else:
+            quiet += 1
+    return 20.0 * runs[0] if runs else None
+
+
 async def stream_phase(target: Target) -> dict[str, Any]:
     """First delta (or `say`) -> first speech packet on the wire, with a client that does not decode: replies
-    streamed in 4-character deltas every 20 ms with and without early punctuation, and short `say`s."""
+    streamed in 4-character deltas every 20 ms with and without early punctuation, and short `say`s. Also the
+    first pause in each reply's speech: at the comma or full stop of a punctuated one, at the seam after the
+    first few words of an unpunctuated one (how much the early cut breaks the flow)."""
     client = await target.connect(decode=False)
     results: dict[str, list[float]] = {"say": [], "streamed_punctuated": [], "streamed_unpunctuated": []}
+    pauses: dict[str, list[float]] = {kind: [] for kind in results}
     texts = [("say", t) for t in SENTENCES] + [("streamed_punctuated", t) for t in REPLIES_PUNCTUATED] + [
         ("streamed_unpunctuated", t) for t in REPLIES_UNPUNCTUATED]
     try:
@@ -347,12 +368,16 @@ async def stream_phase(target: Target) -> dict[str, Any]:
             heard = first_loud_packet(client, sent)
             if heard is not None:
                 results[kind].append(ms(heard - sent))
+            pause = first_pause_ms(client, sent)
+            if pause is not None:
+                pauses[kind].append(pause)
         delta = metrics_delta(before, target.metrics())
     finally:
         await client.close()
     return {
         **{f"{kind}_to_first_audio_on_the_wire_ms": summary(values) | {"all": values}
            for kind, values in results.items()},
+        **{f"{kind}_first_pause_ms": summary(values) | {"all": values} for kind, values in pauses.items()},
         "server_first_audio_ms": server_histogram(delta, "avatar_time_to_first_audio_seconds"),
     }
 
