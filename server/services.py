@@ -147,5 +147,8 @@ def _engine_options(tts: TtsSettings) -> EngineOptions:
 
 
 def _lower_priority(nice: int) -> None:
-    """Give the calling thread a nice value (Linux schedules threads individually)."""
-    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+    """Lower the calling thread's priority by `nice` below the process's own (Linux schedules threads
+    individually): relative, so that a server started at another nice value keeps the same gap to its render
+    threads instead of being set to an absolute value."""
+    thread = threading.get_native_id()
+    os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + nice))
