@@ -10,6 +10,7 @@ import sys
 
 from aiohttp import web
 
+from server.api.affinity import forwarded_client
 from server.api.routes import make_app
 from server.config import ServerConfig
 from server.services import Services
@@ -38,6 +39,8 @@ class AvatarServer:
 
     async def start(self, unix_path: str | None = None) -> None:
         """Listen on the configured host and port, or on the Unix socket `unix_path` (a node's worker)."""
+        if unix_path is not None:
+            self.app.middlewares.append(forwarded_client)
         self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
         await self._runner.setup()
         if unix_path is None:

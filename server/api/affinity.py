@@ -79,3 +79,13 @@ async def session_header(request: web.Request, handler: Any) -> web.StreamRespon
     if opened and not response.prepared:
         response.headers[SESSION_HEADER] = opened[-1]
     return response
+
+
+@web.middleware
+async def forwarded_client(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Behind the node's routing front (a worker on its Unix socket), the client is the one the front names in
+    X-Forwarded-For: logs and limits see the client, not the socket. Only for a worker: nobody else can reach it."""
+    forwarded = request.headers.get("X-Forwarded-For")
+    if forwarded:
+        request = request.clone(remote=forwarded.rsplit(",", 1)[-1].strip())
+    return await handler(request)
