@@ -1,5 +1,5 @@
 """The Python client of the avatar server, for programs, tests and tools (the browser page ships in assets/web/)."""
-from client.audio_source import ArrayAudioTrack
+from client.audio_source import ArrayAudioTrack, LiveAudioTrack
 from client.avatar_client import (
     AvatarClient,
     ReceivedAudio,
@@ -8,4 +8,4 @@ from client.avatar_client import (
     SessionClosed,
 )
 
-__all__ = ["AvatarClient", "ArrayAudioTrack", "ReceivedAudio", "ReceivedVideo", "ServerError", "SessionClosed"]
+__all__ = ["AvatarClient", "ArrayAudioTrack", "LiveAudioTrack", "ReceivedAudio", "ReceivedVideo", "ServerError", "SessionClosed"]

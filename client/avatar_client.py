@@ -199,6 +199,10 @@ class AvatarClient:
     async def flush(self) -> None:
         await self.send({"type": "flush"})
 
+    async def chat(self, text: str, id: str | None = None) -> None:
+        """Ask the server's LLM; its answer streams back as `reply` events and is spoken as it arrives."""
+        await self.send({"type": "chat", "text": text, **({"id": id} if id else {})})
+
     async def stream(self, text: str, chunk_chars: int = 4, interval_s: float = 0.03, id: str | None = None) -> None:
         """Send `text` in small deltas, as an LLM streams tokens, then flush."""
         for i in range(0, len(text), chunk_chars):

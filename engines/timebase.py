@@ -2,8 +2,9 @@
 
 One session lives on one timeline of 48 kHz samples. Audio leaves in 20 ms frames; video frame n covers samples
 [n*1920, (n+1)*1920) and shows the mouth at the frame's centre. The face engines produce, the renderers consume
-and the pipeline schedules one vector of MOUTH_PARAMS per video frame. Nothing here imports another module of
-the project, so every layer may depend on it.
+and the pipeline schedules one vector of MOUTH_PARAMS per video frame, optionally followed by GESTURE_PARAMS (head
+and brow motion that goes with the speech). Nothing here imports another module of the project, so every layer
+may depend on it.
 """
 from __future__ import annotations
 
@@ -29,6 +30,18 @@ MOUTH_PARAMS: tuple[str, ...] = (
 N_PARAMS = len(MOUTH_PARAMS)
 REST = np.zeros(N_PARAMS, dtype=np.float32)
 
+# Named speech-gesture parameters, each in [-1, 1] (brow_raise in [0, 1]), 0 = no gesture. A renderer's parameter
+# vector is MOUTH_PARAMS followed optionally by GESTURE_PARAMS: a vector of N_PARAMS values alone means no speech
+# gestures (the renderer's own idle motion only); gestures are added on top of that idle motion.
+GESTURE_PARAMS: tuple[str, ...] = (
+    "head_nod",  # head down (+) or up (-): beats on stressed syllables, a settling nod at phrase ends
+    "head_tilt",  # head rolled toward the subject's left shoulder (+) or right (-)
+    "head_turn",  # head turned toward the image's right (+) or left (-)
+    "brow_raise",  # both brows lifted (emphasis: pitch and loudness peaks)
+)
+N_GESTURES = len(GESTURE_PARAMS)
+N_FRAME_PARAMS = N_PARAMS + N_GESTURES
+
 
 def frame_center(frame: int) -> int:
     """Timeline sample at the centre of video frame `frame`."""
@@ -41,7 +54,8 @@ def seconds_to_samples(seconds: float) -> int:
 
 @dataclass(frozen=True)
 class FrameParams:
-    """Mouth parameters for consecutive video frames starting at `first_frame` (shape: frames x N_PARAMS)."""
+    """Parameters for consecutive video frames starting at `first_frame` (shape: frames x N_PARAMS for mouth
+    parameters, frames x N_GESTURES for a gesture stream's output)."""
 
     first_frame: int
     params: np.ndarray

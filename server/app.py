@@ -63,16 +63,21 @@ class AvatarServer:
         self.services.sessions.draining = True
         log.info("draining: no new sessions; waiting for %d open ones to end", len(self.services.sessions))
         try:
-            await asyncio.wait_for(self.services.sessions.emptied(), timeout_s)
+            await asyncio.wait_for(self.services.sessions.drained(), timeout_s)
         except TimeoutError:
             log.warning("drain timed out with %d sessions open", len(self.services.sessions))
 
     async def stop(self) -> None:
-        for session in list(self.services.sessions.values()):
-            session.close("server stopping")
+        self._close_sessions()
         if self._runner is not None:
             await self._runner.cleanup()
+        self._close_sessions()  # any that a request still opened while the handlers finished
+        await self.services.sessions.drained()
         await self.services.close()
+
+    def _close_sessions(self) -> None:
+        for session in list(self.services.sessions.values()):
+            session.close("server stopping")
 
 
 def _return_freed_memory() -> None:

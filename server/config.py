@@ -10,12 +10,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from assets import WEB_DIR
 from engines.avatar.registry import RENDERERS
 from engines.face.backends.base import BACKENDS
 from engines.tts.registry import ENGINES
-from engines.vad.registry import DETECTORS
+from engines.vad.registry import CHOICES as VAD_CHOICES
 
 
 def setting(default: Any, help: str, **cli: Any) -> Any:
@@ -59,6 +60,10 @@ class MediaSettings:
         2, "video frames over which the mouth eases to rest after speech stops (ease-out: a quarter left after one)")
     idle_motion_every: int = setting(
         3, "a face at rest moves its head every this many frames; the frames between repeat the picture (1: all)")
+    speech_gestures: bool = setting(
+        True, "nod, tilt and raise the brows with the speech (from its audio, in text and voice mode)")
+    gesture_release_frames: int = setting(
+        8, "video frames over which an interrupted head and brows ease back to rest")
     max_face_gap_s: float = setting(
         0.5, "silence up to this long between two pieces of speech is fed to the face network as context (s)")
     audio_queue_frames: int = setting(5, "20 ms audio frames an output may fall behind before the oldest is dropped")
@@ -83,7 +88,9 @@ class TextSettings:
 class VoiceSettings:
     """Voice mode: the client's own voice in, the avatar speaking it back."""
 
-    vad: str = setting("energy", "voice-activity detector of the incoming voice", choices=DETECTORS)
+    vad: str = setting(
+        "auto", "voice-activity detector of the incoming voice (auto: silero where installed, else energy)",
+        choices=VAD_CHOICES)
     processing_margin_s: float = setting(
         0.025, "slack for inference time and arrival jitter in the voice's fixed delay (s)")
     max_backlog_s: float = setting(0.3, "extra delay beyond which even speech of a late voice is skipped (s)")
@@ -91,6 +98,21 @@ class VoiceSettings:
     poll_s: float = setting(0.02, "how often voice mode looks for audio that never came (s)")
     mouth_lead_s: float = setting(0.06, "the mouth follows the voice from this long before speech starts (s)")
     mouth_tail_s: float = setting(0.1, "...until this long after the last voiced sound (s)")
+
+
+@dataclass(frozen=True)
+class AudioInputSettings:
+    """Audio mode: speech synthesized elsewhere (an agent framework's TTS) spoken by the avatar."""
+
+    audio_margin_s: float = setting(
+        0.1, "speech that starts with little queued waits this long beyond the face network's look-ahead: "
+        "slack for the size and arrival jitter of audio that trickles in (s)")
+    face_deadline_s: float = setting(
+        0.01, "when no more audio came, the face is given silence this long before a frame lacking its "
+        "look-ahead is drawn (s)")
+
+
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
 
 
 @dataclass(frozen=True)
@@ -105,9 +127,9 @@ class Workers:
     vp8_speed: int = setting(-10, "libvpx real-time speed step, -16 (fastest) .. -1 (best quality)")
     vp8_static_threshold: int = setting(
         400, "libvpx skips macroblocks that changed less than this since the last frame (0: encode all)")
-    h264_preset: str = setting(
-        "ultrafast", "x264 speed preset of H.264 video (offers that prefer H.264)",
-        choices=("ultrafast", "superfast", "veryfast", "faster", "fast", "medium"))
+    webrtc_h264_preset: str = setting(
+        "ultrafast", "x264 speed preset of WebRTC viewers' H.264 video (offers that prefer H.264)",
+        choices=X264_PRESETS)
     opus_bitrate: int = setting(32_000, "Opus bitrate of the (mono) voice, bit/s")
     encode_threads: int = setting(0, "video encoder threads shared by all viewers (0: one per core)")
 
@@ -141,6 +163,29 @@ class ScaleSettings:
 
 
 @dataclass(frozen=True)
+class BroadcastSettings:
+    """Broadcasts (docs/protocol.md, "Broadcasts"): the shared H.264 + AAC encoder, pushed outputs, recordings."""
+
+    recordings: Path | None = setting(
+        None, "folder of the file outputs' MP4 recordings, served at /v1/recordings/<name> (none: file outputs refused)")
+    max_outputs: int = setting(4, "outputs one broadcast may have")
+    max_whep_viewers: int = setting(4, "WHEP viewers one broadcast may have at once (many viewers: an SFU output)")
+    h264_profile: str = setting("baseline", "H.264 profile of broadcasts", choices=("baseline", "main"))
+    h264_preset: str = setting("veryfast", "x264 speed preset of broadcasts", choices=X264_PRESETS)
+    h264_threads: int = setting(1, "x264 threads per broadcast's encoder")
+    h264_bitrate: int = setting(1_500_000, "H.264 bitrate of broadcasts (bit/s)")
+    aac_bitrate: int = setting(64_000, "AAC bitrate of broadcasts (bit/s)")
+    h264_keyframe_interval_s: float = setting(2.0, "a broadcast's H.264 keyframe interval (s)")
+    output_buffer_s: float = setting(
+        2.0, "encoded media an output may fall behind before it drops to the next keyframe (s)")
+    output_retry_min_s: float = setting(0.5, "first wait before an output reconnects; doubled on each failure (s)")
+    output_retry_max_s: float = setting(15.0, "longest wait between an output's reconnection attempts (s)")
+    output_timeout_s: float = setting(5.0, "a pushed output's connection or write that stalls this long fails (s)")
+    finalize_timeout_s: float = setting(
+        300.0, "longest wait for a recording's MP4 index to be written (moved to the front of the file) at its end (s)")
+
+
+@dataclass(frozen=True)
 class TtsSettings:
     """How the default speech engine (`--tts`) is set up: a model or a speech service of your own."""
 
@@ -158,6 +203,47 @@ class TtsSettings:
     tts_sample_rate: int = setting(24000, "rate of raw PCM from a speech service (Hz)")
     tts_service_timeout_s: float = setting(
         10.0, "wait for a speech service (connect, each read) and a local model's time over one phrase (s)")
+
+
+@dataclass(frozen=True)
+class LlmSettings:
+    """The LLM bridge: a `chat` message (or LiveTalking's /human with type chat) goes to an OpenAI-compatible
+    /v1/chat/completions endpoint with the session's history, and the answer is spoken as it streams in."""
+
+    llm_url: str | None = setting(
+        None, "OpenAI-compatible endpoint: a base URL (http://host:8000/v1) or its /chat/completions; none = no chat")
+    llm_model: str = setting("default", "model name sent with every request")
+    llm_system: str | None = setting(None, "system prompt put before every conversation")
+    llm_api_key_env: str = setting(
+        "OPENAI_API_KEY", "environment variable holding the API key, sent as a bearer token (unset: no key)")
+    llm_max_tokens: int | None = setting(None, "longest answer asked for, in tokens (none: the server's default)")
+    llm_temperature: float | None = setting(None, "sampling temperature sent with requests (none: the server's)")
+    llm_history_messages: int = setting(20, "earlier messages (user and assistant) sent along as the history")
+    llm_queue_limit: int = setting(4, "chat messages a session may have waiting while an answer streams")
+    llm_first_token_timeout_s: float = setting(
+        30.0, "an answer whose first words take longer (connect included) fails with llm_failed (s)")
+    llm_stall_timeout_s: float = setting(15.0, "an answer that stops arriving for this long fails with llm_failed (s)")
+
+    def __post_init__(self) -> None:
+        if self.llm_url is not None and urlsplit(self.llm_url).scheme not in ("http", "https"):
+            raise ValueError(f"--llm-url must be an http:// or https:// URL, not {self.llm_url!r}")
+        if self.llm_history_messages < 0 or self.llm_queue_limit < 0:
+            raise ValueError("--llm-history-messages and --llm-queue-limit cannot be negative")
+
+
+@dataclass(frozen=True)
+class LiveTalkingSettings:
+    """The LiveTalking-compatible routes (/offer, /human, /humanaudio, ...; docs/protocol.md)."""
+
+    cors_origins: tuple[str, ...] = setting(
+        ("*",), "origins whose pages may call the LiveTalking routes (repeatable; * = any)",
+        repeat=True, flag="--cors-origin")
+    max_upload_bytes: int = setting(20 * 1024 * 1024, "largest /humanaudio upload (bytes); larger: too_large")
+    max_audio_s: float = setting(
+        120.0, "seconds of uploaded audio a session may have waiting to be spoken; more: too_large")
+    audio_chunk_s: float = setting(
+        1.0, "uploaded audio goes to the face network in pieces this long, so its mouth is ready as it plays (s)")
+    sse_heartbeat_s: float = setting(15.0, "an idle /sse stream gets a comment line this often (proxies keep it) (s)")
 
 
 @dataclass(frozen=True)
@@ -193,6 +279,10 @@ class ServerConfig:
     text: TextSettings = field(default_factory=TextSettings)
     voice_mode: VoiceSettings = field(default_factory=VoiceSettings)
     workers: Workers = field(default_factory=Workers)
+    audio_input: AudioInputSettings = field(default_factory=AudioInputSettings)
+    llm: LlmSettings = field(default_factory=LlmSettings)
+    livetalking: LiveTalkingSettings = field(default_factory=LiveTalkingSettings)
+    broadcast: BroadcastSettings = field(default_factory=BroadcastSettings)
     scale: ScaleSettings = field(default_factory=ScaleSettings)
 
     def __post_init__(self) -> None:

@@ -65,5 +65,10 @@ class Metrics:
         )
         self.errors = Counter("avatar_errors_total", "Errors reported to clients, by code", ["code"], registry=r)
 
+    def face_batch_done(self, size: int, seconds: float) -> None:
+        """The face engine's batch hook: one inference call of `size` frames took `seconds`."""
+        self.face_batch.observe(size)
+        self.face_inference.observe(seconds)
+
     def render_text(self) -> bytes:
         return generate_latest(self.registry)

@@ -7,6 +7,7 @@ import itertools
 import logging
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any
@@ -18,8 +19,10 @@ from engines.face.factory import create_face_engine
 from engines.face.fallback import with_phoneme_fallback
 from engines.tts.base import EngineOptions, UnknownVoice
 from engines.tts.registry import VoiceRegistry
+from engines.vad.registry import resolve_vad
 from server.admission import Admission
 from server.config import ServerConfig, TtsSettings
+from server.llm.client import LlmClient
 from server.metrics import Metrics
 from server.pipeline.errors import ProtocolError
 from server.pipeline.session import PipelineResources
@@ -40,7 +43,7 @@ class Services:
         )
         self.default_voice = self.voice_id(config.voice)
         self.face = with_phoneme_fallback(
-            create_face_engine(config.face_driver, config.face_backend, on_batch=self._face_batch),
+            create_face_engine(config.face_driver, config.face_backend, on_batch=self.metrics.face_batch_done),
             on_fallback=lambda reason: self.metrics.face_fallbacks.inc(),
         )
         workers = config.workers
@@ -67,6 +70,10 @@ class Services:
             config.max_sessions, config.admit_by_headroom, config.max_late_fraction, config.lateness_window_s
         )
         self.sessions = SessionTable(admission)
+        llm = config.llm
+        self.llm = LlmClient(llm, os.environ.get(llm.llm_api_key_env)) if llm.llm_url else None
+        # Further sections of /healthz, added by the parts of the server that have something to say there.
+        self.health_parts: dict[str, Callable[[], Any]] = {}
         self.pipeline = PipelineResources(
             voices=self.voices,
             face=self.face,
@@ -107,17 +114,18 @@ class Services:
             "face_driver": self.face.name,
             "face_note": getattr(self.face, "note", None),
             "renderer": self.renderers.name,
+            "vad": resolve_vad(self.config.voice_mode.vad),
             "avatars": list_avatars(),
             "voices": self.voices.voices(),
             "default_avatar": self.default_avatar.name,
             "default_voice": self.default_voice,
+            "llm": {"model": self.llm.model} if self.llm is not None else None,
+            **{name: part() for name, part in self.health_parts.items()},
         }
 
-    def _face_batch(self, size: int, seconds: float) -> None:
-        self.metrics.face_batch.observe(size)
-        self.metrics.face_inference.observe(seconds)
-
     async def close(self) -> None:
+        if self.llm is not None:
+            await self.llm.close()
         await self.face.close()
         await self.renderers.close()
         self.tts_pool.shutdown(wait=False, cancel_futures=True)

@@ -65,8 +65,9 @@ class SessionTable(Mapping[str, "OpenSession"]):
         if not self._open:
             self._empty.set()
 
-    async def emptied(self) -> None:
-        """Return once no session is open."""
+    async def drained(self) -> None:
+        """Until every session has left the table: each removes itself once torn down, whether its teardown
+        runs in a request handler (/ws) or in a task of its own (the LiveTalking routes)."""
         await self._empty.wait()
 
     def __getitem__(self, session_id: str) -> OpenSession:

@@ -7,17 +7,16 @@ from collections.abc import AsyncIterator
 import pytest
 
 from server.app import AvatarServer
-from server.config import Limits, ServerConfig
+from server.config import ServerConfig
 
 
 def make_config(**overrides) -> ServerConfig:
-    limits = overrides.pop("limits", {})
-    return ServerConfig(
-        port=0,
-        ice_hosts=("127.0.0.1",),
-        limits=dataclasses.replace(Limits(), **limits),
-        **overrides,
-    )
+    """A server config for tests; a settings group may be given as a dict of the fields that differ."""
+    defaults = ServerConfig()
+    for name, value in overrides.items():
+        if isinstance(value, dict):
+            overrides[name] = dataclasses.replace(getattr(defaults, name), **value)
+    return ServerConfig(port=0, ice_hosts=("127.0.0.1",), **overrides)
 
 
 @pytest.fixture

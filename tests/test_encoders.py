@@ -15,7 +15,8 @@ from aiortc.jitterbuffer import JitterFrame
 from engines.avatar import AvatarRenderer, load_avatar
 from engines.timebase import AUDIO_FRAME_SAMPLES
 from server.config import Workers
-from server.transports.webrtc.encoders import AUDIO_TIME_BASE, Encoding, negotiated_codec
+from server.transports.codecs import AUDIO_TIME_BASE
+from server.transports.webrtc.encoders import Encoding, negotiated_codec
 from server.transports.webrtc.peer import WebRtcPeer
 
 CODECS = {"VP8": (Vp8Decoder, vp8_depayload), "H264": (H264Decoder, h264_depayload)}

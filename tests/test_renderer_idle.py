@@ -1,5 +1,5 @@
 """A face at rest is drawn every few frames and shown in between: the same picture as drawing each frame with
-the head where it was at the last drawn one, while speech and blinks are drawn every frame."""
+the head where it was at the last drawn one, while speech, blinks and glances are drawn every frame."""
 from __future__ import annotations
 
 import cv2
@@ -31,5 +31,12 @@ async def test_resting_frames_repeat_the_last_drawn_motion_and_speech_is_drawn_e
         assert first is not second and not np.array_equal(first, second)
         blinking = next(i for i in range(400, 800) if reference.idle.blink(i) > 0.5)
         assert not np.array_equal(await session.render(blinking, REST), await session.render(blinking - 30, REST))
+        idle = reference.idle
+        glance = next(i for i in range(1000, 5000) if i % 3 and idle.gaze(i) != idle.gaze(i - 1)
+                      and idle.blink(i) == 0 and idle.blink(i - 1) == 0)
+        before, after = await session.render(glance - 1, REST), await session.render(glance, REST)
+        assert after is not before, "the eyes move on time, between two moves of the head"
+        expected = reference.render(glance, REST, motion_frame=glance - glance % 3)
+        assert np.array_equal(after, cv2.cvtColor(expected, cv2.COLOR_RGB2YUV_I420))
     finally:
         await engine.close()

@@ -23,7 +23,9 @@ from server.scale.supervisor import Supervisor, shares
         ("/v1/broadcasts/b2/say", {}, {}, "b2"),
         ("/v1/broadcasts/b3", {}, {}, "b3"),
         ("/v1/broadcasts", {}, {}, None),
-        ("/v1/sessions/s1/interrupt", {}, {}, "s1"),
+        ("/v1/broadcasts/b4/whep/v1", {}, {}, "b4"),
+        ("/whep/12345", {}, {}, "12345"),
+        ("/whep", {}, {}, None),
         ("/sse", {"sessionid": "42"}, {}, "42"),
         ("/human", {}, {"X-Session-ID": "h1"}, "h1"),
         ("/ws", {}, {}, None),
@@ -40,11 +42,29 @@ def test_the_session_a_json_body_names():
     assert named_in_body("application/json", b"[1, 2]") is None
     assert named_in_body("application/json", b"{not json") is None
     assert named_in_body("application/json", json.dumps({"sessionid": {"nested": 1}}).encode()) is None
-    assert named_in_body("multipart/form-data", b'{"sessionid": 1}') is None
+    assert named_in_body("text/plain", b'{"sessionid": 1}') is None
+
+
+def test_the_session_a_multipart_form_names_before_or_after_its_file():
+    def form(*parts: tuple[str, bytes]) -> bytes:
+        fields = [b'--XyZ\r\nContent-Disposition: form-data; name="%s"%s\r\n\r\n%s\r\n'
+                  % (name.encode(), b'; filename="a.wav"\r\nContent-Type: audio/wav' if name == "file" else b"", value)
+                  for name, value in parts]
+        return b"".join(fields) + b"--XyZ--\r\n"
+
+    kind = "multipart/form-data; boundary=XyZ"
+    audio = b"RIFF\x00\x01\r\n\r\nbinary"
+    assert named_in_body(kind, form(("sessionid", b"77"), ("file", audio))) == "77"
+    assert named_in_body(kind, form(("file", audio), ("sessionid", b"78"))) == "78"
+    assert named_in_body('multipart/form-data; boundary="XyZ"', form(("sessionid", b"79"))) == "79"
+    assert named_in_body(kind, form(("file", audio))) is None
+    assert named_in_body("multipart/form-data", form(("sessionid", b"80"))) is None, "no boundary"
+    assert named_in_body(kind, b"garbage") is None
 
 
 def test_requests_that_open_sessions():
     assert opens_session("GET", "/ws") and opens_session("POST", "/v1/broadcasts") and opens_session("POST", "/offer")
+    assert opens_session("POST", "/whep") and not opens_session("DELETE", "/whep/1")
     assert not opens_session("GET", "/v1/avatars") and not opens_session("GET", "/healthz")
 
 

@@ -4,39 +4,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engines.resample import resample
 from engines.timebase import TIMELINE_RATE
-from engines.tts.registry import VoiceRegistry
 from engines.vad.base import Transition
 from engines.vad.energy import FLOOR_WINDOW, FRAME_SAMPLES, HANGOVER_FRAMES, EnergyVad
-
-CHUNK = 960  # 20 ms packets, as WebRTC delivers them
+from tests import sounds
+from tests.sounds import noise, silence
 
 
 @pytest.fixture(scope="module")
 def speech() -> np.ndarray:
-    engine, voice = VoiceRegistry(["espeak"], default="espeak").resolve("espeak:en-us")
-    s = engine.synthesize("Nice to see you again.", voice)
-    pcm = resample(s.pcm, s.sample_rate, TIMELINE_RATE)
-    loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > 300)
-    return pcm[loud[0] : loud[-1] + 1]  # from the first sound to the last
-
-
-def silence(seconds: float) -> np.ndarray:
-    return np.zeros(int(seconds * TIMELINE_RATE), dtype=np.int16)
-
-
-def noise(seconds: float, dbfs: float, seed: int = 0) -> np.ndarray:
-    rms = 32768 * 10 ** (dbfs / 20)
-    return np.random.default_rng(seed).normal(0, rms, int(seconds * TIMELINE_RATE)).astype(np.int16)
+    return sounds.spoken_phrase()
 
 
 def detect(pcm: np.ndarray) -> list[Transition]:
-    vad = EnergyVad()
-    transitions = []
-    for start in range(0, len(pcm), CHUNK):
-        transitions += vad.push(start, pcm[start : start + CHUNK])
-    return transitions
+    return sounds.detect(EnergyVad(), pcm)
 
 
 def test_speech_in_silence_is_one_spurt_from_its_first_sound(speech):

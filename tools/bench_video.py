@@ -80,8 +80,8 @@ def encoders(bitrate: int) -> list[tuple[str, str, Encode]]:
          f"{settings.vp8_static_threshold})", RenderedVp8Encoder(settings.vp8_speed, settings.vp8_static_threshold),
          tuned),
         ("H264", "aiortc H264Encoder (x264 default preset, zerolatency)", H264Encoder(), stock),
-        ("H264", f"server H.264 (x264 {settings.h264_preset}, zerolatency)",
-         RenderedH264Encoder(settings.h264_preset), tuned),
+        ("H264", f"server H.264 (x264 {settings.webrtc_h264_preset}, zerolatency)",
+         RenderedH264Encoder(settings.webrtc_h264_preset), tuned),
     ]
     for _, _, encoder, _ in made:
         encoder.target_bitrate = bitrate

@@ -1,18 +1,21 @@
-"""Voice mode, measured at a client: end-to-end delay, lip-sync quality on voices the face network never heard,
-and the offset between the returned audio and video.
+"""Voice mode, measured at a client: end-to-end delay, lip-sync quality on voices the face network never heard
+(human speakers held out of training beside synthetic voices), and the offset between the returned audio and video.
 
-For each voice, a few sentences are synthesized (with the engine's phoneme timings), joined with pauses and
-streamed in real time as a voice-mode client's audio to a server in a child process. From what comes back:
+For each synthetic voice, a few sentences are synthesized (with the engine's phoneme timings); for each human
+speaker ("human:SPEAKER", from tools.human_corpus, held out of training), a few of their recordings are taken with
+the phone timings tools.make_dataset aligned for them. Each set is joined with pauses and streamed in real time as
+a voice-mode client's audio to a server in a child process. From what comes back:
 
 - delay: arrival of each returned speech packet minus when the same audio was handed to the client's WebRTC
   sender (cross-correlation finds where the sent audio sits in the returned stream); the same for video frames.
   This includes the client's own aiortc receive buffer (a fixed 80 ms), as a program using the client sees it.
 - lip sync: the mouth opening seen in the decoded video (client.lipsync.mouth_opening) against the jaw curve that
-  engines/face/visemes.py `mouth_curves` gives for the phoneme timings, at the time each frame shows (Pearson r).
+  engines/face/visemes.py `mouth_curves` gives for the phoneme timings, at the time each frame shows (Pearson r
+  over the frames that show a phoneme, pauses left out: "speech-only").
 - A/V offset: the shift of that reference curve that best matches the video, in media time (positive = the mouth
   moves later than the voice), and the difference of the video and audio arrival delays.
 
-    .venv/bin/python -m tools.bench_voice [--voices espeak:en-029 espeak:en-us+f4 piper:joe]
+    .venv/bin/python -m tools.bench_voice [--voices human:allison-en human:menardi-it espeak:en-029 piper:joe]
                                           [--append docs/benchmarks.md]
 """
 from __future__ import annotations
@@ -33,12 +36,15 @@ from engines.face.network_driver import LOOKAHEAD_SAMPLES
 from engines.face.visemes import mouth_curves
 from engines.resample import resample
 from engines.timebase import MOUTH_PARAMS, SAMPLES_PER_FRAME, TIMELINE_RATE
-from engines.tts.base import Timed
-from engines.tts.registry import VoiceRegistry
+from engines.tts.base import Speech, Timed
+from engines.tts.ipa import PAUSE
+from engines.tts.registry import SEPARATOR, VoiceRegistry
 from harness.server_process import ServerProcess
 from server.config import MediaSettings, VoiceSettings
 from server.pipeline.voice_input import voice_delay
+from tools import human_corpus
 from tools.bench_common import publish
+from tools.make_dataset import HELD_OUT_VOICES, human_speech, load_alignments
 
 SENTENCES = (
     "Could you send me the report before lunch?",
@@ -47,7 +53,9 @@ SENTENCES = (
     "My favourite colour has always been a deep blue.",
 )
 PAUSE_S = 0.8
-HELD_OUT = ("espeak:en-029", "espeak:en-us+f4")  # tools/make_dataset.py HELD_OUT_VOICES: never heard in training
+HUMAN = "human"
+HELD_OUT = (*HELD_OUT_VOICES, *(f"{HUMAN}{SEPARATOR}{s}" for s in human_corpus.HELD_OUT_SPEAKERS))
+HUMAN_RECORDINGS = 6  # per speaker: the first aligned recordings of 1.5 to 5 s
 SPEECH_RMS = 300.0
 SHIFTS_MS = np.arange(-200, 201, 5)
 VIDEO_PTS_PER_FRAME = 3600
@@ -69,15 +77,26 @@ class Result:
     lip_r: float
     best_shift_ms: float
     best_r: float
-    frames: int
+    frames: int  # video frames showing a phoneme
 
 
-def record(voice_id: str, registry: VoiceRegistry) -> Recording:
-    engine, voice = registry.resolve(voice_id)
+def human_recordings(speaker_id: str) -> list[Speech]:
+    """A few of the speaker's aligned recordings (tools.make_dataset must have aligned them)."""
+    aligned = load_alignments()[speaker_id]
+    chosen = [name for name, phones in aligned.items() if phones and 1.5 <= phones[-1][2] <= 5.0]
+    return [human_speech(speaker_id, name) for name in chosen[:HUMAN_RECORDINGS]]
+
+
+def record(voice_id: str, registry: VoiceRegistry | None) -> Recording:
+    engine_name, _, name = voice_id.partition(SEPARATOR)
+    if engine_name == HUMAN:
+        speeches = human_recordings(name)
+    else:
+        engine, voice = registry.resolve(voice_id)
+        speeches = [engine.synthesize(sentence, voice) for sentence in SENTENCES]
     pause = np.zeros(int(PAUSE_S * TIMELINE_RATE), dtype=np.int16)
     parts, phonemes, at = [pause], [], len(pause)
-    for sentence in SENTENCES:
-        speech = engine.synthesize(sentence, voice)
+    for speech in speeches:
         offset = at / TIMELINE_RATE
         phonemes += [Timed(p.text, p.start + offset, p.end + offset) for p in speech.phonemes]
         pcm = resample(speech.pcm, speech.sample_rate, TIMELINE_RATE)
@@ -122,10 +141,14 @@ def analyse(
             openings.append(mouth_opening(frame.image, box))
             video_delays.append(frame.arrival - track.sent_at(sample))
     shown_t, opening = np.array(shown), np.array(openings)
+    speech = np.zeros(len(shown_t), dtype=bool)
+    for p in recording.phonemes:
+        if p.text != PAUSE:
+            speech |= (shown_t >= p.start) & (shown_t < p.end)
 
     def r_at(shift_ms: float) -> float:
         reference = mouth_curves(recording.phonemes, shown_t - shift_ms / 1000)[:, JAW]
-        return float(np.corrcoef(opening, reference)[0, 1])
+        return float(np.corrcoef(opening[speech], reference[speech])[0, 1])
 
     scores = [r_at(s) for s in SHIFTS_MS]
     best = int(np.nanargmax(scores))
@@ -136,12 +159,13 @@ def analyse(
         r_at(0.0),
         float(SHIFTS_MS[best]),
         scores[best],
-        len(shown),
+        int(speech.sum()),
     )
 
 
 async def run(voices: list[str]) -> tuple[list[Result], dict]:
-    registry = VoiceRegistry(sorted({v.split(":")[0] for v in voices}), default=voices[0].split(":")[0])
+    engines = sorted({v.split(SEPARATOR)[0] for v in voices} - {HUMAN})
+    registry = VoiceRegistry(engines, default=engines[0]) if engines else None
     recordings = [record(v, registry) for v in voices]
     results = []
     with ServerProcess() as server:
@@ -169,17 +193,19 @@ def markdown(results: list[Result], info: dict, command: str) -> str:
         f"Command: `{command}`. Machine: 2-core CPU dev box, no GPU ({platform.machine()}). "
         f"1-minute load average {info['load_before']:.1f} before and {info['load_after']:.1f} after the run "
         "(other work shares the cores).",
-        "Server in a child process (face network on ONNX Runtime, CPU); the client streams "
-        f"{len(SENTENCES)} synthesized sentences with {PAUSE_S:g} s pauses in real time. Server's fixed delay "
+        "Server in a child process (face network on ONNX Runtime, CPU); the client streams, per voice, "
+        f"{len(SENTENCES)} synthesized sentences or {HUMAN_RECORDINGS} recordings of a human speaker held out of "
+        f"training, with {PAUSE_S:g} s pauses, in real time. Server's fixed delay "
         f"(look-ahead {1000 * LOOKAHEAD_SAMPLES / TIMELINE_RATE:.1f} ms + frame deadline "
         f"{1000 * deadline / TIMELINE_RATE:.0f} ms + margin {1000 * margin / TIMELINE_RATE:.0f} ms) = "
         f"{fixed_ms:.1f} ms. Delays are client audio -> returned audio "
         "(or video) arrival, including the Python client's fixed 80 ms aiortc receive buffer. Lip sync r = Pearson "
-        "correlation of the mouth opening in the decoded video with the viseme-table jaw curve from the TTS phoneme "
-        "timings; best shift = reference shift with the highest r (positive: mouth later than voice).",
+        "correlation of the mouth opening in the decoded video with the viseme-table jaw curve from the phoneme "
+        "timings (the engine's, or the forced alignment's for human speech), on frames that show a phoneme; best "
+        "shift = reference shift with the highest r (positive: mouth later than voice).",
         "",
-        "| voice | audio delay median / p95 (ms) | video delay median (ms) | lip-sync r at 0 ms | best shift (ms) "
-        "| r there | frames |",
+        "| voice | audio delay median / p95 (ms) | video delay median (ms) | speech-only lip-sync r at 0 ms "
+        "| best shift (ms) | r there | speech frames |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
@@ -193,11 +219,13 @@ def markdown(results: list[Result], info: dict, command: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--voices", nargs="+", default=[*HELD_OUT, "piper:joe"])
+    parser.add_argument("--voices", nargs="+", default=[*HELD_OUT, "piper:joe"],
+                        help="TTS voices (ENGINE:VOICE) and held-out human speakers (human:SPEAKER)")
     parser.add_argument("--append", type=Path, help="append the results as a markdown section to this file")
     args = parser.parse_args()
     results, info = asyncio.run(run(args.voices))
-    command = "python -m tools.bench_voice" + (f" --append {args.append}" if args.append else "")
+    command = "python -m tools.bench_voice --voices " + " ".join(args.voices) + (
+        f" --append {args.append}" if args.append else "")
     text = markdown(results, info, command)
     publish(text, args.append)
 

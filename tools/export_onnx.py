@@ -16,7 +16,7 @@ import onnxruntime as ort
 import torch
 
 from engines.face.backends.base import DEFAULT_MODEL, INPUT_NAME, MAX_BATCH, OUTPUT_NAME
-from engines.face.features import N_MELS, WINDOW
+from engines.face.features import N_MELS
 from engines.face.model import AudioToFace
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def export_onnx(model: AudioToFace, out: Path) -> None:
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
             model,
-            (torch.zeros(2, WINDOW, N_MELS),),
+            (torch.zeros(2, model.window, N_MELS),),
             str(out),
             dynamo=False,
             input_names=[INPUT_NAME],
@@ -52,7 +52,7 @@ def max_export_error(model: AudioToFace, onnx_path: Path, seed: int = 0) -> floa
     worst = 0.0
     model.eval()
     for batch in CHECK_BATCHES:
-        mel = (rng.standard_normal((batch, WINDOW, N_MELS)) * 3 - 8).astype(np.float32)
+        mel = (rng.standard_normal((batch, model.window, N_MELS)) * 3 - 8).astype(np.float32)
         with torch.no_grad():
             expected = model(torch.from_numpy(mel)).numpy()
         (got,) = session.run([OUTPUT_NAME], {INPUT_NAME: mel})

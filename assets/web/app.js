@@ -1,6 +1,7 @@
 // The page: wires the session, the composer, captions, pickers and stats together.
 
 import { Captions } from "./captions.js";
+import { ChatPanel } from "./chat.js";
 import { ErrorList, EventLog, StatsView } from "./feedback.js";
 import { LevelMeter } from "./level.js";
 import { Picker, fetchHealth } from "./pickers.js";
@@ -65,6 +66,7 @@ const streamer = new DeltaStreamer(send, (sentChars, totalChars) => {
   ui.progressBar.style.width = `${(100 * sentChars) / totalChars}%`;
 });
 
+const chat = new ChatPanel($("chat"), send);
 const avatarPicker = new Picker($("avatar"), "Avatar", (avatar) => changeSetting({ avatar }));
 const voicePicker = new Picker($("voice"), "Voice", (voice) => changeSetting({ voice }));
 const voiceSwitch = new VoiceSwitch($("voice-mode"), () => connect(), report);
@@ -97,6 +99,7 @@ function connect() {
   stats?.stop();
   statsView.clear();
   captions.clear();
+  chat.clear();
   sentAt.clear();
   speaking.clear();
   renderSpeaking();
@@ -224,6 +227,8 @@ const handlers = {
     captions.speechEnded(m);
     log.add("speech", `speech_ended #${m.utterance}${m.interrupted ? ` (interrupted: "${m.spoken_text}")` : ""}`);
   },
+  reply: (m) => chat.reply(m),
+  reply_ended: (m) => chat.replyEnded(m),
   error: (m) => {
     if (m.code === "busy") return; // the session shows it as the busy state when the server closes the socket
     report(m.code, m.message);
@@ -247,6 +252,12 @@ async function submit() {
   if (!text || ui.send.disabled) return;
   const id = `c${nextId++}`;
   sentAt.set(id, performance.now());
+  if (sendMode() === "chat") {
+    if (!chat.ask(text, id)) return;
+    log.add("send", `chat ${id} (${text.length} characters)`);
+    ui.text.value = "";
+    return;
+  }
   if (sendMode() === "say") {
     if (send({ type: "say", text, id })) log.add("send", `say ${id} (${text.length} characters)`);
     return;
@@ -273,7 +284,7 @@ ui.text.addEventListener("keydown", (ev) => {
   }
 });
 ui.composer.addEventListener("change", (ev) => {
-  if (ev.target.name === "mode") ui.send.textContent = sendMode() === "say" ? "Say" : "Stream";
+  if (ev.target.name === "mode") ui.send.textContent = { say: "Say", stream: "Stream", chat: "Ask" }[sendMode()];
 });
 function interrupt() {
   streamer.cancel();
@@ -292,6 +303,7 @@ async function start() {
     const health = await fetchHealth();
     avatarPicker.fill(health.avatars, health.default_avatar);
     voicePicker.fill(health.voices, health.default_voice);
+    chat.enable(health.llm, ui.composer.querySelector(".segmented"));
   } catch (err) {
     avatarPicker.fill(null);
     voicePicker.fill(null);

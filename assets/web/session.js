@@ -22,7 +22,7 @@ export function sessionUrl(pageLocation, token) {
   return url.toString();
 }
 
-function iceGatheringComplete(pc, timeoutMs) {
+export function iceGatheringComplete(pc, timeoutMs) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {

@@ -25,13 +25,14 @@ class RendererOptions:
 
 
 class SessionRenderer(ABC):
-    """Frames of one avatar for one session; a pure function of (seed, frame index, mouth parameters)."""
+    """Frames of one avatar for one session; a pure function of (seed, frame index, parameters)."""
 
     bundle: AvatarBundle
 
     @abstractmethod
     async def render(self, frame_index: int, params: np.ndarray) -> np.ndarray:
-        """Frame `frame_index` showing mouth `params` (engines/timebase.py MOUTH_PARAMS), as planar YUV 4:2:0
+        """Frame `frame_index` showing `params` (engines/timebase.py: MOUTH_PARAMS, optionally followed by
+        GESTURE_PARAMS, which move the head and brows on top of the renderer's idle motion), as planar YUV 4:2:0
         ((height * 3 / 2) x width, uint8): the encoders' own format."""
 
 

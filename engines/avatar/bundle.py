@@ -21,7 +21,7 @@ _MANIFEST = "avatar.json"
 _PHOTO = "photo.jpg"
 _MASKS = "masks.png"
 PREVIEW = "preview.jpg"
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_NAME = re.compile(r"^[a-z0-9_-]{1,64}$")  # never a path: no dots, no slashes
 
 Box = tuple[int, int, int, int]
 

@@ -2,8 +2,8 @@
 
 The warp moves the lid margin down, but stretching a few pixels of real lid (mostly lashes and crease shadow)
 over the eye reads as a dark smudge: the skin a closed lid shows is hidden in its fold while the eye is open.
-So wherever the moving lid now covers what was the eye opening, paint lid skin (per column, the light skin found
-above the crease in the photo, shading slightly toward the margin) and draw the lash line along the margin.
+So wherever the moving lid now covers what was the eye opening, paint lid skin (the photo's own skin from above the
+crease, brought to the light of a lid and shaded slightly toward the margin) and draw a soft lash line along it.
 """
 from __future__ import annotations
 
@@ -16,16 +16,18 @@ from engines.avatar.rig import LID_FALLOFF, EyeFrame, smoothstep
 _SKIN_BAND = (0.12, 0.4)  # eye widths above the lid margin where lid skin is sampled
 COVER_FROM = 0.15  # eye widths above the margin where the painted lid starts
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+_TEXTURE_SIGMA = 2.0  # pixels: finer than this the lid shows the skin's own texture, coarser the lid's shading
+_LASH_OPACITY = 0.6
 
 
 class Eyelids:
     def __init__(self, image: np.ndarray, points: np.ndarray, blink_moves: np.ndarray) -> None:
-        self._eyes = []
+        self.lids: list[_Lid] = []
         for upper, _ in topo.EYES:
             frame = EyeFrame(points, upper)
             rest = points[list(upper)].astype(np.float32)
             box = _lid_box(rest, blink_moves[list(upper)], image.shape)
-            self._eyes.append(_Lid(rest, blink_moves[list(upper)].astype(np.float32), frame.v.astype(np.float32),
+            self.lids.append(_Lid(rest, blink_moves[list(upper)].astype(np.float32), frame.v.astype(np.float32),
                                    box, _skin_texture(image, rest, frame, box), _lash_colour(image, rest),
                                    frame.width))
 
@@ -34,7 +36,7 @@ class Eyelids:
         strength = float(smoothstep(0.1, 0.5, blink))
         if strength <= 0.0:
             return
-        for lid, shift in zip(self._eyes, shifts):
+        for lid, shift in zip(self.lids, shifts):
             lid.composite(frame, blink, strength, np.round(shift).astype(int))
 
 
@@ -56,14 +58,24 @@ class _Lid:
         cv2.fillPoly(alpha, [np.round(polygon * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
         alpha = cv2.GaussianBlur(alpha, (0, 0), 1.2) * strength
         lash = np.zeros_like(alpha)
-        cv2.polylines(lash, [np.round(margin[1:-1] * 16).astype(np.int32)], False, 1.0, 1, cv2.LINE_AA, shift=4)
-        lash = cv2.GaussianBlur(lash, (0, 0), 0.6) * (0.9 * strength)
+        curve = _smoothed(margin[1:-1])
+        cv2.polylines(lash, [np.round(curve * 16).astype(np.int32)], False, 1.0, 1, cv2.LINE_AA, shift=4)
+        lash = cv2.GaussianBlur(lash, (0, 0), 0.7) * (_LASH_OPACITY * strength)
         sx, sy = int(shift[0]), int(shift[1])
         target = frame[y0 + sy: y1 + sy, x0 + sx: x1 + sx]
         region = target.astype(np.float32)
         region += (self.skin - region) * alpha[..., None]
         region += (self.lash - region) * lash[..., None]
         target[:] = (region + 0.5).astype(np.uint8)
+
+
+def _smoothed(polyline: np.ndarray, rounds: int = 3) -> np.ndarray:
+    """Chaikin corner cutting: the lash line as a smooth curve through the lid's few landmarks, not a zigzag."""
+    for _ in range(rounds):
+        a, b = polyline[:-1], polyline[1:]
+        cut = np.stack([0.75 * a + 0.25 * b, 0.25 * a + 0.75 * b], axis=1).reshape(-1, 2)
+        polyline = np.concatenate([polyline[:1], cut, polyline[-1:]])
+    return polyline
 
 
 def _lid_box(rest: np.ndarray, moves: np.ndarray, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
@@ -82,7 +94,7 @@ def _skin_texture(image: np.ndarray, lid: np.ndarray, frame: EyeFrame, box) -> n
     # Hue from the skin around the eyes as a whole (robust to glasses, lashes, make-up), brightness from a
     # high percentile of the band right above each lid point (the lid is lit, its crease is not).
     skin = np.median(samples.reshape(-1, 3), axis=0)
-    luma = np.percentile(samples @ _LUMA, 60, axis=0)  # (points,)
+    luma = np.percentile(samples @ _LUMA, 65, axis=0)  # (points,)
     colour = skin[None, :] * (luma / max(float(skin @ _LUMA), 1.0))[:, None]
     colour = cv2.GaussianBlur(colour[:, None, :], (1, 5), 0)[:, 0, :] if len(colour) >= 5 else colour
     xs = np.arange(x0, x1, dtype=np.float32)
@@ -94,13 +106,16 @@ def _skin_texture(image: np.ndarray, lid: np.ndarray, frame: EyeFrame, box) -> n
     span = (xs - lid[order[0], 0]) / max(lid[order[-1], 0] - lid[order[0], 0], 1.0)
     dome = (1 - 0.14 * (2 * np.clip(span, 0, 1) - 1) ** 2)[None, :]
     shade = dome * (1 - 0.1 * smoothstep(lid_y - 2, lid_y + 0.3 * frame.width, ys))
-    # Borrow the fine texture (pores, wrinkles) of the skin above, so the painted lid is not a flat patch.
+    target = per_column[None, :, :] * shade[..., None]
+    # The lid is the photo's own skin from above the crease, moved down over the eye, its brightness brought to
+    # the lid's light: pores, wrinkles and freckles at their real contrast, so a closed eye is never a flat patch.
     lift = int(round(_SKIN_BAND[1] * frame.width))
     above = image[max(y0 - lift, 0): max(y1 - lift, 0), x0:x1].astype(np.float32)
-    detail = np.zeros((y1 - y0, x1 - x0, 3), np.float32)
-    if above.shape[:2] == detail.shape[:2]:
-        detail = above - cv2.GaussianBlur(above, (0, 0), 1.5)
-    return (per_column[None, :, :] * shade[..., None] + 0.8 * detail).astype(np.float32)
+    if above.shape[:2] != target.shape[:2]:
+        return target.astype(np.float32)
+    low = cv2.GaussianBlur(above, (0, 0), _TEXTURE_SIGMA)
+    # Texture only, never objects: a spectacle rim or a lash above the crease must not come down with it.
+    return (target * np.clip((above + 1.0) / (low + 1.0), 0.8, 1.25)).astype(np.float32)
 
 
 def _lash_colour(image: np.ndarray, lid: np.ndarray) -> np.ndarray:

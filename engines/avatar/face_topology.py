@@ -26,6 +26,10 @@ EYE_LEFT = (
 )
 EYES = (EYE_RIGHT, EYE_LEFT)
 IRIS_CENTERS = (468, 473)
+# Each brow, in the same order as the eyes: (upper edge, lower edge), outer end to inner end.
+BROW_RIGHT = ((70, 63, 105, 66, 107), (46, 53, 52, 65, 55))
+BROW_LEFT = ((300, 293, 334, 296, 336), (276, 283, 282, 295, 285))
+BROWS = (BROW_RIGHT, BROW_LEFT)
 
 FACE_OVAL = (
     10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,

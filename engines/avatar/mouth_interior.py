@@ -77,6 +77,9 @@ class MouthInterior:
             carried = cv2.GaussianBlur(opening * tooth, (0, 0), _FEATHER_PX)
             upper = _over(_premultiplied(photo, carried * on_skull), upper)
             lower = _over(_premultiplied(photo, carried * (1 - on_skull)), lower)
+        # Above the rest lip line the upper teeth end in the gum: a lip that lifts (f, v) shows pink gum there,
+        # not the grey roots of teeth painted past it.
+        upper = _over(_gum(a, b, pixel, up_b, _lip_colour(photo, upper_lip - (px0, py0))), upper)
         self._upper = _over(upper, _shadow_below(upper[..., 3], int(round(0.12 * width))))
         self._lower = lower
         low_mid = float(np.interp(0.0, *_sorted_ab(lower_lip, centre, u, v, half)))
@@ -206,6 +209,25 @@ def _tongue(a: np.ndarray, b: np.ndarray, pixel: float, light: float, top: float
     shade *= (1 - 0.35 * smoothstep(0.1, 0.4, below)) * (1 - 0.15 * np.exp(-((a / 0.06) ** 2)))
     rgb = _TONGUE * light * shade[..., None]
     return np.dstack([rgb * alpha[..., None], alpha]).astype(np.float32)
+
+
+def _gum(a: np.ndarray, b: np.ndarray, pixel: float, lip_b: np.ndarray, lip: np.ndarray) -> np.ndarray:
+    """Premultiplied RGBA gum above the rest upper lip line `lip_b`: the lip's own colour, a little darker and
+    pinker, with a scalloped edge (each tooth's crown reaches a little higher in its middle)."""
+    phi = np.arcsin(np.clip(a / 0.97, -1, 1))
+    scallop = 0.03 * np.abs(np.sin(np.pi * np.abs(phi) / 0.2))  # about one arch per tooth
+    above = (lip_b - 0.02 - scallop - b) / pixel
+    alpha = np.clip(above + 0.5, 0, 1) * (1 - smoothstep(1.0, 1.25, np.abs(a)))
+    rgb = np.clip(lip * np.array([0.85, 0.62, 0.66], np.float32), 0, 1) * (1 - 0.25 * smoothstep(0.0, 0.15, lip_b - b))[..., None]
+    return np.dstack([rgb * alpha[..., None], alpha]).astype(np.float32)
+
+
+def _lip_colour(photo: np.ndarray, upper_lip: np.ndarray) -> np.ndarray:
+    """The upper lip's colour (photo crop coordinates): the median of a few pixels just above its inner edge."""
+    h, w = photo.shape[:2]
+    pts = np.round(upper_lip[2:-2] - (0, 2)).astype(int)
+    xs, ys = np.clip(pts[:, 0], 0, w - 1), np.clip(pts[:, 1], 0, h - 1)
+    return np.median(photo[ys, xs], axis=0).astype(np.float32)
 
 
 def _shadow_below(alpha: np.ndarray, length: int) -> np.ndarray:

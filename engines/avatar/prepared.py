@@ -1,7 +1,7 @@
 """Everything a renderer precomputes from a bundle, built once per bundle and shared by every session.
 
-Every motion (each mouth parameter, the blink, head shift and roll, breathing) becomes a dense backward warp
-field over one box around the head and shoulders. Fields are stored as a coarse part (1/4 resolution; per frame
+Every motion (each mouth parameter, the blink, the brow raise, the gaze, head shift and roll, breathing) becomes a
+dense backward warp field over one box around the head and shoulders. Fields are stored as a coarse part (1/4 resolution; per frame
 all coarse parts are mixed by one small matrix product and upsampled once) plus a fine residual kept only in the
 mouth and eye boxes, where fields are sharp (the lip line, the lids). Upsampling is linear, so coarse mix plus
 residual reproduces the full-resolution mix exactly inside those boxes; the residual is faded out toward their
@@ -21,9 +21,17 @@ import numpy as np
 from engines.avatar import face_topology as topo
 from engines.avatar.bundle import AvatarBundle
 from engines.avatar.eyelids import Eyelids
+from engines.avatar.gaze import GAZE_SHIFTS, gaze_fields
 from engines.avatar.mesh import separated_contours
 from engines.avatar.mouth_interior import MouthInterior
-from engines.avatar.rig import BLINK, MOUTH_SHAPES, MouthFrame, all_rules, smoothstep
+from engines.avatar.rig import (
+    BLINK,
+    BROW,
+    MOUTH_SHAPES,
+    MouthFrame,
+    all_rules,
+    smoothstep,
+)
 from engines.avatar.warp_field import Box, backward_field, support_box
 
 log = logging.getLogger(__name__)
@@ -33,8 +41,10 @@ FIELD_FEATHER_PX = 0.7  # sigma that softens steps in the rig fields...
 FIELD_JUMP_PX = 4.0  # ...up to this size
 RESIDUAL_FADE = 6  # pixels over which a residual fades out at its box edges
 BREATH_PX = 1.0  # shoulders rise this much on a full breath in; the head about half as much
-HEAD_TRAVEL = 3  # most pixels head motion moves the mouth, so layers carry that margin
-GLOBAL_MOTIONS = ("head_dx", "head_dy", "head_roll", "breath")
+HEAD_TRAVEL = 10  # most pixels head motion (idle and speech gestures) moves the mouth; layers carry that margin
+EYE_MOTIONS = (BLINK, BROW, *GAZE_SHIFTS)  # rig motions around the eyes, after the mouth shapes
+RIG_MOTIONS = (*MOUTH_SHAPES, *EYE_MOTIONS)  # the rows of `coarse` that move with the head
+GLOBAL_MOTIONS = ("head_dx", "head_dy", "head_roll", "breath")  # the rows after them, in pixels and radians
 
 
 @dataclass(frozen=True)
@@ -60,7 +70,7 @@ class PreparedAvatar:
         points[: topo.N_FACE_LANDMARKS] = separated_contours(bundle.landmarks[: topo.N_FACE_LANDMARKS, :2])
         rules = all_rules(points, bundle.landmarks)
         head_mask = bundle.masks[..., 0]
-        supports = [support_box(points, bundle.triangles, rules[n], self.size) for n in (*MOUTH_SHAPES, BLINK)]
+        supports = [support_box(points, bundle.triangles, rules[n], self.size) for n in (*MOUTH_SHAPES, BLINK, BROW)]
         self.box = _aligned_box(_union([_mask_box(head_mask), *supports], self.size), self.size)
         x0, y0, x1, y1 = self.box
         gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
@@ -68,19 +78,27 @@ class PreparedAvatar:
 
         rig_fields = [_antialiased(backward_field(points, bundle.triangles, rules[n], self.box)) for n in MOUTH_SHAPES]
         rig_fields.append(backward_field(points, bundle.triangles, rules[BLINK], self.box))  # painted lids cover it
+        rig_fields.append(backward_field(points, bundle.triangles, rules[BROW], self.box))
+        rig_fields += gaze_fields(points, self.box)
         global_fields = _global_fields(head_mask[y0:y1, x0:x1], gx, gy, bundle.landmarks, self.size)
         coarse, residuals = zip(*(_split(f) for f in rig_fields + global_fields))
         self.coarse_shape = coarse[0].shape
         self.coarse = np.ascontiguousarray(np.stack([c.reshape(-1) for c in coarse]))
-        k = len(MOUTH_SHAPES)
+        k, e = len(MOUTH_SHAPES), len(RIG_MOTIONS)
         self.mouth_residual = _residual(residuals[:k], self.box, bundle.mouth_box)
-        self.blink_residual = _residual(residuals[k:k + 1], self.box, _union_box(bundle.eye_boxes))
+        self.eye_residual = _residual(residuals[k:e], self.box, _union_box(bundle.eye_boxes))
+        self.face_height = float(np.linalg.norm(bundle.landmarks[topo.CHIN, :2] - bundle.landmarks[topo.FOREHEAD_TOP, :2]))
 
         frame = MouthFrame(points, bundle.landmarks)
         self.mouth_width = frame.width
         self.mouth_global_motion = self._global_motion_at(frame.centre)
         eye_centres = [points[list(upper)].mean(axis=0) for upper, _ in topo.EYES]
         self.eye_global_motion = np.stack([self._global_motion_at(c) for c in eye_centres])  # (eyes, G, 2)
+        # Three points inside the face whose forward motion gives the head's rigid motion as an affine map.
+        centre = bundle.landmarks[list(topo.FACE_OVAL), :2].mean(axis=0)
+        step = 0.2 * self.face_height
+        self._head_points = np.array([centre, centre + (step, 0), centre + (0, step)], np.float32)
+        self._head_motion = np.stack([self._global_motion_at(p) for p in self._head_points])  # (3, G, 2)
         self.eyelids = Eyelids(bundle.image, points, rules[BLINK])
 
         lips = list(topo.LIP_UPPER_INNER + topo.LIP_LOWER_INNER)
@@ -100,8 +118,17 @@ class PreparedAvatar:
         """(G, 2): forward motion at p per unit of each global motion (the coarse backward field, negated)."""
         cell = np.round((p - self.box[:2]) / COARSE).astype(int)
         cy, cx = np.clip(cell[::-1], 0, np.array(self.coarse_shape[:2]) - 1)
-        k = len(MOUTH_SHAPES) + 1
+        k = len(RIG_MOTIONS)
         return -self.coarse[k:].reshape(len(GLOBAL_MOTIONS), *self.coarse_shape)[:, cy, cx]
+
+    def head_follow(self, motion: np.ndarray) -> np.ndarray:
+        """(2, 3) affine map, in coarse field cells, of the head's forward motion: the rig's fields are drawn on
+        the photo's face, so they are carried along with the head before they are mixed with its motion."""
+        def cells(p: np.ndarray) -> np.ndarray:
+            return ((p - self.box[:2] + 0.5) / COARSE - 0.5).astype(np.float32)
+
+        moved = self._head_points + np.einsum("g,pgk->pk", motion, self._head_motion)
+        return cv2.getAffineTransform(cells(self._head_points), cells(moved))
 
 
 @functools.lru_cache(maxsize=16)

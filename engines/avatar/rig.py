@@ -14,6 +14,7 @@ from engines.avatar.regions import mouth_width
 from engines.timebase import MOUTH_PARAMS
 
 BLINK = "blink"
+BROW = "brow_raise"
 # The rig's mouth shapes: the five mouth parameters plus one interaction, an open jaw while rounding, which
 # narrows the opening toward the corners into an O (a linear mix of the two alone gives a slot).
 JAW_ROUND = "jaw_round"
@@ -21,6 +22,8 @@ MOUTH_SHAPES = (*MOUTH_PARAMS, JAW_ROUND)
 _EYE_CLOSE_AT = 0.72  # where the lids meet, as a share of the opening measured from the upper lid
 LID_OVERLAP = 0.8  # pixels the closed upper lid reaches past the lower one
 LID_FALLOFF = 0.28  # eye widths above the margin over which the upper lid's skin follows it (Gaussian)
+BROW_LIFT = 0.09  # eye widths the brows rise when raised fully (more bends glasses that rest on them)
+_BROW_FREE = 0.2  # eye widths above the lid margin that stay put when the brows rise (the lid and its fold)
 
 
 def smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
@@ -110,7 +113,10 @@ def mouth_rules(points: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndarr
     upper_outer, lower_outer = list(topo.LIP_UPPER_OUTER), list(topo.LIP_LOWER_OUTER)
     from_lips = np.maximum.reduce([_along(a, a[upper_outer], b[upper_outer]) - b,
                                    b - _along(a, a[lower_outer], b[lower_outer]), np.zeros(n)])
-    near_mouth = np.exp(-np.maximum(np.abs(a) - 1, 0) ** 2 / 0.8**2) * np.exp(-(from_lips**2) / 0.7**2)
+    # Beyond the corners the falloff widens with the distance from them, so skin at the corners' height is not
+    # dragged along alone (a shear there shows as a seam running out from each corner).
+    beyond = np.maximum(np.abs(a) - 1, 0)
+    near_mouth = np.exp(-beyond**2 / 0.8**2) * np.exp(-(from_lips**2) / (0.7 + 2.0 * beyond) ** 2)
     near_mouth *= smoothstep(-1.2, -0.7, b)
 
     # Jaw: everything below the mouth line drops (the lower lip by half a mouth width), less toward the jaw
@@ -137,7 +143,11 @@ def mouth_rules(points: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndarr
     spread_v += arch * (-0.02 * up_in + 0.03 * low_in + 0.012 * up_out - 0.02 * low_out)
     # Round: corners pushed in and lips pouting (their outer contours move out, so they look fuller and pushed
     # forward); the inner contours bend toward each other near the corners, so the opening is an O, not a slot.
-    round_u = -ac * np.where(skin, 0.19 * near_mouth, 0.19 + 0.03 * (1 - depth) * np.abs(ac))
+    # A smiling photo's corners are pulled back already: rounding brings them in less, so the smile relaxes
+    # instead of being squeezed into two points.
+    smile = float(np.clip(-f.b[list(topo.MOUTH_CORNERS)].mean(), 0.0, 0.5))
+    pull = 0.19 * (1 - smile)
+    round_u = -ac * np.where(skin, pull * near_mouth, pull + 0.03 * (1 - depth) * np.abs(ac))
     round_v = 0.08 * np.sqrt(arch) * (low_out - up_out) + np.sqrt(arch) * (0.02 * up_in + 0.03 * low_in)
     round_v += np.where(skin, 0.08 * np.sqrt(arch) * near_mouth * (below - above), 0.0)  # skin moves with the pout
     # Rounding an open jaw closes the opening toward the corners from both sides (an O), never past closed.
@@ -216,6 +226,30 @@ class EyeFrame:
         self.t = rel @ self.v / self.width
 
 
+def brow_rule(points: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """(P, 2) displacement that raises both brows: each brow lifts by BROW_LIFT, the skin between it and the lid
+    fold stretches (the lid itself stays, so the eye keeps its shape), and the forehead above rises less and less
+    toward the hairline."""
+    strongest = np.zeros(len(points))
+    total = np.zeros_like(points)
+    for (upper, lower), (brow_upper, brow_lower) in zip(topo.EYES, topo.BROWS):
+        frame = EyeFrame(points, upper)
+        s, t = frame.s, frame.t
+        lid = _along(s, s[list(upper)], t[list(upper)])
+        brow_bottom = lid - _along(s, s[list(brow_lower)], t[list(brow_lower)])  # heights above the lid margin
+        brow_top = lid - _along(s, s[list(brow_upper)], t[list(brow_upper)])
+        height = lid - t
+        span = s[list(brow_upper + brow_lower)]
+        across = smoothstep(span.min() - 0.45, span.min(), s) * (1 - smoothstep(span.max(), span.max() + 0.4, s))
+        weight = smoothstep(_BROW_FREE, np.maximum(brow_bottom, _BROW_FREE + 0.1), height)
+        weight *= 1 - 0.6 * smoothstep(brow_top, brow_top + 1.2, height)
+        weight *= across
+        take = weight > strongest
+        strongest = np.where(take, weight, strongest)
+        total[take] = -np.outer(BROW_LIFT * weight[take] * frame.width, frame.v)
+    return total * _outside_face(points, landmarks[:, :2])[:, None]
+
+
 def all_rules(points: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndarray]:
-    """Every rig motion by name: the mouth shapes and the blink."""
-    return {**mouth_rules(points, landmarks), BLINK: blink_rule(points)}
+    """Every mesh-driven rig motion by name: the mouth shapes, the blink and the brow raise."""
+    return {**mouth_rules(points, landmarks), BLINK: blink_rule(points), BROW: brow_rule(points, landmarks)}

@@ -49,12 +49,16 @@ def paint_row(a: np.ndarray, b: np.ndarray, pixel: float, colour: np.ndarray, li
     lo, hi = row.bounds[k], row.bounds[k + 1]
     tau = (np.abs(phi) - lo) / (hi - lo)  # 0..1 across one tooth
     crown = np.sin(np.pi * tau)
-    # No two teeth alike: a fixed small spread of length and shade per tooth (left and right differ too).
+    # No two teeth alike: a fixed spread of length, shade and tint per tooth (left and right differ too), and
+    # biting edges that are not one straight line; evenness is what makes painted teeth read as dentures.
     tooth = k * 2 + (a < 0)
-    length = row.length * (1 + 0.07 * np.sin(tooth * 2.3 + 0.7))
-    variation = 1 + 0.05 * np.sin(tooth * 3.7 + 1.1)
-    # The biting edge follows the arch up toward the corners; each tooth's corners are rounded off into a notch.
-    rise = length * (0.5 * np.abs(a) ** 2 + 0.22 * (1 - np.sqrt(np.clip(crown, 0, 1))))
+    length = row.length * (1 + 0.14 * np.sin(tooth * 2.3 + 0.7) + 0.06 * np.sin(tooth * 5.1 + 2.0))
+    variation = 1 + 0.09 * np.sin(tooth * 3.7 + 1.1)
+    tint = 1 + 0.05 * np.sin(tooth * 1.9 + 0.4)[..., None] * _SHADE_WARMTH
+    # The biting edge follows the arch up toward the corners; each tooth's corners are rounded off into a notch,
+    # and each edge slants a little its own way.
+    slant = 0.08 * np.sin(tooth * 4.3 + 0.9) * (2 * tau - 1)
+    rise = length * (0.5 * np.abs(a) ** 2 + 0.22 * (1 - np.sqrt(np.clip(crown, 0, 1))) + slant)
     along = (b - lip_b) if row.down else (lip_b - b)  # distance from the lip toward the biting edge
     inside = (length - rise - along) / pixel
     depth = np.clip(along / length, 0, 1)  # 0 at the lip, 1 at the biting edge
@@ -72,7 +76,7 @@ def paint_row(a: np.ndarray, b: np.ndarray, pixel: float, colour: np.ndarray, li
     edge = smoothstep(0.75, 1.0, depth)[..., None]
     # Shaded enamel takes on the warm light bounced inside the mouth rather than going neutral grey.
     warm = 1 + (1 - np.clip(shade, 0, 1))[..., None] * _SHADE_WARMTH
-    rgb = colour * shade[..., None] * warm * (1 - edge + edge * 0.9 * _EDGE_TINT)
+    rgb = colour * shade[..., None] * warm * tint * (1 - edge + edge * 0.9 * _EDGE_TINT)
     return np.dstack([rgb * alpha[..., None], alpha]).astype(np.float32)
 
 

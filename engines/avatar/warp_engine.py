@@ -19,24 +19,26 @@ class WarpSessionRenderer(SessionRenderer):
         self._renderer = renderer
         self._pool = pool
         self._motion_every = idle_motion_every
-        self._held: tuple[int, np.ndarray] | None = None  # (motion frame, picture) of the face at rest
+        self._held: tuple[tuple[int, tuple[float, float]], np.ndarray] | None = None  # (motion frame, gaze), picture
 
     def _render_yuv(self, frame_index: int, params: np.ndarray, motion_frame: int | None) -> np.ndarray:
         # Converting here costs a tenth of what an encoder's generic conversion from RGB would.
         return cv2.cvtColor(self._renderer.render(frame_index, params, motion_frame), cv2.COLOR_RGB2YUV_I420)
 
     async def render(self, frame_index: int, params: np.ndarray) -> np.ndarray:
-        """At rest (mouth closed, eyes open) the head moves every `idle_motion_every` frames; the frames between
-        show the same picture, which is not drawn again."""
+        """At rest (mouth closed, no gesture, eyes open) the head moves every `idle_motion_every` frames; the frames
+        between show the same picture, which is not drawn again, unless the eyes glance meanwhile (on time)."""
         loop = asyncio.get_running_loop()
-        resting = self._motion_every > 1 and not np.any(params) and self._renderer.idle.blink(frame_index) == 0
+        idle = self._renderer.idle
+        resting = self._motion_every > 1 and not np.any(params) and idle.blink(frame_index) == 0
         if not resting:
             self._held = None
             return await loop.run_in_executor(self._pool, self._render_yuv, frame_index, params, None)
         motion_frame = frame_index - frame_index % self._motion_every
-        if self._held is None or self._held[0] != motion_frame:
+        key = (motion_frame, idle.gaze(frame_index))
+        if self._held is None or self._held[0] != key:
             picture = await loop.run_in_executor(self._pool, self._render_yuv, frame_index, params, motion_frame)
-            self._held = (motion_frame, picture)
+            self._held = (key, picture)
         return self._held[1]
 
 

@@ -2,7 +2,8 @@
 
 Only Conv1d, ReLU, Linear, Sigmoid, ReduceMean, Concat and Transpose, so ONNX Runtime and TensorRT run it as is
 (FP16 included). The window is fixed (features.PAST mel frames before the centre frame, features.FUTURE after
-it); its input normalisation lives inside the model so every backend takes raw log-mel.
+it, as the server runs it; training tools may build it with another look-ahead to measure what that costs); its
+input normalisation lives inside the model so every backend takes raw log-mel.
 """
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from engines.timebase import N_PARAMS
 class AudioToFace(nn.Module):
     """(batch, WINDOW, N_MELS) log-mel -> (batch, N_PARAMS) in [0, 1]."""
 
-    def __init__(self, channels: int = 96, hidden: int = 128) -> None:
+    def __init__(self, channels: int = 96, hidden: int = 128, window: int = WINDOW) -> None:
         super().__init__()
+        self.window = window
         self.register_buffer("mel_mean", torch.zeros(N_MELS))
         self.register_buffer("mel_std", torch.ones(N_MELS))
         # Input: the normalised bands plus the same bands with the window's mean removed, which cancels a voice's
@@ -31,7 +33,7 @@ class AudioToFace(nn.Module):
             nn.ReLU(),
         )
         with torch.no_grad():
-            flat = self.convs(torch.zeros(1, 2 * N_MELS, WINDOW)).numel()
+            flat = self.convs(torch.zeros(1, 2 * N_MELS, window)).numel()
         self.head = nn.Sequential(
             nn.Flatten(),
             nn.Linear(flat, hidden),

@@ -75,7 +75,7 @@ class EspeakEngine(TTSEngine):
         espeak_voice = VOICES[self.resolve_voice(voice)]
         pcm, events = self._library.synthesize(text, espeak_voice, _prosody(options or SynthesisOptions(rate=self._rate)))
         rate = self._library.sample_rate
-        phonemes = _phonemes(events, len(pcm), rate)
+        phonemes = phoneme_spans(events, len(pcm), rate)
         word_events = [event for event in events if event.kind == EVENT_WORD]
         words = [
             (word, word_events[index].sample / rate)
@@ -101,7 +101,7 @@ def _ipa(name: str) -> str:
     return name or PAUSE
 
 
-def _phonemes(events: list[Event], samples: int, rate: int) -> list[Timed]:
+def phoneme_spans(events: list[Event], samples: int, rate: int) -> list[Timed]:
     """Phonemes from phoneme events, each lasting until the next; silence before the first and between
     sentences becomes one pause each, and the last phoneme ends with the audio."""
     starts = [(event.sample, _ipa(event.phoneme)) for event in events if event.kind == EVENT_PHONEME]

@@ -12,7 +12,7 @@ from collections import deque
 import numpy as np
 
 from engines.timebase import TIMELINE_RATE
-from engines.vad.base import Transition, VoiceActivityDetector
+from engines.vad.base import RunsDetector, Transition
 
 FRAME_SAMPLES = TIMELINE_RATE // 100  # 10 ms
 # Loudness above the noise floor that makes a frame voiced, and the lower margin for hissing (high zero-crossing)
@@ -29,16 +29,13 @@ ONSET_FRAMES = 3
 HANGOVER_FRAMES = 30  # 300 ms
 
 
-class EnergyVad(VoiceActivityDetector):
+class EnergyVad(RunsDetector):
     def __init__(self) -> None:
+        super().__init__(ONSET_FRAMES, HANGOVER_FRAMES)
         self._pending = np.zeros(0, dtype=np.int16)
         self._position = 0  # timeline sample of the first pending sample
         self._levels: deque[float] = deque(maxlen=FLOOR_WINDOW)
         self._recent: deque[float] = deque(maxlen=3)
-        self._run = 0  # voiced frames in a row (while silent) or unvoiced frames in a row (while speaking)
-        self._run_start = 0
-        self.speaking = False
-        self.last_voiced = 0
 
     @property
     def floor_db(self) -> float:
@@ -89,22 +86,7 @@ class EnergyVad(VoiceActivityDetector):
         return level_db > floor + (HISS_MARGIN_DB if zcr > HISS_ZCR else VOICED_MARGIN_DB)
 
     def _judge(self, voiced: bool) -> Transition | None:
-        frame_end = self._position + FRAME_SAMPLES
-        if voiced:
-            self.last_voiced = frame_end
-        if self.speaking == voiced:
-            self._run = 0
-            return None
-        if self._run == 0:
-            self._run_start = self._position
-        self._run += 1
-        if not self.speaking and self._run >= ONSET_FRAMES:
-            self.speaking, self._run = True, 0
-            return Transition(True, self._run_start, self.last_voiced)
-        if self.speaking and self._run >= HANGOVER_FRAMES:
-            self.speaking, self._run = False, 0
-            return Transition(False, frame_end, self.last_voiced)
-        return None
+        return self._runs.judge(voiced, self._position, self._position + FRAME_SAMPLES)
 
 
 def _level_and_zcr(frame: np.ndarray) -> tuple[float, float]:

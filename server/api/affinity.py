@@ -10,9 +10,9 @@ here). A request names a session by, in this order:
 | where | how |
 | --- | --- |
 | header | `X-Session-ID: <id>` (any route; what a client behind a load balancer should send) |
-| path | `/v1/broadcasts/<id>[/...]`, `/v1/sessions/<id>[/...]` |
+| path | `/v1/broadcasts/<id>[/...]` (a broadcast, its WHEP viewers), `/whep/<id>` (a LiveTalking WHEP session) |
 | query | `?broadcast=<id>` (`/ws?broadcast=<id>`), `?sessionid=<id>`, `?session_id=<id>` |
-| body | a JSON object's `sessionid` or `session_id` (the LiveTalking-compatible routes) |
+| body | a JSON object's `sessionid` or `session_id`, a multipart form's `sessionid` field (the LiveTalking routes) |
 
 Requests that name no session open one or need none; they go to the worker (node) with the most headroom.
 """
@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from email.message import Message
+from email.parser import BytesHeaderParser
 from typing import Any
 
 from aiohttp import web
@@ -27,13 +29,16 @@ from aiohttp import web
 from server.sessions import opened_here
 
 SESSION_HEADER = "X-Session-ID"
-SESSION_PATHS = ("/v1/broadcasts/", "/v1/sessions/")
+SESSION_PATHS = ("/v1/broadcasts/", "/whep/")
 SESSION_PARAMS = ("broadcast", "sessionid", "session_id")
 SESSION_FIELDS = ("sessionid", "session_id")
 # Requests that open a session when they name none: the routing front counts them against a worker's headroom
 # until the worker has reported them.
 OPENING = frozenset({("GET", "/ws"), ("POST", "/v1/broadcasts"), ("POST", "/offer"), ("POST", "/whep")})
-# The largest body the front reads to look for a session id in it (larger bodies are streamed through).
+JSON = "application/json"
+FORM = "multipart/form-data"
+# The largest JSON body the front reads to look for a session id in it (larger bodies are streamed through; forms,
+# which carry uploads, are read up to the upload limit).
 MAX_ROUTED_BODY = 64 * 1024
 
 
@@ -48,17 +53,45 @@ def named_in_head(path: str, query: Mapping[str, str], headers: Mapping[str, str
 
 
 def named_in_body(content_type: str, body: bytes) -> str | None:
-    """The session a JSON body names (`sessionid` / `session_id`), or None; a body that is no JSON object names none."""
-    if content_type != "application/json" or not body:
+    """The session a request body names, or None: a JSON object's `sessionid` / `session_id`, or a multipart form's
+    `sessionid` field (`content_type` is the whole header: a form's boundary is in it). A body that is neither, or
+    is malformed, names none (the worker then answers the request's error)."""
+    if not body:
         return None
+    kind = content_type.split(";", 1)[0].strip().lower()
+    if kind == JSON:
+        return _named_in_json(body)
+    if kind == FORM:
+        return _named_in_form(content_type, body)
+    return None
+
+
+def _named_in_json(body: bytes) -> str | None:
     try:
         data: Any = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     if not isinstance(data, dict):
         return None
     value = next((data[name] for name in SESSION_FIELDS if data.get(name) not in (None, "")), None)
     return None if value is None or isinstance(value, (dict, list)) else str(value)
+
+
+def _named_in_form(content_type: str, body: bytes) -> str | None:
+    header = Message()
+    header["Content-Type"] = content_type
+    boundary = header.get_param("boundary")
+    if not isinstance(boundary, str) or not boundary:
+        return None
+    for part in body.split(b"--" + boundary.encode("latin-1")):
+        head, found, value = part.lstrip(b"\r\n").partition(b"\r\n\r\n")
+        if not found:
+            continue
+        name = BytesHeaderParser().parsebytes(head).get_param("name", header="content-disposition")
+        if name in SESSION_FIELDS:
+            text = value.removesuffix(b"\r\n").decode("utf-8", "replace").strip()
+            return text or None
+    return None
 
 
 def opens_session(method: str, path: str) -> bool:

@@ -1,4 +1,6 @@
-"""The access token (`--token` / AVATAR_TOKEN): compared in constant time; refused with 401 before any upgrade."""
+"""The access token (`--token` / AVATAR_TOKEN), compared in constant time. The websocket and /metrics take it as
+`?token=...` (browsers cannot set headers on a websocket) and refuse with 401 before any upgrade; the /v1/ API
+also takes it as `Authorization: Bearer ...` (server/api/v1.py)."""
 from __future__ import annotations
 
 import hmac
@@ -16,3 +18,11 @@ def require_query_token(request: web.Request, expected: str | None) -> None:
     """`?token=...` (browsers cannot set headers on a websocket), or HTTP 401."""
     if not token_ok(expected, request.query.get("token", "")):
         raise web.HTTPUnauthorized(text="missing or wrong access token\n")
+
+
+def bearer_or_query_token(request: web.Request) -> str:
+    """The token a request carries: its bearer token, else its `?token=`."""
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return request.query.get("token", "")

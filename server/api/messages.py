@@ -27,6 +27,14 @@ class Text:
 
 
 @dataclass(frozen=True)
+class Chat:
+    """The user's message to the LLM (the LLM bridge); the answer is spoken as it streams in."""
+
+    text: str
+    id: str | None = None
+
+
+@dataclass(frozen=True)
 class Flush:
     pass
 
@@ -52,43 +60,50 @@ class Bye:
     pass
 
 
-Message = Offer | Text | Flush | Interrupt | Set | Ice | Bye
+Message = Offer | Text | Chat | Flush | Interrupt | Set | Ice | Bye
 MODES = ("text", "voice")
 
 
-def _field(obj: dict[str, Any], name: str, kind: type, *, required: bool = False) -> Any:
+def typed_field(
+    obj: dict[str, Any], name: str, kind: type, *, required: bool = False, of: str | None = None
+) -> Any:
+    """`obj[name]` if it is a `kind` (None when absent and not required), or ProtocolError bad_message; `of` names
+    what the field belongs to in the error (default: the message's type)."""
+    owner = of or f"'{obj['type']}'"
     value = obj.get(name)
     if value is None:
         if required:
-            raise ProtocolError("bad_message", f"'{obj['type']}' needs the field '{name}'")
+            raise ProtocolError("bad_message", f"{owner} needs the field '{name}'")
         return None
     if not isinstance(value, kind):
-        raise ProtocolError("bad_message", f"field '{name}' of '{obj['type']}' must be a {kind.__name__}")
+        raise ProtocolError("bad_message", f"field '{name}' of {owner} must be a {kind.__name__}")
     return value
 
 
 def _offer(obj: dict[str, Any]) -> Offer:
-    mode = _field(obj, "mode", str) or "text"
+    mode = typed_field(obj, "mode", str) or "text"
     if mode not in MODES:
         raise ProtocolError("bad_message", f"'mode' must be one of {', '.join(MODES)}, not {quote(mode)}")
-    return Offer(_field(obj, "sdp", str, required=True), _field(obj, "avatar", str), _field(obj, "voice", str), mode)
+    sdp = typed_field(obj, "sdp", str, required=True)
+    return Offer(sdp, typed_field(obj, "avatar", str), typed_field(obj, "voice", str), mode)
 
 
 def _text(obj: dict[str, Any], flush: bool) -> Text:
-    return Text(_field(obj, "text", str, required=True), _field(obj, "id", str), flush)
+    return Text(typed_field(obj, "text", str, required=True), typed_field(obj, "id", str), flush)
 
 
 def _ice(obj: dict[str, Any]) -> Ice:
-    return Ice(_field(obj, "candidate", dict))
+    return Ice(typed_field(obj, "candidate", dict))
 
 
 _PARSERS = {
     "offer": _offer,
     "text": lambda obj: _text(obj, flush=False),
     "say": lambda obj: _text(obj, flush=True),
+    "chat": lambda obj: Chat(typed_field(obj, "text", str, required=True), typed_field(obj, "id", str)),
     "flush": lambda obj: Flush(),
     "interrupt": lambda obj: Interrupt(),
-    "set": lambda obj: Set(_field(obj, "avatar", str), _field(obj, "voice", str)),
+    "set": lambda obj: Set(typed_field(obj, "avatar", str), typed_field(obj, "voice", str)),
     "ice": _ice,
     "bye": lambda obj: Bye(),
 }
@@ -100,12 +115,22 @@ def parse_message(raw: str | bytes, max_bytes: int) -> Message:
         raise ProtocolError("bad_message", "binary frames are not accepted: send JSON text frames")
     if len(raw) > max_bytes and len(raw.encode("utf-8")) > max_bytes:
         raise ProtocolError("too_large", f"message over {max_bytes} bytes")
+    return parse_object(json_object(raw))
+
+
+def json_object(raw: str | bytes) -> dict[str, Any]:
+    """A JSON object (a message, a request body), or ProtocolError bad_json / bad_message."""
     try:
         obj = json.loads(raw)
     except (ValueError, RecursionError) as exc:
         raise ProtocolError("bad_json", f"not valid JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise ProtocolError("bad_message", "a message must be a JSON object")
+    return obj
+
+
+def parse_object(obj: dict[str, Any]) -> Message:
+    """A message already decoded from JSON (the HTTP API's bodies take this way too), or ProtocolError."""
     kind = obj.get("type")
     if not isinstance(kind, str):
         raise ProtocolError("bad_message", "a message needs a string field 'type'")

@@ -1,7 +1,7 @@
 """The HTTP side of the one port (aiohttp): the browser page, /healthz, /metrics and the session websocket /ws.
 
 A wrong or missing access token gets 401 before any websocket upgrade. Further route groups (the /v1 API, the
-LiveTalking-compatible routes) are added with `app.add_routes` by their own modules.
+LiveTalking-compatible routes) come from their own modules, ahead of the page's catch-all route.
 """
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ from pathlib import Path
 
 from aiohttp import web
 
+from server.api import broadcasts, v1
 from server.api.affinity import SESSION_HEADER, session_header
 from server.api.auth import require_query_token
+from server.api.live_session import admit, refusal
+from server.api.livetalking import LiveTalkingApi
 from server.api.messages import encode
 from server.api.ws_session import WsSession
 from server.pipeline.errors import ProtocolError
@@ -36,31 +39,28 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": services.metrics.content_type})
 
 
-async def session_websocket(request: web.Request) -> web.WebSocketResponse:
+async def session_websocket(request: web.Request) -> web.StreamResponse:
     services = services_of(request)
     require_query_token(request, services.config.token)
+    if "broadcast" in request.query:
+        return await broadcasts.control_websocket(request, services)
     limits = services.config.limits
     ws = web.WebSocketResponse(max_msg_size=limits.ws_max_frame_bytes, heartbeat=limits.ws_heartbeat_s)
     session_id = uuid.uuid4().hex[:12]
     ws.headers[SESSION_HEADER] = session_id  # what a load balancer keeps the session's later requests to
     await ws.prepare(request)
-    refusal = services.sessions.refusal()
-    if refusal is not None:
-        services.metrics.sessions_refused.inc()
-        services.metrics.errors.labels("busy").inc()
-        await ws.send_str(encode(ProtocolError("busy", refusal).event()))
+    refused = refusal(services)
+    if refused is not None:
+        await ws.send_str(encode(ProtocolError("busy", refused).event()))
         await ws.close(code=BUSY_CLOSE_CODE, message=b"server full")
         return ws
     session = WsSession(ws, services, session_id)
-    services.sessions.add(session)
-    services.metrics.sessions_total.inc()
-    services.metrics.sessions_active.set(len(services.sessions))
     session.log.info("opened from %s", request.remote)
+    release = admit(services, session)
     try:
         await session.run()
     finally:
-        services.sessions.remove(session)
-        services.metrics.sessions_active.set(len(services.sessions))
+        release()
     return ws
 
 
@@ -80,14 +80,18 @@ def _static(root: Path):
 
 
 def make_app(services: Services) -> web.Application:
-    app = web.Application(client_max_size=services.config.limits.max_message_bytes, middlewares=[session_header])
+    app = web.Application(
+        client_max_size=services.config.limits.max_message_bytes,
+        middlewares=[session_header, v1.middleware(services.config.token, services.metrics)],
+    )
     app[SERVICES] = services
-    page = _static(services.config.client_dir)
     app.add_routes([
         web.get("/healthz", health),
         web.get("/metrics", metrics),
         web.get("/ws", session_websocket),
-        web.get("/", page),
-        web.get("/{path:.+}", page),
+        *LiveTalkingApi(services).routes(),
     ])
+    broadcasts.setup(app, services)
+    page = _static(services.config.client_dir)  # last: it answers every GET no other route takes
+    app.add_routes([web.get("/", page), web.get("/{path:.+}", page)])
     return app

@@ -31,6 +31,21 @@ def speech_ended(utterance: int, id: str | None, interrupted: bool, spoken_text:
     }
 
 
+def reply(id: str, delta: str) -> Event:
+    """A piece of the LLM's answer to a `chat` message, as it arrives (before it is spoken)."""
+    return {"type": "reply", "id": id, "delta": delta}
+
+
+def reply_ended(id: str, text: str, reason: str) -> Event:
+    """The LLM's answer is complete (`done`), was cut short by an interrupt (`interrupted`) or failed (`error`)."""
+    return {"type": "reply_ended", "id": id, "text": text, "reason": reason}
+
+
+def session_ended(reason: str) -> Event:
+    """The session is over (sent where no closing connection says so: a LiveTalking /sse stream)."""
+    return {"type": "session_ended", "reason": reason}
+
+
 def error(code: str, message: str) -> Event:
     return {"type": "error", "code": code, "message": message}
 

@@ -1,8 +1,9 @@
 """One session's pipeline: its clock, media, pacer and performer, and the events it emits, behind the few calls
 every front end uses (the websocket protocol, the HTTP API, integrations): text, flush, interrupt, set, subscribe.
 
-A session speaks streamed text (the Speaker) or mirrors a live voice (the VoiceMirror); either fills the media,
-and the pacer turns it into frames on the session clock for however many outputs are subscribed.
+A session speaks streamed text (the Speaker), mirrors a live voice (the VoiceMirror) or speaks speech audio made
+elsewhere (the AudioSpeaker: an agent framework's TTS); each fills the media, and the pacer turns it into frames on
+the session clock for however many outputs are subscribed.
 """
 from __future__ import annotations
 
@@ -11,13 +12,19 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
+import numpy as np
+
 from engines.avatar.base import RendererEngine
 from engines.avatar.bundle import AvatarBundle
 from engines.face.base import FaceEngine
+from engines.face.gestures import GestureStream
+from engines.timebase import seconds_to_samples
 from engines.tts.registry import VoiceRegistry
 from engines.vad.registry import create_vad
 from server.config import ServerConfig
 from server.metrics import Metrics
+from server.pipeline.animation import Animation
+from server.pipeline.audio_speaker import AudioSpeaker
 from server.pipeline.bus import FrameBus, Subscription
 from server.pipeline.clock import MediaClock
 from server.pipeline.errors import ProtocolError
@@ -31,16 +38,17 @@ from server.pipeline.voice_input import AudioInput, VoiceMirror
 
 @dataclass(frozen=True)
 class PipelineResources:
-    """What every session of a process shares."""
+    """What every session of a process shares. A process that only animates audio made elsewhere (an
+    integration) has no voices and no synthesis threads."""
 
-    voices: VoiceRegistry
+    voices: VoiceRegistry | None
     face: FaceEngine
     renderers: RendererEngine
-    tts_pool: Executor
+    tts_pool: Executor | None
     metrics: Metrics
     config: ServerConfig
     on_video_frame: Callable[[bool], None]  # each video frame sent, late or not (admission)
-    seeds: Iterator[int]  # a new renderer seed per avatar shown, so no two sessions move alike
+    seeds: Iterator[int]  # a new seed per avatar shown and per gesture stream, so no two sessions move alike
 
 
 class SessionPipeline:
@@ -49,13 +57,16 @@ class SessionPipeline:
         resources: PipelineResources,
         *,
         avatar: AvatarBundle,
-        voice: str,
         log: logging.LoggerAdapter,
+        voice: str | None = None,
         voice_input: AudioInput | None = None,
+        audio_input: bool = False,
         clock: MediaClock | None = None,
     ) -> None:
-        """A text-mode session, or voice mode when `voice_input` brings the client's voice. `clock` defaults to
-        the event loop's (live); a VirtualClock runs the session in fake or faster-than-real time."""
+        """A text-mode session speaking with `voice` (None: the default voice), voice mode when `voice_input`
+        brings the client's voice, or audio mode when `audio_input` is set (the caller hands over speech audio
+        with `audio`). `clock` defaults to the event loop's (live); a VirtualClock runs the session in fake or
+        faster-than-real time."""
         config = resources.config
         self._resources = resources
         self.log = log
@@ -69,15 +80,21 @@ class SessionPipeline:
         )
         self._bus = FrameBus(config.media.audio_queue_frames, config.media.video_queue_frames)
         self._pacer = Pacer(self.clock, self.media, self._bus, config.media, log)
-        stage = Stage(
-            self.media, self.clock, resources.face.open_stream(), config.media, resources.metrics, self.events.emit, log
+        gestures = GestureStream(next(resources.seeds)) if config.media.speech_gestures else None
+        animation = Animation(
+            self.media, resources.face.open_stream(), gestures, seconds_to_samples(config.media.max_face_gap_s)
         )
+        stage = Stage(self.media, self.clock, animation, config.media, resources.metrics, self.events.emit, log)
         self.performer: Performer
-        if voice_input is None:
+        if audio_input:
+            self.performer = AudioSpeaker(stage, settings=config.audio_input)
+        elif voice_input is None:
+            if resources.voices is None or resources.tts_pool is None:
+                raise ValueError("this process has no speech engines: a text-mode session needs them")
             self.performer = Speaker(
                 stage,
                 voices=resources.voices,
-                voice=voice,
+                voice=voice if voice is not None else resources.voices.default_voice_id,
                 tts_pool=resources.tts_pool,
                 limits=config.limits,
                 text_settings=config.text,
@@ -89,12 +106,17 @@ class SessionPipeline:
 
     @property
     def speaker(self) -> Speaker | None:
-        """The text performer (None in voice mode)."""
+        """The text performer (None in the other modes)."""
         return self.performer if isinstance(self.performer, Speaker) else None
 
     @property
+    def audio_speaker(self) -> AudioSpeaker | None:
+        """The audio performer (None in the other modes)."""
+        return self.performer if isinstance(self.performer, AudioSpeaker) else None
+
+    @property
     def mode(self) -> str:
-        return "text" if self.speaker is not None else "voice"
+        return {Speaker: "text", VoiceMirror: "voice", AudioSpeaker: "audio"}[type(self.performer)]
 
     @property
     def avatar(self) -> AvatarBundle:
@@ -116,8 +138,22 @@ class SessionPipeline:
     def text(self, delta: str, id: str | None = None, flush: bool = False) -> None:
         self._text_mode().text(delta, id, flush)
 
+    def audio(self, pcm48: np.ndarray, id: str | None = None) -> None:
+        """Speech audio (int16 mono, 48 kHz) as the next piece of the current utterance: audio mode's input, and in
+        text mode a recording spoken in turn with the text (LiveTalking's /humanaudio; see Speaker.audio)."""
+        audio_speaker = self.audio_speaker
+        if audio_speaker is not None:
+            audio_speaker.audio(pcm48, id)
+        else:
+            self._text_mode().audio(pcm48, id)
+
     def flush(self) -> None:
-        self._text_mode().flush()
+        """The current utterance is complete (text or audio mode)."""
+        audio_speaker = self.audio_speaker
+        if audio_speaker is not None:
+            audio_speaker.flush()
+        else:
+            self._text_mode().flush()
 
     def interrupt(self, received_at: float) -> None:
         """Stop now: audio fades out at the playback position, the mouth eases to rest, pending text is dropped.
@@ -139,5 +175,6 @@ class SessionPipeline:
     def _text_mode(self) -> Speaker:
         speaker = self.speaker
         if speaker is None:
-            raise ProtocolError("bad_message", "in voice mode the avatar speaks with your audio, not with text")
+            speaks_with = "your audio" if self.mode == "voice" else "the audio it is given"
+            raise ProtocolError("bad_message", f"in {self.mode} mode the avatar speaks with {speaks_with}, not with text")
         return speaker

@@ -1,5 +1,6 @@
 """Text to speech on a session's timeline: the chunker, the synthesis worker, placement, mouth animation, and
-the speech_started / word / speech_ended events, with interrupts that drop everything queued or playing.
+the speech_started / word / speech_ended events, with interrupts that drop everything queued or playing. Speech
+audio made elsewhere (an uploaded file) takes the same way from placement on.
 
 One worker per session synthesizes phrases in order, as fast as the engine allows, while earlier phrases play:
 each new phrase lands right after the previous one, so there is no gap beyond the voice's own pauses.
@@ -30,8 +31,11 @@ _SILENCE_LEVEL = 200
 
 @dataclass(frozen=True)
 class _Job:
+    """A phrase to synthesize, or speech audio ready to place; neither: the utterance is complete."""
+
     utterance: Utterance
-    phrase: str | None  # None: the utterance is complete
+    phrase: str | None = None
+    speech: Speech | None = None
 
 
 class Speaker(Performer):
@@ -61,7 +65,7 @@ class Speaker(Performer):
         self._active: list[Utterance] = []
         self._count = 0
         self._queued_chars = 0
-        self._face_pos = 0
+        self._queued_audio = 0
         self._worker = asyncio.create_task(self._work())
 
     @property
@@ -73,6 +77,11 @@ class Speaker(Performer):
     def pending_chars(self) -> int:
         """Text received and not yet synthesized."""
         return len(self._chunker.pending) + self._queued_chars
+
+    @property
+    def pending_audio(self) -> int:
+        """Timeline samples of speech not yet played: audio waiting to be placed, and placed audio ahead."""
+        return self._queued_audio + self._media.timeline.buffered(self._media.played)
 
     def text(self, delta: str, id: str | None = None, flush: bool = False) -> None:
         """A delta of the current utterance (a new one if none is open); ProtocolError too_large when the text
@@ -88,13 +97,24 @@ class Speaker(Performer):
         if flush:
             self.flush()
 
+    def audio(self, pcm: np.ndarray, id: str | None = None) -> None:
+        """Speech audio (int16 mono at the timeline's rate) as the next piece of the current utterance (a new one
+        if none is open), spoken after any text before it; the face network animates it like synthesized speech.
+        Long audio should come in pieces of a second or so, so that each piece's mouth is ready as it plays. The
+        caller bounds how much it hands over (`pending_audio`)."""
+        utterance = self._open or self._open_utterance(id)
+        for phrase in self._chunker.flush():
+            self._enqueue(utterance, phrase)
+        self._queued_audio += len(pcm)
+        self._put(_Job(utterance, speech=Speech(np.asarray(pcm, dtype=np.int16), TIMELINE_RATE)))
+
     def flush(self) -> None:
         utterance = self._open
         if utterance is None:
             return
         for phrase in self._chunker.flush():
             self._enqueue(utterance, phrase)
-        self._put(_Job(utterance, None))
+        self._put(_Job(utterance))
         self._open = None
 
     def interrupt(self, received_at: float) -> None:
@@ -102,11 +122,11 @@ class Speaker(Performer):
         self._worker.cancel()
         self._queue = asyncio.Queue()
         self._queued_chars = 0
+        self._queued_audio = 0
         self._chunker = Chunker(self._text_settings)
         self._open = None
         cut, end = self._media.cut(received_at)
-        self._face.reset(end)
-        self._face_pos = end
+        self._animation.reset(end)
         for utterance in list(self._active):
             self._end(utterance, interrupted=True, spoken=utterance.heard_before(cut))
         self._worker = asyncio.create_task(self._work())
@@ -124,7 +144,7 @@ class Speaker(Performer):
 
     def _enqueue(self, utterance: Utterance, phrase: str) -> None:
         self._queued_chars += len(phrase)
-        self._put(_Job(utterance, phrase))
+        self._put(_Job(utterance, phrase=phrase))
 
     def _put(self, job: _Job) -> None:
         self._idle.clear()
@@ -140,12 +160,16 @@ class Speaker(Performer):
             if self._queue.empty():
                 self._idle.set()
             job = await self._queue.get()
-            if job.phrase is None:
+            if job.phrase is None and job.speech is None:
                 await self._finish(job.utterance)
                 continue
             await self._wait_for_room()
-            speech = await self._synthesize(job.utterance, job.phrase)
-            self._queued_chars -= len(job.phrase)
+            if job.speech is not None:
+                speech = job.speech
+                self._queued_audio -= len(speech.pcm)
+            else:
+                speech = await self._synthesize(job.utterance, job.phrase)
+                self._queued_chars -= len(job.phrase)
             if speech is not None and len(speech.pcm):
                 await self._place(job.utterance, speech)
 
@@ -196,37 +220,24 @@ class Speaker(Performer):
         return max(self._media.played, self._clock.sample_now()) + self._lead
 
     async def _animate(self, start: int, pcm: np.ndarray, speech: Speech, skip: int) -> None:
-        gap = start - self._face_pos
-        if gap < 0 or gap > self._max_face_gap:
-            self._face.reset(start)
-        elif gap:
-            self._media.mouth.add(await self._face.push(np.zeros(gap, dtype=np.int16)))
-        self._face_pos = start + len(pcm)
         shift = skip / TIMELINE_RATE
         phonemes = [Timed(p.text, max(0.0, p.start - shift), p.end - shift) for p in speech.phonemes if p.end > shift]
-        self._media.mouth.add(await self._face.push(pcm, phonemes))
+        await self._animation.feed(start, pcm, phonemes)
 
     async def _finish(self, utterance: Utterance) -> None:
         if utterance.first_sample is None:
             self._end(utterance, interrupted=False, spoken="")
             return
         end = self._media.timeline.end
-        self._media.mouth.add(await self._face.flush())
-        self._face_pos += self._face.lookahead_samples
-        self._media.timeline.reserve(self._face_pos)
+        self._media.timeline.reserve(await self._animation.flush())
         self._media.audio_cues.at(end, lambda: self._end(utterance, interrupted=False, spoken=utterance.full_text()))
 
     def _cue_start(self, utterance: Utterance) -> None:
-        loop = asyncio.get_running_loop()
         assert utterance.first_sample is not None
-
-        def started() -> None:
-            self._metrics.first_audio.observe(loop.time() - utterance.received_at)
-            self._emit(events.speech_started(utterance.number, utterance.id))
-
-        self._media.audio_cues.at(utterance.first_sample, started)
-        self._media.video_cues.at(
-            utterance.first_sample, lambda: self._metrics.first_frame.observe(loop.time() - utterance.received_at)
+        self._media.cue_start(
+            utterance.first_sample,
+            utterance.received_at,
+            lambda: self._emit(events.speech_started(utterance.number, utterance.id)),
         )
 
     def _word(self, utterance: Utterance, word: PlacedWord) -> None:

@@ -21,12 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engines.timebase import (
-    SAMPLES_PER_FRAME,
-    FrameParams,
-    frame_center,
-    seconds_to_samples,
-)
+from engines.timebase import SAMPLES_PER_FRAME, seconds_to_samples
 from engines.vad.base import Transition, VoiceActivityDetector
 from server.config import MediaSettings, VoiceSettings
 from server.pipeline import events
@@ -82,7 +77,7 @@ class VoiceMirror(Performer):
     def __init__(self, stage: Stage, *, voice: AudioInput, vad: VoiceActivityDetector, settings: VoiceSettings) -> None:
         super().__init__(stage)
         self._settings = settings
-        self.delay = voice_delay(stage.face.lookahead_samples, stage.settings, settings)
+        self.delay = voice_delay(stage.animation.lookahead_samples, stage.settings, settings)
         self._max_lead = self.delay + seconds_to_samples(settings.max_backlog_s)
         self._shed_above = seconds_to_samples(settings.shed_above_s)
         self._mouth_lead = seconds_to_samples(settings.mouth_lead_s)
@@ -180,20 +175,9 @@ class VoiceMirror(Performer):
         """Hand audio at `start` (never before what was fed already) to the VAD and the face network."""
         for transition in self._vad.push(start, pcm):
             self._on_voice(transition)
-        gap, end = start - self._end, start + len(pcm)
-        if gap > self._max_face_gap:
-            self._face.reset(start)
-        elif gap > 0:
-            pcm = np.concatenate([np.zeros(gap, dtype=np.int16), pcm])
-        self._end = end
-        self._show(await self._face.push(pcm))
-
-    def _show(self, frames: FrameParams) -> None:
-        """Schedule the network's mouth where the voice is active and not interrupted; elsewhere the face rests."""
-        for offset in range(len(frames)):
-            frame = frames.first_frame + offset
-            if self._mouth_moves(frame_center(frame)):
-                self._media.mouth.add(FrameParams(frame, frames.params[offset : offset + 1]))
+        self._end = start + len(pcm)
+        # The face moves where the voice is active and not interrupted; elsewhere it rests.
+        await self._animation.feed(start, pcm, speaks=self._mouth_moves)
 
     def _mouth_moves(self, sample: int) -> bool:
         if self._muted(sample):

@@ -21,7 +21,9 @@ from typing import Any
 import aiohttp
 from aiohttp import WSMsgType, web
 
-from server.api.affinity import MAX_ROUTED_BODY, SESSION_HEADER, named_in_body, named_in_head, opens_session
+from server.api.affinity import (
+    FORM, JSON, MAX_ROUTED_BODY, SESSION_HEADER, named_in_body, named_in_head, opens_session,
+)
 from server.api.auth import require_query_token
 from server.config import ServerConfig
 from server.scale.metrics_merge import merge_expositions, node_metrics
@@ -59,7 +61,7 @@ class Front:
         self.config = config
         self.supervisor = supervisor
         self._clients: dict[int, aiohttp.ClientSession] = {}
-        self.app = web.Application()
+        self.app = web.Application(client_max_size=max(MAX_ROUTED_BODY, config.livetalking.max_upload_bytes))
         self.app.add_routes([
             web.get("/healthz", self.health),
             web.get("/metrics", self.metrics),
@@ -120,9 +122,9 @@ class Front:
         body: bytes | None = None
         session_id = named_in_head(request.path, request.query, request.headers)
         length = request.content_length
-        if session_id is None and request.content_type == "application/json" and length and length <= MAX_ROUTED_BODY:
+        if session_id is None and length and length <= self._routed_body_limit(request.content_type):
             body = await request.read()
-            session_id = named_in_body(request.content_type, body)
+            session_id = named_in_body(request.headers.get("Content-Type", ""), body)
         worker = self.supervisor.owner(session_id) if session_id else None
         if worker is None:
             worker = self.supervisor.pick(opening=session_id is None and opens_session(request.method, request.path))
@@ -135,6 +137,14 @@ class Front:
         except aiohttp.ClientError as exc:
             log.warning("worker %d did not answer %s %s: %s", worker.index, request.method, request.path, exc)
             return _error(502, "worker_failed", "the worker process handling this request failed; retry")
+
+    def _routed_body_limit(self, content_type: str) -> int:
+        """How much of a body naming no session in its head the front reads to find one in it (0: none)."""
+        if content_type == JSON:
+            return MAX_ROUTED_BODY
+        if content_type == FORM:  # a /humanaudio upload names its session in a form field, before or after its file
+            return self.config.livetalking.max_upload_bytes
+        return 0
 
     def _headers(self, request: web.Request) -> dict[str, str]:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _NOT_FORWARDED}

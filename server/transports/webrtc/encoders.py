@@ -31,11 +31,10 @@ from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.mediastreams import convert_timebase
 from aiortc.sdp import SessionDescription
 
-from engines.timebase import AUDIO_FRAME_SAMPLES, FPS, TIMELINE_RATE, VIDEO_CLOCK_RATE
+from engines.timebase import AUDIO_FRAME_SAMPLES, FPS, TIMELINE_RATE
 from server.config import Workers
+from server.transports.codecs import AUDIO_TIME_BASE, VIDEO_TIME_BASE, x264_options
 
-VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
-AUDIO_TIME_BASE = fractions.Fraction(1, TIMELINE_RATE)
 # A bitrate change smaller than this share keeps the running encoder (reopening costs a keyframe).
 REOPEN_BITRATE_CHANGE = 0.1
 KEYFRAME_INTERVAL = 3000  # frames: keyframes only when the receiver asks for one
@@ -134,15 +133,8 @@ class RenderedH264Encoder(_RenderedVideo, H264Encoder):
         codec = self._context("libx264", width, height)
         codec.framerate = fractions.Fraction(FPS, 1)
         codec.time_base = fractions.Fraction(1, FPS)
-        codec.profile = "Baseline"  # constrained baseline: what every WebRTC H.264 decoder takes
-        codec.options = {
-            "preset": self.preset,
-            "tune": "zerolatency",
-            "level": "31",
-            "maxrate": str(bitrate),
-            "bufsize": str(bitrate),
-            "forced-idr": "1",
-        }
+        # Baseline (x264 writes it as constrained baseline) at level 3.1: what every WebRTC H.264 decoder takes.
+        codec.options = x264_options(self.preset, "baseline", level="31", maxrate=str(bitrate), bufsize=str(bitrate))
         return codec
 
 
@@ -184,7 +176,7 @@ class Encoding:
     def video(self, codec: str) -> VideoEncoder:
         """The encoder for a negotiated video codec ("VP8" or "H264")."""
         if codec.lower() == "h264":
-            return RenderedH264Encoder(self._settings.h264_preset)
+            return RenderedH264Encoder(self._settings.webrtc_h264_preset)
         if codec.lower() == "vp8":
             return RenderedVp8Encoder(self._settings.vp8_speed, self._settings.vp8_static_threshold)
         raise ValueError(f"no encoder for video codec {codec}")

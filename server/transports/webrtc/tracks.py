@@ -17,7 +17,8 @@ from aiortc.mediastreams import MediaStreamTrack
 from engines.timebase import AUDIO_FRAME_SAMPLES, TIMELINE_RATE
 from server.pipeline.bus import Subscription
 from server.pipeline.clock import MediaClock
-from server.transports.webrtc.encoders import AUDIO_TIME_BASE, MonoOpusEncoder, VideoEncoder
+from server.transports.codecs import AUDIO_TIME_BASE
+from server.transports.webrtc.encoders import MonoOpusEncoder, VideoEncoder
 
 
 class _SessionTrack(MediaStreamTrack):
