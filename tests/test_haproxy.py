@@ -20,10 +20,12 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from client import AvatarClient
 from harness.server_process import ServerProcess, free_port, wait_healthy
+from tests.livetalking_client import LiveTalkingClient
 
 pytestmark = pytest.mark.slow
 
@@ -42,6 +44,10 @@ class Balancer:
     @property
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     def servers(self) -> dict[str, dict[str, str]]:
         """`show stat` of the backend, by server name: status (UP, DRAIN, DOWN, ...) and weight."""
@@ -157,6 +163,69 @@ async def test_a_full_node_gets_no_new_session(cluster):
     finally:
         await asyncio.gather(*(c.close() for c in [*fillers, *clients]))
     await settle(balancer, node1="UP")
+
+
+async def on_both_nodes(cluster, open_one) -> list:
+    """Sessions opened through HAProxy (`open_one()`) until each node holds at least one (a node of three slots
+    is full after three, so at most four)."""
+    balancer, first, second = cluster
+    opened = []
+    while 0 in (sessions(first), sessions(second)):
+        assert len(opened) < 2 * NODE_SESSIONS, (sessions(first), sessions(second))
+        opened.append(await open_one())
+        await settle(balancer)
+    return opened
+
+
+async def test_a_broadcast_sticks_to_its_node_by_its_path(cluster):
+    """With a broadcast on each node, a request HAProxy sent to the other node would get not_found (each request
+    on a connection of its own: HAProxy balances it alone)."""
+    balancer = cluster[0]
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
+
+        async def create() -> str:
+            async with http.post(balancer.base_url + "/v1/broadcasts", json={"outputs": []}) as response:
+                assert response.status == 201, await response.text()
+                return (await response.json())["id"]
+
+        broadcasts = []
+        try:
+            broadcasts = await on_both_nodes(cluster, create)
+            for broadcast in broadcasts:  # one after another: alternating between the nodes would miss one
+                for _ in range(3):
+                    async with http.post(f"{balancer.base_url}/v1/broadcasts/{broadcast}/say", json={"text": "Hi."}) as r:
+                        assert r.status == 202, await r.text()
+        finally:
+            for broadcast in broadcasts:
+                async with http.delete(f"{balancer.base_url}/v1/broadcasts/{broadcast}") as response:
+                    assert response.status == 204
+    await settle(balancer)
+
+
+async def test_a_livetalking_session_sticks_to_its_node_by_its_json_body(cluster):
+    balancer, first, second = cluster
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
+        clients: list[LiveTalkingClient] = []
+
+        async def offer() -> LiveTalkingClient:
+            client = LiveTalkingClient(balancer.base_url, http)
+            clients.append(client)
+            await client.start()
+            return client
+
+        try:
+            await on_both_nodes(cluster, offer)
+            for client in clients:
+                for _ in range(3):
+                    assert (await client.post("/is_speaking", {"sessionid": client.sessionid}))["code"] == 0
+        finally:
+            for client in clients:
+                await client.stop()
+    deadline = time.monotonic() + 30
+    while sessions(first) + sessions(second):  # a closed peer connection ends its session
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.2)
+    await settle(balancer)
 
 
 async def test_a_drained_node_finishes_its_session_and_exits(cluster):
