@@ -5,7 +5,9 @@
         ended = await avatar.wait_for("speech_ended")
 
 Received audio and video frames are handed to callbacks (or kept, when asked) with their arrival times, so a
-program can measure latency and lip sync as the user's browser would see them.
+program can measure latency and lip sync as the user's browser would see them. With `decode=False` nothing is
+decoded: the client only stamps RTP packets as they arrive (`client.wire`, see client/wire.py), which is what a
+load generator needs to measure a server without eating the CPU it measures.
 """
 from __future__ import annotations
 
@@ -21,12 +23,18 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import av
 import numpy as np
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from client.ice import IceConfig, IceError, check_relay, fetch_ice_config
+from client.wire import RtpArrival, WireTap
 
 
 class ServerError(Exception):
@@ -65,6 +73,15 @@ AudioCallback = Callable[[ReceivedAudio], None]
 VideoCallback = Callable[[ReceivedVideo], None]
 
 
+def _prefer(transceiver: RTCRtpTransceiver, codec: str) -> None:
+    """Offer `codec` first (then the rest, as aiortc orders them)."""
+    codecs = RTCRtpReceiver.getCapabilities(transceiver.kind).codecs
+    wanted = f"video/{codec}".lower()
+    if not any(c.mimeType.lower() == wanted for c in codecs):
+        raise ValueError(f"aiortc cannot receive {codec}")
+    transceiver.setCodecPreferences(sorted(codecs, key=lambda c: c.mimeType.lower() != wanted))
+
+
 def _with_token(url: str, token: str | None) -> str:
     if token is None:
         return url
@@ -92,6 +109,7 @@ class AvatarClient:
         self._media_flowing = {"audio": asyncio.Event(), "video": asyncio.Event()}
         self._ice_failed = asyncio.Event()
         pc.on("connectionstatechange", self._on_connection_state)
+        self.wire: dict[str, WireTap] = {}  # by kind, when the client does not decode
 
     @classmethod
     async def connect(
@@ -106,20 +124,24 @@ class AvatarClient:
         mode: str = "text",
         voice_track: MediaStreamTrack | None = None,
         ice: IceConfig | None = None,
+        decode: bool = True,
+        video_codec: str | None = None,
     ) -> AvatarClient:
         """Open the websocket, make the offer and return once the answer is applied (media then flows).
 
         In `mode="voice"` the avatar speaks with `voice_track` (any aiortc audio track, e.g. an ArrayAudioTrack),
         sent on a sendrecv audio transceiver; `voice` (a TTS voice) has no effect there. `ice`: the STUN and TURN
         servers and policy of the peer connection (default: the server's, from GET /v1/ice-servers); IceError
-        when a relay-only policy leaves it without candidates."""
+        when a relay-only policy leaves it without candidates. `decode=False` receives without decoding (RTP
+        arrivals in `wire`, video frames in `video_times`, no frames or callbacks). `video_codec` ("VP8", "H264")
+        puts that codec first in the offer, as a browser that prefers it would."""
         ice = ice if ice is not None else await fetch_ice_config(url, token)
         ws = await connect(_with_token(url, token), max_size=None)
         pc = RTCPeerConnection(ice.rtc_configuration())
         client = cls(ws, pc)
         client.keep_video = keep_video
         try:
-            await client._negotiate(avatar, voice, timeout, mode, voice_track, ice)
+            await client._negotiate(avatar, voice, timeout, mode, voice_track, ice, decode, video_codec)
         except BaseException:
             await client.close()
             raise
@@ -132,15 +154,30 @@ class AvatarClient:
         await self.close()
 
     async def _negotiate(
-        self, avatar: str | None, voice: str | None, timeout: float, mode: str, voice_track: MediaStreamTrack | None,
+        self,
+        avatar: str | None,
+        voice: str | None,
+        timeout: float,
+        mode: str,
+        voice_track: MediaStreamTrack | None,
         ice: IceConfig,
+        decode: bool,
+        video_codec: str | None,
     ) -> None:
         if voice_track is None:
-            self._pc.addTransceiver("audio", direction="recvonly")
+            audio = self._pc.addTransceiver("audio", direction="recvonly")
         else:
-            self._pc.addTransceiver(voice_track, direction="sendrecv")
-        self._pc.addTransceiver("video", direction="recvonly")
-        self._pc.on("track", self._on_track)
+            audio = self._pc.addTransceiver(voice_track, direction="sendrecv")
+        video = self._pc.addTransceiver("video", direction="recvonly")
+        if video_codec is not None:
+            _prefer(video, video_codec)
+        if decode:
+            self._pc.on("track", self._on_track)
+        else:
+            for transceiver in (audio, video):
+                tap = WireTap(transceiver.kind, functools.partial(self._on_packet, transceiver.kind))
+                tap.install(transceiver.receiver)
+                self.wire[transceiver.kind] = tap
         await self._pc.setLocalDescription(await self._pc.createOffer())
         await check_relay(self._pc.localDescription.sdp, ice)
         offer: dict[str, Any] = {"type": "offer", "sdp": self._pc.localDescription.sdp, "mode": mode}
@@ -224,8 +261,15 @@ class AvatarClient:
                     self.events.append(event)
                     self._new_event.notify_all()
         async with self._new_event:
-            self.events.append({"type": "closed", "code": self._ws.close_code, "_at": time.monotonic()})
+            self.events.append(
+                {"type": "closed", "code": self._ws.close_code, "reason": self._ws.close_reason, "_at": time.monotonic()}
+            )
             self._new_event.notify_all()
+
+    def _on_packet(self, kind: str, arrival: RtpArrival) -> None:
+        self._media_flowing[kind].set()
+        if kind == "video" and arrival.marker:
+            self.video_times.append((arrival.at, arrival.timestamp))
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         consume = self._consume_audio if track.kind == "audio" else self._consume_video

@@ -4,7 +4,7 @@ from __future__ import annotations
 from math import gcd
 
 import numpy as np
-from scipy.signal import resample_poly
+from engines.dsp import resample_poly
 
 
 def resample(pcm: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:

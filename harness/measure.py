@@ -19,6 +19,7 @@ import av
 import numpy as np
 
 from client import ReceivedAudio, ReceivedVideo
+from client.wire import RtpArrival
 
 AUDIO_RATE = 48_000
 VIDEO_CLOCK = 90_000
@@ -141,6 +142,16 @@ def video_stats(times: Sequence[tuple[float, int]], start: float, end: float) ->
     late = int(((arrivals - (origin + media)) > CLIENT_LATE_S).sum())
     fps = (len(window) - 1) / (arrivals[-1] - arrivals[0])
     return VideoStats(float(fps), len(window), missing, late)
+
+
+def wire_av_offset_ms(audio: Sequence[RtpArrival], video: Sequence[RtpArrival]) -> float:
+    """How much later video packets arrive than the audio packets of the same media time (ms; negative: earlier),
+    from RTP arrivals (client/wire.py): the difference of the two tracks' playout lines, each a low percentile of
+    (arrival - media time), media time counted from each stream's first packet. Assumes both streams start at
+    media time 0, as a session's do (its pacer's first audio and video frames are slot 0)."""
+    audio_line = playout_origin([a.at for a in audio], [a.timestamp / AUDIO_RATE for a in audio])
+    video_line = playout_origin([v.at for v in video], [v.timestamp / VIDEO_CLOCK for v in video])
+    return (video_line - audio_line) * 1000
 
 
 @dataclass(frozen=True)

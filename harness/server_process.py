@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -46,13 +47,51 @@ class ProcessSample:
         return 100.0 * (self.cpu_s - earlier.cpu_s) / max(1e-9, self.at - earlier.at)
 
 
-def sample_process(pid: int) -> ProcessSample:
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/<pid>/stat after the command name: fields[1] is the parent pid, [11] and [12] utime and stime."""
     with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+        return stat.read().rsplit(")", 1)[1].split()
+
+
+def _rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status") as status:
-        rss_kb = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
-    return ProcessSample(time.monotonic(), cpu, rss_kb / 1024)
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+
+
+def sample_process(pid: int) -> ProcessSample:
+    fields = _stat_fields(pid)
+    cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return ProcessSample(time.monotonic(), cpu, _rss_mb(pid))
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below `pid` (a server's worker processes)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                children.setdefault(int(_stat_fields(int(entry))[1]), []).append(int(entry))
+            except (OSError, IndexError):  # the process ended while the table was read
+                continue
+    found, todo = [], list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo.extend(children.get(child, []))
+    return found
+
+
+def sample_tree(pid: int) -> ProcessSample:
+    """CPU and memory of a process and all its descendants together (a server with worker processes).
+
+    CPU counts only processes alive now, so a worker that ended between two samples drops its time out."""
+    samples = []
+    for member in [pid, *descendants(pid)]:
+        try:
+            samples.append(sample_process(member))
+        except OSError:
+            continue
+    return ProcessSample(time.monotonic(), sum(s.cpu_s for s in samples), sum(s.rss_mb for s in samples))
 
 
 class ServerProcess:
@@ -74,6 +113,11 @@ class ServerProcess:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def wait(self, timeout: float) -> int:
+        """The exit code, once the server has exited on its own (drained); TimeoutExpired if not in time."""
+        assert self._proc is not None
+        return self._proc.wait(timeout)
+
     def __enter__(self) -> ServerProcess:
         log = open(self._log_path, "w") if self._log_path else subprocess.DEVNULL
         self._proc = subprocess.Popen(self._args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
@@ -82,7 +126,7 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         assert self._proc is not None
-        self._proc.terminate()
+        self._proc.send_signal(signal.SIGINT)  # stop now (SIGTERM would drain: wait for open sessions to end)
         try:
             self._proc.wait(15)
         except subprocess.TimeoutExpired:

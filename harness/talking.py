@@ -35,8 +35,11 @@ class Target:
     def metrics(self) -> dict[str, float]:
         return scrape_metrics(self.base, self.token)
 
-    async def connect(self, watch: MouthWatch | None = None, keep_audio: bool = True) -> AvatarClient:
-        client = await AvatarClient.connect(self.url, token=self.token)
+    async def connect(
+        self, watch: MouthWatch | None = None, keep_audio: bool = True, decode: bool = True
+    ) -> AvatarClient:
+        """A session with media flowing; `decode=False`: RTP arrivals only (client/wire.py), no decoding."""
+        client = await AvatarClient.connect(self.url, token=self.token, decode=decode)
         client.keep_audio = keep_audio
         client.on_video = watch
         await client.wait_for_media(timeout=30)
@@ -48,7 +51,10 @@ async def keep_talking(
 ) -> None:
     """Say one text after another, forever (cancel to stop); refused phrases do not stop it. With `talk_share`
     below 1, each utterance is followed by a pause of random length (0.5 to 1.5 times what makes the time from
-    `say` to `speech_ended` that share of the whole on average), as a person answering questions would."""
+    `say` to `speech_ended` that share of the whole on average), as a person answering questions would; with 0 the
+    session stays silent (idle frames only)."""
+    if talk_share <= 0:
+        await asyncio.Event().wait()
     rng = rng or random.Random(0)
     index = 0
     while True:
@@ -61,17 +67,20 @@ async def keep_talking(
 
 
 class TalkingSessions:
-    """N clients, each talking without pause; more can be added while the others talk."""
+    """N clients, each talking (without pause, or `talk_share` of the time); more can be added while the
+    others talk. `decode=False` clients do not decode what they receive (client/wire.py)."""
 
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: Target, decode: bool = True, talk_share: float = 1.0) -> None:
         self.target = target
+        self.decode = decode
+        self.talk_share = talk_share
         self.clients: list[AvatarClient] = []
         self._talkers: list[asyncio.Task] = []
 
     async def add(self) -> None:
-        client = await self.target.connect(keep_audio=False)
+        client = await self.target.connect(keep_audio=False, decode=self.decode)
         self.clients.append(client)
-        self._talkers.append(asyncio.create_task(keep_talking(client)))
+        self._talkers.append(asyncio.create_task(keep_talking(client, talk_share=self.talk_share)))
 
     async def close(self) -> None:
         for task in self._talkers:
@@ -81,8 +90,10 @@ class TalkingSessions:
 
 
 @contextlib.asynccontextmanager
-async def talking_sessions(target: Target) -> AsyncIterator[TalkingSessions]:
-    sessions = TalkingSessions(target)
+async def talking_sessions(
+    target: Target, decode: bool = True, talk_share: float = 1.0
+) -> AsyncIterator[TalkingSessions]:
+    sessions = TalkingSessions(target, decode, talk_share)
     try:
         yield sessions
     finally:

@@ -1,18 +1,21 @@
-"""The process: shared services, the HTTP app on one port, start and stop."""
+"""The process: shared services, the HTTP app on one port (or, as a node's worker, on a Unix socket behind the
+node's routing front), start, drain and stop."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import logging
 import sys
 
 from aiohttp import web
 
 from server.allocator import limit_malloc_arenas
+from server.api.affinity import forwarded_client
 from server.api.routes import make_app
 from server.config import ServerConfig
 from server.services import Services
 from server.transports.webrtc.ice import restrict_ice_hosts, turn_failure
-from server.transports.webrtc.vp8 import use_rendered_vp8
 
 log = logging.getLogger(__name__)
 
@@ -23,29 +26,33 @@ class AvatarServer:
         limit_malloc_arenas(config.memory.malloc_arenas)  # before the server's threads allocate
         if config.ice_hosts:
             restrict_ice_hosts(config.ice_hosts)
-        use_rendered_vp8(config.workers.vp8_speed)
         # Render, encoder and inference threads each take the GIL between native calls; Python's default 5 ms
         # hand-over interval lets a frame wait for it several times over, so the server hands it over sooner.
         sys.setswitchinterval(config.workers.gil_switch_interval_s)
         self.services = Services(config)
+        _return_freed_memory()
         self.app = make_app(self.services)
         self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
 
     @property
     def port(self) -> int:
         assert self._runner is not None
         return self._runner.addresses[0][1]
 
-    async def start(self) -> None:
+    async def start(self, unix_path: str | None = None) -> None:
+        """Listen on the configured host and port, or on the Unix socket `unix_path` (a node's worker)."""
+        if unix_path is not None:
+            self.app.middlewares.append(forwarded_client)
         self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
         await self._runner.setup()
-        self._site = web.TCPSite(self._runner, self.config.host, self.config.port)
-        await self._site.start()
+        if unix_path is None:
+            site: web.BaseSite = web.TCPSite(self._runner, self.config.host, self.config.port)
+        else:
+            site = web.UnixSite(self._runner, unix_path)
+        await site.start()
         log.info(
-            "listening on http://%s:%d/ (tts %s, face %s on %s, renderer %s, avatar %s)",
-            self.config.host,
-            self.port,
+            "listening on %s (tts %s, face %s on %s, renderer %s, avatar %s)",
+            site.name,
             self.config.tts,
             self.services.face.name,
             self.services.face.backend,
@@ -68,6 +75,15 @@ class AvatarServer:
         else:
             log.warning("%s: sessions fall back to direct candidates", reason)
 
+    async def drain(self, timeout_s: float) -> None:
+        """Take no new session and wait (at most `timeout_s`) until the open ones have ended."""
+        self.services.sessions.draining = True
+        log.info("draining: no new sessions; waiting for %d open ones to end", len(self.services.sessions))
+        try:
+            await asyncio.wait_for(self.services.sessions.drained(), timeout_s)
+        except TimeoutError:
+            log.warning("drain timed out with %d sessions open", len(self.services.sessions))
+
     async def stop(self) -> None:
         self._close_sessions()
         if self._runner is not None:
@@ -80,9 +96,9 @@ class AvatarServer:
         for session in list(self.services.sessions.values()):
             session.close("server stopping")
 
-    async def serve_forever(self) -> None:
-        await self.start()
-        try:
-            await asyncio.Future()
-        finally:
-            await self.stop()
+
+def _return_freed_memory() -> None:
+    """Hand the heap that start-up freed (model files parsed and copied while loading) back to the system: glibc
+    keeps it otherwise, and every worker process of a node would carry it for its whole life."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)

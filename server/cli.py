@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import logging
 import os
 import typing
 from collections.abc import Sequence
@@ -12,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from engines.tts.base import EngineUnavailable
-from server.app import AvatarServer
 from server.config import ServerConfig
+from server.logs import configure_logging
+from server.scale.node import serve
+from server.scale.supervisor import WorkerFailed
 
 
 def _option(f: dataclasses.Field) -> str:
@@ -100,23 +101,17 @@ def parse_args(argv: Sequence[str] | None = None) -> ServerConfig:
         config = ServerConfig(**_values(ServerConfig, args))
     except ValueError as error:
         parser.error(str(error))
-    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Every ICE candidate check is logged at INFO by aioice: one session would drown the server's own lines.
-    logging.getLogger("aioice").setLevel(max(logging.WARNING, logging.getLogger().level))
+    configure_logging(config.log_level)
     return config
-
-
-async def _serve(config: ServerConfig) -> None:
-    await AvatarServer(config).serve_forever()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     config = parse_args(argv)
     try:
-        asyncio.run(_serve(config))
-    except KeyboardInterrupt:
+        asyncio.run(serve(config))
+    except KeyboardInterrupt:  # before the node has started: nothing to drain
         pass
-    except EngineUnavailable as error:  # a model or service the operator named cannot be used: say what, plainly
+    except (EngineUnavailable, WorkerFailed) as error:  # what the operator named cannot be used: say what, plainly
         raise SystemExit(f"avatar-server: {error}") from None
 
 

@@ -55,9 +55,14 @@ class MediaSettings:
     speech_lead_s: float = setting(
         0.06, "new speech starts this far after the playback position: time to compute its first video frame (s)")
     render_ahead_s: float = setting(0.04, "a video frame is rendered this long before it is due (s)")
+    encode_lead_s: float = setting(
+        0.015, "a rendered frame goes to its outputs this long before it is due, so they can encode it in time (s)")
     max_behind_s: float = setting(0.1, "a pacer this far behind its slot skips to the present instead of drifting (s)")
     interrupt_fade_s: float = setting(0.005, "an interrupt fades the audio out over this long: no click (s)")
-    release_frames: int = setting(2, "video frames over which the mouth returns to rest after speech stops")
+    release_frames: int = setting(
+        2, "video frames over which the mouth eases to rest after speech stops (ease-out: a quarter left after one)")
+    idle_motion_every: int = setting(
+        3, "a face at rest moves its head every this many frames; the frames between repeat the picture (1: all)")
     speech_gestures: bool = setting(
         True, "nod, tilt and raise the brows with the speech (from its audio, in text and voice mode)")
     gesture_release_frames: int = setting(
@@ -76,6 +81,10 @@ class TextSettings:
         (60, 100, 180), "longest first, second, later phrase before a cut at a word boundary (comma-separated)")
     clause_min_words: tuple[int, ...] = setting(
         (2, 3), "words a first, later phrase needs before clause punctuation may end it (comma-separated)")
+    first_words: int = setting(
+        3, "a first phrase with no punctuation yet is cut after this many words, not on a function word (0: never)")
+    first_clause_words: int = setting(
+        7, "...unless the text at hand already ends a clause within this many words (a sentence said at once)")
 
 
 @dataclass(frozen=True)
@@ -112,6 +121,9 @@ class AudioInputSettings:
         "look-ahead is drawn (s)")
 
 
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
+
+
 @dataclass(frozen=True)
 class Workers:
     """Threads of the process and their priorities."""
@@ -122,12 +134,41 @@ class Workers:
     gil_switch_interval_s: float = setting(
         0.001, "how soon a thread hands the GIL over; shorter than Python's 5 ms keeps frames on time (s)")
     vp8_speed: int = setting(-10, "libvpx real-time speed step, -16 (fastest) .. -1 (best quality)")
+    vp8_static_threshold: int = setting(
+        400, "libvpx skips macroblocks that changed less than this since the last frame (0: encode all)")
+    webrtc_h264_preset: str = setting(
+        "ultrafast", "x264 speed preset of WebRTC viewers' H.264 video (offers that prefer H.264)",
+        choices=X264_PRESETS)
+    opus_bitrate: int = setting(32_000, "Opus bitrate of the (mono) voice, bit/s")
+    encode_threads: int = setting(0, "video encoder threads shared by all viewers (0: one per core)")
 
     def render_pool_size(self) -> int:
         return self.render_threads or os.cpu_count() or 2
 
+    def encode_pool_size(self) -> int:
+        return self.encode_threads or os.cpu_count() or 2
 
-X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
+
+@dataclass(frozen=True)
+class ScaleSettings:
+    """Worker processes behind the one port, and how the node tells a load balancer (HAProxy) its headroom."""
+
+    workers: int = setting(
+        0, "worker processes behind the one port, each with its own event loop and engines (0: one per core)")
+    agent_port: int | None = setting(
+        None, "TCP port of an HAProxy agent-check answering this node's weight, or drain when full (none: off)")
+    agent_host: str = setting("0.0.0.0", "address the agent-check port listens on")
+    drain_timeout_s: float = setting(
+        3600.0, "after SIGTERM the node takes no new session and waits this long for open ones to end (s)")
+    report_interval_s: float = setting(0.25, "how often each worker reports its sessions and load (s)")
+    restart_delay_s: float = setting(1.0, "a worker that died is restarted after this long, doubling while it keeps dying (s)")
+
+    def worker_count(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+    def __post_init__(self) -> None:
+        if self.workers < 0:
+            raise ValueError("--workers must be 0 (one per core) or more")
 
 
 @dataclass(frozen=True)
@@ -241,8 +282,8 @@ class RenderSettings:
         if not _RENDER_DEVICE.fullmatch(self.render_device):
             raise ValueError(f"--render-device must be auto, cpu, cuda or cuda:N, not {self.render_device!r}")
 
-    def renderer_options(self, threads: int) -> RendererOptions:
-        return RendererOptions(threads=threads, device=self.render_device)
+    def renderer_options(self, threads: int, idle_motion_every: int = 1) -> RendererOptions:
+        return RendererOptions(threads=threads, device=self.render_device, idle_motion_every=idle_motion_every)
 
 
 _RENDER_DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
@@ -416,6 +457,7 @@ class ServerConfig:
     isolation: IsolationSettings = field(default_factory=IsolationSettings)
     memory: MemorySettings = field(default_factory=MemorySettings)
     uploads: AvatarUploadSettings = field(default_factory=AvatarUploadSettings)
+    scale: ScaleSettings = field(default_factory=ScaleSettings)
 
     def __post_init__(self) -> None:
         if self.max_sessions < 1:

@@ -31,6 +31,7 @@ from server.pipeline.session import PipelineResources
 from server.sessions import SessionTable
 from server.synthesis_pool import SynthesisPool
 from server.transports.ice_servers import IceServer, ice_servers
+from server.transports.webrtc.encoders import Encoding
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,9 @@ class Services:
         voice_model = config.voice_mode.voice_face_model or VOICE_MODEL
         self.voice_face = self._face_engine(voice_model) if config.face_driver == "network" else self.face
         workers = config.workers
-        self.renderers = create_renderer(config.renderer, config.render.renderer_options(workers.render_pool_size()))
+        self.renderers = create_renderer(
+            config.renderer, config.render.renderer_options(workers.render_pool_size(), config.media.idle_motion_every)
+        )
         uploads = config.uploads.avatar_uploads
         self.avatar_preparer = AvatarPreparer(uploads, config.uploads.avatar_prepare_nice) if uploads else None
         try:
@@ -80,6 +83,7 @@ class Services:
             initargs=(workers.tts_nice,),
             on_stall=self.metrics.tts_stalled_threads.set,
         )
+        self.encoding = Encoding(workers)
         admission = Admission(
             config.max_sessions, config.admit_by_headroom, config.max_late_fraction, config.lateness_window_s
         )
@@ -142,6 +146,7 @@ class Services:
             "status": "ok",
             "sessions": len(self.sessions),
             "max_sessions": self.config.max_sessions,
+            "draining": self.sessions.draining,
             "tts": self.config.tts,
             "face_backend": self.face.backend,
             "face_driver": self.face.name,
@@ -167,6 +172,7 @@ class Services:
         self.tts_pool.shutdown(wait=False, cancel_futures=True)
         if self.avatar_preparer is not None:
             self.avatar_preparer.close()
+        self.encoding.close()
 
 
 def _engine_options(tts: TtsSettings) -> EngineOptions:
@@ -187,5 +193,8 @@ def _engine_options(tts: TtsSettings) -> EngineOptions:
 
 
 def _lower_priority(nice: int) -> None:
-    """Give the calling thread a nice value (Linux schedules threads individually)."""
-    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+    """Lower the calling thread's priority by `nice` below the process's own (Linux schedules threads
+    individually): relative, so that a server started at another nice value keeps the same gap to its render
+    threads instead of being set to an absolute value."""
+    thread = threading.get_native_id()
+    os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + nice))

@@ -1,4 +1,5 @@
-"""Helpers for the real-browser tests: the server as a subprocess, Debian's chromium, and in-page probes.
+"""Helpers for the real-browser tests: the server as a subprocess, Debian's chromium (harness/browser.py), and
+in-page probes.
 
 The probes measure what a viewer gets (frames painted by the <video>, sound coming out of the remote stream)
 with the browser's own APIs, independently of the page's code, so a page that only pretends to play fails.
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -17,23 +19,11 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from playwright.async_api import Browser, Page, Playwright
+from playwright.async_api import Page
+
+from harness.browser import CHROMIUM, CHROMIUM_ARGS, launch_chromium, page_now_ms, wait_for_state
 
 REPO = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
-# The flags docs/design.md lists for headless chromium on a loopback-only machine; the profile is a fresh temp dir
-# that Playwright creates for every launch.
-CHROMIUM_ARGS = [
-    "--autoplay-policy=no-user-gesture-required",
-    "--allow-loopback-in-peer-connection",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--use-fake-ui-for-media-stream",
-]
 SERVER_START_TIMEOUT_S = 120.0
 # RMS level of the page's analyser on the remote audio: the server sends digital silence between utterances, and
 # speech is far louder than this.
@@ -77,21 +67,12 @@ def running_server(*extra_args: str, port: int | None = None) -> Iterator[str]:
                 time.sleep(0.25)
             yield base_url
         finally:
-            process.terminate()
+            process.send_signal(signal.SIGINT)  # stop now; SIGTERM would drain (wait for the open sessions)
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-
-
-async def launch_chromium(playwright: Playwright) -> Browser:
-    return await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-
-
-async def wait_for_state(page: Page, state: str, timeout_ms: float = 30_000) -> None:
-    """Waits until the page shows `state` (connecting, live, busy, disconnected)."""
-    await page.wait_for_function("(s) => document.body.dataset.state === s", arg=state, timeout=timeout_ms)
 
 
 async def painted_fps(page: Page, seconds: float) -> float:
@@ -149,10 +130,6 @@ async def start_audio_probe(page: Page) -> None:
             window.__audioProbe = { context, levels };
         }"""
     )
-
-
-async def page_now_ms(page: Page) -> float:
-    return await page.evaluate("performance.now()")
 
 
 async def peak_level(page: Page, since_ms: float, until_ms: float | None = None) -> float:

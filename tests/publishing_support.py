@@ -22,6 +22,7 @@ from server.transports.base import Output, OutputStatus
 from server.transports.encoder import BroadcastEncoder
 from server.transports.registry import OUTPUTS, output_kind
 from server.transports.requests import OutputContext
+from server.transports.webrtc.encoders import Encoding
 from server.transports.webrtc.ice import restrict_ice_hosts
 from server.transports.webrtc.publishing import PublishSettings
 from tests.conftest import make_config
@@ -30,6 +31,7 @@ from tests.conftest import make_config
 QUICK_RETRIES = {"output_retry_min_s": 0.2, "output_retry_max_s": 1.0}
 CONFIG = make_config(tts="espeak", broadcast=QUICK_RETRIES)
 SETTINGS = PublishSettings.of(CONFIG)
+ENCODING = Encoding(CONFIG.workers)  # the viewers' encoders of a server's Services, for outputs built here
 LOG = session_log("test")
 # What "25 fps" is held to. Every frame is stamped 3600 ticks after the one before (the media is 25 fps by its
 # timestamps); on the shared 2-core box, publisher, media server and viewers in one process lose a few of them and
@@ -41,7 +43,7 @@ SPEECH = "Hello everyone, and welcome to the show. Today we talk about streaming
 
 def requested(spec: dict, encoder: BroadcastEncoder | None = None) -> Output:
     """The output a broadcast request with output `spec` gets (ProtocolError when it is refused)."""
-    context = OutputContext("test", CONFIG, encoder or BroadcastEncoder(CONFIG.broadcast, LOG), LOG)
+    context = OutputContext("test", CONFIG, encoder or BroadcastEncoder(CONFIG.broadcast, LOG), LOG, ENCODING)
     return OUTPUTS.load(output_kind(spec)).from_request(spec, context)
 
 

@@ -22,7 +22,29 @@ def test_deltas_split_mid_word_never_split_words():
         c = Chunker(TextSettings())
         phrases = feed(c, text, step) + c.flush()
         assert " ".join(phrases).split() == text.split()
-        assert phrases[0] == "The quick brown fox jumps over the lazy dog,"
+        assert phrases[:2] == ["The quick brown", "fox jumps over the lazy dog,"]
+
+
+def test_a_stream_without_punctuation_starts_after_a_few_words_not_on_a_function_word():
+    for step in (1, 4):
+        c = Chunker(TextSettings(first_words=3))
+        assert feed(c, "I went to the store and bought some bread ", step)[0] == "I went to the store"
+        c = Chunker(TextSettings(first_words=3))
+        assert feed(c, "Sure, I can help you with that ", step)[0] == "Sure, I can help", "one word is no clause"
+    c = Chunker(TextSettings(first_words=3))
+    assert c.push("of the in to a ") == []
+    assert c.push("the ") == ["of the in to a the"], "at most three words past the few"
+    c = Chunker(TextSettings(first_words=3))
+    assert c.push("a" * 20_000)[0] == "a" * 60, "one run without spaces is cut at the limit, no word rule"
+
+
+def test_a_clause_already_in_hand_is_taken_whole_and_early_punctuation_still_cuts():
+    c = Chunker(TextSettings(first_words=3, first_clause_words=7))
+    assert c.push("Let me check that for you. Then more ") == ["Let me check that for you."]
+    c = Chunker(TextSettings(first_words=3))
+    assert feed(c, "Hello! How are you doing today ", 4)[0] == "Hello!"
+    c = Chunker(TextSettings(first_words=0))
+    assert c.push("no punctuation here at all so far ") == [], "first_words 0: waits as before"
 
 
 def test_clause_needs_a_few_words_and_more_after_the_first_phrase():
@@ -40,7 +62,7 @@ def test_short_clause_waits():
 
 
 def test_flush_emits_rest_and_resets_first_phrase_limit():
-    c = Chunker(TextSettings(phrase_max_chars=(20, 100)))
+    c = Chunker(TextSettings(phrase_max_chars=(20, 100), first_words=0))
     assert c.flush() == []
     assert c.push("one two three four five six seven ") == ["one two three four"]
     assert c.flush() == ["five six seven"]
@@ -49,7 +71,7 @@ def test_flush_emits_rest_and_resets_first_phrase_limit():
 
 def test_long_text_without_punctuation_is_cut_at_word_boundaries_with_growing_limits():
     words = [f"word{i}" for i in range(400)]
-    c = Chunker(TextSettings(phrase_max_chars=(60, 100, 180)))
+    c = Chunker(TextSettings(phrase_max_chars=(60, 100, 180), first_words=0))
     phrases = feed(c, " ".join(words) + " ", 5) + c.flush()
     assert " ".join(phrases).split() == words
     assert 40 < len(phrases[0]) <= 60
@@ -59,7 +81,7 @@ def test_long_text_without_punctuation_is_cut_at_word_boundaries_with_growing_li
 
 
 def test_abbreviations_and_decimals_do_not_end_sentences():
-    c = Chunker(TextSettings())
+    c = Chunker(TextSettings(first_words=0))
     assert c.push("Dr. Smith paid 3.50 dollars to J. Doe. Then ") == ["Dr. Smith paid 3.50 dollars to J. Doe."]
 
 

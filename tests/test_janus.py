@@ -20,7 +20,6 @@ from harness.whip_server import JanusWhipServer
 from server.pipeline.errors import ProtocolError
 from server.services import Services
 from server.transports.webrtc.janus_api import JanusSession
-from server.transports.webrtc.vp8 import use_rendered_vp8
 from tests.browser_support import (
     SPEECH_LEVEL,
     launch_chromium,
@@ -62,7 +61,6 @@ if MEDIA_IP is None:
 
 @pytest.fixture(scope="module")
 def services() -> Services:
-    use_rendered_vp8(CONFIG.workers.vp8_speed)
     return Services(CONFIG)
 
 

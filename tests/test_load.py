@@ -64,9 +64,9 @@ async def test_admission_by_headroom_refuses_while_frames_are_late(server, ws_ur
         await first.wait_for_media()
         render = AvatarRenderer.render
 
-        def overloaded(self, frame, params):
+        def overloaded(self, frame, params, motion_frame=None):
             time.sleep(0.06)  # longer than a frame lasts: every frame is late, as on a machine out of CPU
-            return render(self, frame, params)
+            return render(self, frame, params, motion_frame)
 
         monkeypatch.setattr(AvatarRenderer, "render", overloaded)
         await asyncio.sleep(1.5)

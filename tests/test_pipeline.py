@@ -88,14 +88,17 @@ async def test_interrupt_in_fake_time(services):
     pcm = np.concatenate([f.pcm for f in run.audio])
     fade = round(services.config.media.interrupt_fade_s * TIMELINE_RATE)
     assert np.abs(pcm[cut_sample + fade + AUDIO_FRAME_SAMPLES :]).max() == 0  # silent after the fade
+    media = services.config.media
     # The head eases back to rest over gesture_release_frames: no jump, and still from then on.
     gestures = run.gestures()
-    after = round(cut_at * 25) + services.config.media.gesture_release_frames + 2
+    after = round(cut_at * 25) + media.gesture_release_frames + 2
     assert np.abs(np.diff(gestures, axis=0)).max() < 0.6  # a quick nod: about 2 px a frame
     assert not gestures[after:].any()
-    cut_frame = cut_sample // SAMPLES_PER_FRAME
-    rest_by = cut_frame + 1 + services.config.media.release_frames
-    assert all(run.jaw(n) == 0 for n in range(rest_by, len(run.video)))
+    # The first frame to leave after the interrupt is drawn again if it was drawn before it, so the mouth is at
+    # rest from the release_frames-th frame that leaves after it on.
+    first_out = next(n for n in range(len(run.video)) if n * 0.04 - media.encode_lead_s > cut_at)
+    assert first_out <= cut_sample // SAMPLES_PER_FRAME + 2
+    assert all(run.jaw(n) == 0 for n in range(first_out + media.release_frames - 1, len(run.video)))
 
 
 async def test_a_live_voice_moves_the_head_as_speech_from_text_does():

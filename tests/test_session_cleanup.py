@@ -46,7 +46,7 @@ async def settle(server, timeout: float = 10.0) -> None:
 
 
 # Workers of the process-wide pools (bounded, and started lazily, so their count may grow up to the bound).
-POOL_THREADS = ("ThreadPoolExecutor-", "render_", "tts_", "face-infer_", "asyncio_")
+POOL_THREADS = ("ThreadPoolExecutor-", "render_", "encode_", "tts_", "face-infer_", "asyncio_")
 
 
 def session_threads() -> list[str]:

@@ -8,6 +8,11 @@ client over real WebRTC and measures what arrives. Server-side CPU and memory co
     .venv/bin/python -m tools.bench_e2e                      # latency, A/V offset, interrupt, 1 steady session
     .venv/bin/python -m tools.bench_e2e --phases steady --sessions 4
     .venv/bin/python -m tools.bench_e2e --phases sweep --sweep-max 10
+    .venv/bin/python -m tools.bench_e2e --phases sweep --no-decode --talk-share 0.25   # load client, no decoding
+    .venv/bin/python -m tools.bench_e2e --phases stream,wire --sessions 4   # first audio on the wire, A/V offset
+
+The steady and sweep phases measure capacity; `--no-decode` makes their clients stamp RTP packets instead of
+decoding (client/wire.py), so that the load client does not take the CPU it measures on the same machine.
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from client import AvatarClient
+from client.wire import loud
 from engines.avatar import load_avatar
 from harness.measure import (
     MouthWatch,
@@ -34,6 +40,7 @@ from harness.measure import (
     silent_from,
     summary,
     video_stats,
+    wire_av_offset_ms,
 )
 from harness.server_process import (
     ServerProcess,
@@ -41,16 +48,19 @@ from harness.server_process import (
     http_base,
     metrics_delta,
     sample_process,
+    sample_tree,
     wait_healthy,
 )
 from harness.talking import TalkingSessions, Target, talking_sessions
-from tools.bench_common import SHORT_PHRASES
+from tools.bench_common import REPLIES_PUNCTUATED, REPLIES_UNPUNCTUATED, SHORT_PHRASES
 
 SENTENCES = SHORT_PHRASES
 VOWELS = ["Ah.", "Oh.", "Ah!", "Oh!", "Aah."]
 LONG_TEXT = "This is a long answer that keeps on going, so that there is plenty of speech left to interrupt."
 FPS_TARGET = 24.5  # 25 fps, allowing for the first and last frame of a window
 MAX_LATE = 0.01
+SPEECH_DBOV = 50  # an audio packet at least this loud (RFC 6464 level) carries speech
+STREAM_CHARS, STREAM_INTERVAL_S = 4, 0.02  # an LLM at about 50 tokens per second
 
 
 @contextlib.contextmanager
@@ -183,7 +193,7 @@ async def interrupt_phase(target: Target, trials: int) -> dict[str, Any]:
 
 async def steady_window(target: Target, sessions: TalkingSessions, seconds: float) -> dict[str, Any]:
     """Frame rate and lateness at every client, server late frames, and CPU and memory, over one window."""
-    server_before = sample_process(target.pid) if target.pid else None
+    server_before = sample_tree(target.pid) if target.pid else None
     bench_before = sample_process(os.getpid())
     metrics_before = target.metrics()
     began = time.monotonic()
@@ -209,7 +219,7 @@ async def steady_window(target: Target, sessions: TalkingSessions, seconds: floa
         "bench_process_cpu_percent": round(bench_after.cpu_percent_since(bench_before), 1),
     }
     if server_before is not None:
-        server_after = sample_process(target.pid)
+        server_after = sample_tree(target.pid)
         cpu = server_after.cpu_percent_since(server_before)
         result |= {
             "server_cpu_percent": round(cpu, 1),
@@ -238,9 +248,11 @@ def holds_25fps_at_client(stats: list[VideoStats]) -> bool:
     return all(s.fps >= FPS_TARGET and s.missing_or_late_fraction <= MAX_LATE for s in stats)
 
 
-async def steady_phase(target: Target, sessions_wanted: int, seconds: float) -> dict[str, Any]:
+async def steady_phase(
+    target: Target, sessions_wanted: int, seconds: float, args: argparse.Namespace
+) -> dict[str, Any]:
     idle = await idle_server(target)
-    async with talking_sessions(target) as sessions:
+    async with talking_sessions(target, not args.no_decode, args.talk_share) as sessions:
         for _ in range(sessions_wanted):
             await sessions.add()
         await asyncio.sleep(3.0)  # every session talking, warm caches
@@ -248,12 +260,17 @@ async def steady_phase(target: Target, sessions_wanted: int, seconds: float) -> 
     return {"idle_server": idle, **window, **memory_per_session(idle, window)}
 
 
-async def sweep_phase(target: Target, max_sessions: int, seconds: float) -> dict[str, Any]:
-    """Add talking sessions one at a time; the answer is the last count that still held 25 fps."""
+async def sweep_phase(
+    target: Target, max_sessions: int, seconds: float, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Add talking sessions one at a time (from --sweep-from on); the answer is the last count that still held
+    25 fps."""
     idle = await idle_server(target)
     steps = []
-    async with talking_sessions(target) as sessions:
-        for _ in range(max_sessions):
+    async with talking_sessions(target, not args.no_decode, args.talk_share) as sessions:
+        for _ in range(args.sweep_from - 1):
+            await sessions.add()
+        for _ in range(args.sweep_from, max_sessions + 1):
             await sessions.add()
             await asyncio.sleep(3.0)
             window = await steady_window(target, sessions, seconds)
@@ -264,27 +281,27 @@ async def sweep_phase(target: Target, max_sessions: int, seconds: float) -> dict
     return {
         "idle_server": idle,
         "steps": steps,
-        "largest_sessions_at_25fps": _largest_held(steps, "holds_25fps"),
-        "largest_sessions_at_25fps_at_client": _largest_held(steps, "holds_25fps_at_client"),
+        "largest_sessions_at_25fps": _largest_held(steps, "holds_25fps", args.sweep_from),
+        "largest_sessions_at_25fps_at_client": _largest_held(steps, "holds_25fps_at_client", args.sweep_from),
     }
 
 
-def _largest_held(steps: list[dict[str, Any]], key: str) -> int:
-    """The largest N such that every count from 1 to N held."""
+def _largest_held(steps: list[dict[str, Any]], key: str, first: int) -> int:
+    """The largest N such that every count measured from `first` to N held (0: `first` did not)."""
     held = {s["sessions"] for s in steps if s[key]}
-    largest = 0
+    largest = first - 1
     while largest + 1 in held:
         largest += 1
-    return largest
+    return largest if largest >= first else 0
 
 
 async def idle_server(target: Target, seconds: float = 2.0) -> dict[str, float] | None:
     """The server's own CPU and memory with no session open."""
     if target.pid is None:
         return None
-    before = sample_process(target.pid)
+    before = sample_tree(target.pid)
     await asyncio.sleep(seconds)
-    after = sample_process(target.pid)
+    after = sample_tree(target.pid)
     return {"cpu_percent": round(after.cpu_percent_since(before), 1), "rss_mb": round(after.rss_mb, 1)}
 
 
@@ -305,12 +322,87 @@ def print_step(window: dict[str, Any]) -> None:
     )
 
 
+def first_loud_packet(client: AvatarClient, after: float) -> float | None:
+    """Arrival of the first speech packet on the wire after `after` (the utterance must have ended)."""
+    return next((a.at for a in client.wire["audio"].arrivals if a.at >= after and loud(a, SPEECH_DBOV)), None)
+
+
+def first_pause_ms(client: AvatarClient, after: float) -> float | None:
+    """The first pause in the speech after `after`: the longest run of quiet packets (at least 60 ms) in the
+    first 2 s of speech, in ms. Where a reply was cut after a few words, it is the pause at that seam."""
+    packets = [a for a in client.wire["audio"].arrivals if a.at >= after]
+    start = next((i for i, a in enumerate(packets) if loud(a, SPEECH_DBOV)), None)
+    if start is None:
+        return None
+    runs, quiet = [], 0
+    for packet in packets[start : start + 100]:
+        if loud(packet, SPEECH_DBOV):
+            if quiet >= 3:
+                runs.append(quiet)
+            quiet = 0
+        else:
+            quiet += 1
+    return 20.0 * runs[0] if runs else None
+
+
+async def stream_phase(target: Target) -> dict[str, Any]:
+    """First delta (or `say`) -> first speech packet on the wire, with a client that does not decode: replies
+    streamed in 4-character deltas every 20 ms with and without early punctuation, and short `say`s. Also the
+    first pause in each reply's speech: at the comma or full stop of a punctuated one, at the seam after the
+    first few words of an unpunctuated one (how much the early cut breaks the flow)."""
+    client = await target.connect(decode=False)
+    results: dict[str, list[float]] = {"say": [], "streamed_punctuated": [], "streamed_unpunctuated": []}
+    pauses: dict[str, list[float]] = {kind: [] for kind in results}
+    texts = [("say", t) for t in SENTENCES] + [("streamed_punctuated", t) for t in REPLIES_PUNCTUATED] + [
+        ("streamed_unpunctuated", t) for t in REPLIES_UNPUNCTUATED]
+    try:
+        before = target.metrics()
+        for kind, text in texts:
+            sent = time.monotonic()
+            if kind == "say":
+                await client.say(text)
+            else:
+                await client.stream(text, chunk_chars=STREAM_CHARS, interval_s=STREAM_INTERVAL_S)
+            await client.wait_for("speech_ended", timeout=30)
+            await asyncio.sleep(0.4)
+            heard = first_loud_packet(client, sent)
+            if heard is not None:
+                results[kind].append(ms(heard - sent))
+            pause = first_pause_ms(client, sent)
+            if pause is not None:
+                pauses[kind].append(pause)
+        delta = metrics_delta(before, target.metrics())
+    finally:
+        await client.close()
+    return {
+        **{f"{kind}_to_first_audio_on_the_wire_ms": summary(values) | {"all": values}
+           for kind, values in results.items()},
+        **{f"{kind}_first_pause_ms": summary(values) | {"all": values} for kind, values in pauses.items()},
+        "server_first_audio_ms": server_histogram(delta, "avatar_time_to_first_audio_seconds"),
+    }
+
+
+async def wire_phase(target: Target, sessions_wanted: int, seconds: float) -> dict[str, Any]:
+    """How much later video packets arrive than the audio of the same media time, per session, with
+    `sessions_wanted` sessions talking (no decoding)."""
+    async with talking_sessions(target, decode=False) as sessions:
+        for _ in range(sessions_wanted):
+            await sessions.add()
+        await asyncio.sleep(seconds)
+        offsets = [round(wire_av_offset_ms(c.wire["audio"].arrivals, c.wire["video"].arrivals), 2)
+                   for c in sessions.clients]
+    return {"sessions": sessions_wanted, "seconds": seconds, "video_after_audio_ms": summary(offsets),
+            "per_session_ms": offsets}
+
+
 PHASES: dict[str, Callable[[Target, argparse.Namespace], Any]] = {
     "latency": lambda target, args: latency_phase(target),
     "av": lambda target, args: av_phase(target, args.av_repeats),
     "interrupt": lambda target, args: interrupt_phase(target, args.interrupts),
-    "steady": lambda target, args: steady_phase(target, args.sessions, args.seconds),
-    "sweep": lambda target, args: sweep_phase(target, args.sweep_max, args.seconds),
+    "steady": lambda target, args: steady_phase(target, args.sessions, args.seconds, args),
+    "sweep": lambda target, args: sweep_phase(target, args.sweep_max, args.seconds, args),
+    "stream": lambda target, args: stream_phase(target),
+    "wire": lambda target, args: wire_phase(target, args.sessions, args.seconds),
 }
 
 
@@ -319,6 +411,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         health = wait_healthy(target.base)
         results: dict[str, Any] = {
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+            "load_average_before": [round(x, 2) for x in os.getloadavg()],
             "server": {k: health.get(k) for k in ("tts", "face_driver", "face_backend", "default_avatar")},
             "target": asdict(target) | {"token": None},
         }
@@ -326,6 +419,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             print(f"phase {phase} ...", flush=True)
             results[phase] = await PHASES[phase](target, args)
             print(json.dumps(results[phase], indent=1), flush=True)
+        results["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    print(f"1/5/15-minute load average before {results['load_average_before']}, after {results['load_average_after']}")
     return results
 
 
@@ -338,6 +433,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sessions", type=int, default=1, help="talking sessions in the steady phase")
     p.add_argument("--seconds", type=float, default=20.0, help="measurement window of steady and sweep steps")
     p.add_argument("--sweep-max", type=int, default=10, help="most sessions the sweep tries")
+    p.add_argument("--sweep-from", type=int, default=1, help="sessions of the sweep's first step")
+    p.add_argument("--no-decode", action="store_true",
+                   help="steady and sweep clients stamp RTP arrivals and count frames without decoding")
+    p.add_argument("--talk-share", type=float, default=1.0,
+                   help="share of the time each steady/sweep session talks (1: without pause)")
     p.add_argument("--av-repeats", type=int, default=2, help="rounds of the vowel list in the A/V phase")
     p.add_argument("--interrupts", type=int, default=5)
     p.add_argument("--max-sessions", type=int, default=32, help="--max-sessions of the server this tool starts")

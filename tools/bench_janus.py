@@ -33,7 +33,6 @@ from server.transports.encoder import BroadcastEncoder
 from server.transports.requests import OutputContext
 from server.transports.webrtc.ice import restrict_ice_hosts
 from server.transports.webrtc.janus import JanusOutput
-from server.transports.webrtc.vp8 import use_rendered_vp8
 from tools.bench_common import publish
 
 ROOM = 1234
@@ -73,11 +72,10 @@ async def keep_talking(pipeline: SessionPipeline) -> None:
 async def measure(janus: JanusServer, media_ip: str, viewer_counts: list[int], seconds: float) -> list[dict]:
     config = ServerConfig(ice_hosts=(media_ip,))
     restrict_ice_hosts(config.ice_hosts)
-    use_rendered_vp8(config.workers.vp8_speed)
     services = Services(config)
     log = session_log("bench-janus")
     pipeline = SessionPipeline(services.pipeline, avatar=services.default_avatar, voice=services.default_voice, log=log)
-    context = OutputContext("bench-janus", config, BroadcastEncoder(config.broadcast, log), log)
+    context = OutputContext("bench-janus", config, BroadcastEncoder(config.broadcast, log), log, services.encoding)
     output = JanusOutput.from_request({"janus": janus.url, "room": ROOM}, context)
     await output.start(pipeline)
     pipeline.start()

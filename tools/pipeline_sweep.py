@@ -17,10 +17,6 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from aiortc.codecs.base import Encoder
-from aiortc.codecs.h264 import H264Encoder
-from aiortc.codecs.opus import OpusEncoder
-
 from harness.measure import video_stats
 from harness.talking import TALK
 from server.config import ServerConfig
@@ -28,10 +24,8 @@ from server.pipeline.session import SessionPipeline
 from server.services import Services
 from server.sessions import session_log
 from server.transports.webrtc.tracks import SessionAudioTrack, SessionVideoTrack
-from server.transports.webrtc.vp8 import RenderedVp8Encoder, use_rendered_vp8
 
 log = logging.getLogger(__name__)
-VIDEO_ENCODERS: dict[str, Callable[[], Encoder]] = {"vp8": RenderedVp8Encoder, "h264": H264Encoder}
 MAX_LATE_SHARE = 0.01  # the performance budget: at most 1 % of frames missing or late
 
 
@@ -64,26 +58,25 @@ class _Viewer:
         self.pipeline = SessionPipeline(services.pipeline, avatar=services.default_avatar,
                                         log=session_log(f"sweep-{index}"))
         subscription = self.pipeline.subscribe()
-        self.video, self.audio = SessionVideoTrack(), SessionAudioTrack()
-        self.video.attach(subscription, self.pipeline.start)
-        self.audio.attach(subscription, self.pipeline.start)
+        encoding = services.encoding
+        self.video, self.audio = SessionVideoTrack(encoding.pool), SessionAudioTrack(encoding.audio())
+        self.video.encoder = encoding.video(codec)
+        self.video.attach(subscription, self.pipeline.clock, self.pipeline.start)
+        self.audio.attach(subscription, self.pipeline.clock, self.pipeline.start)
         self.times: list[tuple[float, int]] = []  # (encoded at, pts)
-        self._tasks = [asyncio.create_task(self._encode_video(VIDEO_ENCODERS[codec]())),
-                       asyncio.create_task(self._encode_audio(OpusEncoder())),
+        self._tasks = [asyncio.create_task(self._encode_video()), asyncio.create_task(self._encode_audio()),
                        asyncio.create_task(self._talk())]
 
-    async def _encode_video(self, encoder: Encoder) -> None:
-        loop = asyncio.get_running_loop()
+    async def _encode_video(self) -> None:
+        """The track encodes each frame in the encoder pool and hands it over at its slot, as to aiortc."""
         while True:
-            frame = await self.video.recv()
-            pts = frame.pts  # the encoder moves the frame to its own time base
-            await loop.run_in_executor(None, encoder.encode, frame)
-            self.times.append((time.monotonic(), pts))
+            packet = await self.video.recv()
+            self.times.append((time.monotonic(), packet.pts))
 
-    async def _encode_audio(self, encoder: Encoder) -> None:
+    async def _encode_audio(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            await loop.run_in_executor(None, encoder.encode, await self.audio.recv())
+            await loop.run_in_executor(None, self.audio.encoder.encode, await self.audio.recv())
 
     async def _talk(self) -> None:
         ended = asyncio.Event()
@@ -128,7 +121,6 @@ async def sweep(config: ServerConfig, counts: list[int], codec: str, seconds: fl
     """Measure each session count in turn until one misses the budget (more than MAX_LATE_SHARE of its frames
     missing or late) or the next would end past `deadline` (monotonic). Returns the face backend that ran and
     whether the sweep was cut short by the deadline."""
-    use_rendered_vp8(config.workers.vp8_speed)
     sys.setswitchinterval(config.workers.gil_switch_interval_s)
     services = Services(config)
     try:

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Everything a fresh Debian machine needs, in one command: the Debian packages the tests start (Chromium; nginx with
 # its RTMP module, which the broadcast tests run on a loopback port; Janus, which the SFU tests run; coturn for the
-# NAT-traversal tests), Janus's WHIP server (.whip-server/) and the server's virtual environment (.venv: the server,
-# the test and training extras, Coqui TTS, Pipecat and LiveKit Agents for the integrations, MediaPipe for avatar
-# preparation, Silero VAD). Safe to run again. Rebuilding the face network's data set also needs Debian's voice
-# packages: bash tools/get_voice_data.sh.
+# NAT-traversal tests; HAProxy, which the scale-out test puts in front of two servers with deploy/haproxy.cfg),
+# Janus's WHIP server (.whip-server/) and the server's virtual environment (.venv: the server, the test and training
+# extras, Coqui TTS, Pipecat and LiveKit Agents for the integrations, MediaPipe for avatar preparation, Silero VAD).
+# Safe to run again. Rebuilding the face network's data set also needs Debian's voice packages:
+# bash tools/get_voice_data.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,8 +13,8 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # Debian packages: chromium (browser tests); nginx and libnginx-mod-rtmp (the RTMP tests run their own nginx);
 # janus (tests/test_janus.py and tools/bench_janus.py run it with a configuration of their own); coturn (the TURN
-# tests run their own turnserver).
-PACKAGES=(chromium nginx libnginx-mod-rtmp janus coturn)
+# tests run their own turnserver); haproxy (tests/test_haproxy.py runs its own).
+PACKAGES=(chromium nginx libnginx-mod-rtmp janus coturn haproxy)
 missing=()
 for package in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -19,6 +19,9 @@ from engines.avatar.bundle import AvatarBundle
 class RendererOptions:
     threads: int = 2  # CPU worker threads (renderers that run on the CPU)
     device: str = "auto"  # where a tensor renderer runs: auto (a CUDA GPU if there is one), cpu, cuda, cuda:N
+    # A face at rest (mouth closed, no blink) moves its head only every this many frames: the drift is a few
+    # hundredths of a pixel per frame, so the frames between are the same picture and need not be drawn again.
+    idle_motion_every: int = 1
 
 
 class SessionRenderer(ABC):

@@ -66,13 +66,15 @@ class FramePlanner:
         self.idle = IdleMotion(seed)
         self.prep: PreparedAvatar = prepared(bundle)
 
-    def plan(self, frame_index: int, params: np.ndarray) -> FramePlan:
-        """The plan of frame `frame_index` showing `params` (MOUTH_PARAMS, optionally followed by GESTURE_PARAMS)."""
+    def plan(self, frame_index: int, params: np.ndarray, motion_frame: int | None = None) -> FramePlan:
+        """The plan of frame `frame_index` showing `params` (MOUTH_PARAMS, optionally followed by GESTURE_PARAMS).
+        `motion_frame`: the frame whose idle head motion and breathing to show (default: `frame_index`; blinks and
+        gaze are always `frame_index`'s)."""
         prep = self.prep
         mouth = mix_mouth(params)
         gestures = speech_gestures(params)
         blink = self.idle.blink(frame_index)
-        motion = self._motion(frame_index, gestures)
+        motion = self._motion(frame_index if motion_frame is None else motion_frame, gestures)
         eyes = np.array([blink, gestures[_BROW], *self.idle.gaze(frame_index)], np.float32)
         rig = np.concatenate([mouth, eyes])
         eye_shifts = motion @ prep.eye_global_motion

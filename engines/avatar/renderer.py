@@ -27,10 +27,10 @@ class AvatarRenderer:
     def idle(self) -> IdleMotion:
         return self.planner.idle
 
-    def render(self, frame_index: int, params: np.ndarray) -> np.ndarray:
-        """(H, W, 3) uint8 RGB frame; a pure function of (seed, frame_index, params). `params` holds MOUTH_PARAMS,
-        optionally followed by GESTURE_PARAMS."""
-        return self.draw(self.planner.plan(frame_index, params))
+    def render(self, frame_index: int, params: np.ndarray, motion_frame: int | None = None) -> np.ndarray:
+        """(H, W, 3) uint8 RGB frame; a pure function of (seed, frame_index, params, motion_frame). `params` holds
+        MOUTH_PARAMS, optionally followed by GESTURE_PARAMS; `motion_frame` as FramePlanner.plan takes it."""
+        return self.draw(self.planner.plan(frame_index, params, motion_frame))
 
     def draw(self, plan: FramePlan) -> np.ndarray:
         prep = self._prep

@@ -48,13 +48,24 @@ def load_cuda(model_path: Path) -> InferenceBackend:
 _GPU_LOADERS = {"tensorrt": ("TensorRT", load_tensorrt), "cuda": ("PyTorch CUDA", load_cuda)}
 
 
+def nvidia_gpu_present() -> bool:
+    """Whether an NVIDIA driver exposes a GPU here. `auto` asks this before it imports TensorRT or PyTorch only to
+    learn that there is none: the import alone costs a process about 200 MB."""
+    return any(Path("/dev").glob("nvidia[0-9]*"))
+
+
 def select_backend(backend: str, model_path: Path) -> tuple[InferenceBackend, str | None]:
     """The backend to use and, when it is not the one asked for (or not the fastest), why."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown face backend {backend!r}; choose from {', '.join(BACKENDS)}")
     reasons = []
+    gpu = backend != "auto" or nvidia_gpu_present()
     for name, (label, load) in _GPU_LOADERS.items():
         if backend not in ("auto", name):
+            continue
+        if not gpu:
+            reasons.append(f"{label} unavailable: no NVIDIA GPU (no /dev/nvidia* device)")
+            log.info(reasons[-1])
             continue
         try:
             return load(model_path), "; ".join(reasons) or None

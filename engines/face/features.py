@@ -16,7 +16,8 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy import signal
+
+from engines.dsp import kaiser_lowpass, periodic_hann
 
 DECIMATION = 3  # 48 kHz -> 16 kHz
 FEATURE_RATE = 16_000
@@ -41,7 +42,7 @@ MELS_PER_VIDEO_FRAME = 4  # 40 ms / 10 ms
 @lru_cache(maxsize=1)
 def decimation_filter() -> np.ndarray:
     """Anti-alias low-pass for 48 -> 16 kHz; cut below 8 kHz so nothing folds back into the mel range."""
-    return signal.firwin(FIR_TAPS, 7_800.0, fs=FEATURE_RATE * DECIMATION, window=("kaiser", 8.0)).astype(np.float64)
+    return kaiser_lowpass(FIR_TAPS, 7_800.0 / (FEATURE_RATE * DECIMATION / 2), 8.0).astype(np.float64)
 
 
 def hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
@@ -65,7 +66,7 @@ def mel_filterbank() -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def analysis_window() -> np.ndarray:
-    return signal.get_window("hann", WIN, fftbins=True).astype(np.float32)
+    return periodic_hann(WIN).astype(np.float32)
 
 
 def frames_to_log_mel(frames: np.ndarray) -> np.ndarray:

@@ -25,8 +25,8 @@ from piper import PiperVoice, SynthesisConfig
 from piper.config import PiperConfig
 from piper.patch_voice_with_alignment import add_alignment_output
 from piper.voice import PhonemeAlignment
-from scipy.signal import resample_poly
 
+from engines.dsp import resample_poly
 from engines.tts.alignment import phonemes_from_symbols
 from engines.tts.base import EngineOptions, Speech, SynthesisOptions, Timed, TTSEngine
 from engines.tts.ipa import is_phoneme_start

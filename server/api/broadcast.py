@@ -74,7 +74,7 @@ class Broadcast:
         broadcast_id = uuid.uuid4().hex[:12]
         log = session_log(broadcast_id)
         encoder = BroadcastEncoder(services.config.broadcast, log)
-        outputs = build_outputs(body["outputs"], OutputContext(broadcast_id, services.config, encoder, log))
+        outputs = build_outputs(body["outputs"], OutputContext(broadcast_id, services.config, encoder, log, services.encoding))
         pipeline = SessionPipeline(services.pipeline, avatar=bundle, voice=voice, log=log)
         encoder.attach(pipeline)
         broadcast = cls(services, broadcast_id, log, pipeline, encoder, outputs)
@@ -148,7 +148,7 @@ class Broadcast:
         CandidateBudget(services.config.security).offer(sdp)
         viewer_id = uuid.uuid4().hex[:12]
         servers = services.ice_servers(f"{self.id}-{viewer_id}")
-        peer = await WebRtcPeer.answer(sdp, servers, services.relay_only, self.log)
+        peer = await WebRtcPeer.answer(sdp, services.encoding, servers, services.relay_only, self.log)
         if self.ended:
             await peer.close()
             raise ProtocolError("not_found", "the broadcast has ended")

@@ -54,7 +54,9 @@ class LiveSession:
         candidates.offer(offer.sdp)
         bundle = services.avatar(offer.avatar)
         voice = services.voice_id(offer.voice) if offer.voice else services.default_voice
-        peer = await WebRtcPeer.answer(offer.sdp, services.ice_servers(session_id), services.relay_only, log)
+        peer = await WebRtcPeer.answer(
+            offer.sdp, services.encoding, services.ice_servers(session_id), services.relay_only, log
+        )
         try:
             voice_input = peer.voice_input() if offer.mode == "voice" else None
         except ProtocolError:

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from server.api import broadcasts, v1
 from server.api.addresses import TRUSTED_PROXIES, request_address, trusted_networks
+from server.api.affinity import SESSION_HEADER, session_header
 from server.api.auth import require_query_token
 from server.api.avatars import AvatarRoutes
 from server.api.ice_servers import ice_servers_route
@@ -56,13 +57,15 @@ async def session_websocket(request: web.Request) -> web.StreamResponse:
         return await broadcasts.control_websocket(request, services)
     limits = services.config.limits
     ws = web.WebSocketResponse(max_msg_size=limits.ws_max_frame_bytes, heartbeat=limits.ws_heartbeat_s)
+    session_id = uuid.uuid4().hex[:12]
+    ws.headers[SESSION_HEADER] = session_id  # what a load balancer keeps the session's later requests to
     await ws.prepare(request)
     refused = refusal(services, address)
     if refused is not None:
         await ws.send_str(encode(ProtocolError("busy", refused).event()))
         await ws.close(code=BUSY_CLOSE_CODE, message=b"server full")
         return ws
-    session = WsSession(request, ws, services, uuid.uuid4().hex[:12])
+    session = WsSession(request, ws, services, session_id)
     session.log.info("opened from %s", address)
     release = admit(services, session, address)
     try:
@@ -91,7 +94,7 @@ def make_app(services: Services) -> web.Application:
     security = services.config.security
     app = web.Application(
         client_max_size=security.max_body_bytes,
-        middlewares=[v1.middleware(services.config.token, services.metrics)],
+        middlewares=[session_header, v1.middleware(services.config.token, services.metrics)],
     )
     app[SERVICES] = services
     app[TRUSTED_PROXIES] = trusted_networks(security.trusted_proxies)

@@ -41,6 +41,7 @@ class SessionMedia:
         self._metrics = metrics
         self._on_video_frame = on_video_frame
         self._played = 0
+        self.cuts = 0  # interrupts so far: a frame drawn before the latest one shows a mouth that is gone
 
     @property
     def played(self) -> int:
@@ -84,6 +85,7 @@ class SessionMedia:
         """The interrupt of both modes: silence from the playback position on after a short fade (no click), and
         drop the cues, mouth and gesture frames ahead of it, so the mouth and the head ease to rest. Returns (cut, end of the fade)."""
         cut = self._played
+        self.cuts += 1
         end = self.timeline.cut(cut, self._fade)
         self.audio_cues.drop_from(cut)
         self.video_cues.drop_from(cut)

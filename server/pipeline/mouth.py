@@ -9,8 +9,10 @@ import numpy as np
 from engines.timebase import REST, FrameParams
 
 
-def linear(t: float) -> float:
-    return t
+def ease_out(t: float) -> float:
+    """Fast first, slow last: the mouth lets go of most of its opening in the first frame after speech stops
+    (a quarter is left after one of two frames), so an interrupt shows at once."""
+    return t * (2 - t)
 
 
 def smooth(t: float) -> float:
@@ -21,7 +23,7 @@ def smooth(t: float) -> float:
 class MouthSchedule:
     """Frame-indexed parameters, filled ahead of playback by a face or gesture stream and taken as frames are due."""
 
-    def __init__(self, release_frames: int, rest: np.ndarray = REST, ease: Callable[[float], float] = linear) -> None:
+    def __init__(self, release_frames: int, rest: np.ndarray = REST, ease: Callable[[float], float] = ease_out) -> None:
         """`release_frames`: frames over which the parameters return to `rest` once speech stops or is interrupted
         (docs/protocol.md allows the mouth 3), along `ease` (0 -> 1)."""
         self._release_frames = max(1, release_frames)

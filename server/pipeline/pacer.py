@@ -1,9 +1,13 @@
 """When each frame is due: the session clock's two slot counters, audio every 20 ms and video every 40 ms.
 
-The pacer asks the session's media for each frame at its slot and publishes it to every output at once, so
-playback, cues and therefore events follow the session clock, not any transport's pull. A video frame is rendered
-`render_ahead_s` before its slot so it is ready on time. A counter that falls behind (a stalled event loop) skips to
-the present instead of drifting.
+The pacer asks the session's media for each frame at its slot and publishes it to every output, so playback,
+cues and therefore events follow the session clock, not any transport's pull. An audio frame is published at its
+slot. A video frame is rendered `render_ahead_s` before its slot, so it is ready on time, and published
+`encode_lead_s` before it, so that an output can encode it and send it at the slot, with the audio of the same
+media time (an output that sends in real time releases each frame at `frame.time` on the session clock). An
+interrupt between the render and the publication renders the frame again, so the mouth starts to close in the
+first frame that leaves after it. A counter that falls behind (a stalled event loop) skips to the present instead
+of drifting.
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from engines.timebase import AUDIO_FRAME_SAMPLES, SAMPLES_PER_FRAME, TIMELINE_RA
 from server.config import MediaSettings
 from server.pipeline.bus import FrameBus
 from server.pipeline.clock import MediaClock
+from server.pipeline.frames import VideoFrame
 from server.pipeline.media import SessionMedia
 from server.pipeline.tasks import cancel_tasks
 
@@ -75,13 +80,22 @@ class Pacer:
             due = slot * VIDEO_SLOT_S
             await self._clock.sleep_until(due - self._settings.render_ahead_s)
             try:
-                frame = await self._media.video_frame(slot)
+                frame = await self._render(slot, due)
             except Exception:  # a frame that cannot be drawn costs that frame, never the session's video
                 self._log.exception("could not render video frame %d", slot)
                 slot += 1
                 continue
             late = self._clock.now() > due
+            self._bus.publish_video(frame)
             await self._clock.sleep_until(due)
             self._media.video_sent(slot, late)
-            self._bus.publish_video(frame)
             slot += 1
+
+    async def _render(self, slot: int, due: float) -> VideoFrame:
+        """The frame of `slot`, as of `encode_lead_s` before it is due: drawn again if the media was cut since."""
+        cuts = self._media.cuts
+        frame = await self._media.video_frame(slot)
+        await self._clock.sleep_until(due - self._settings.encode_lead_s)
+        if self._media.cuts != cuts:
+            frame = await self._media.video_frame(slot)
+        return frame

@@ -21,22 +21,20 @@ import io
 import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from fractions import Fraction
 from typing import TypeVar
 
 import av
 import numpy as np
 from av.codec.context import Flags
 
-from engines.timebase import AUDIO_FRAME_SAMPLES, FPS, TIMELINE_RATE, VIDEO_CLOCK_RATE
+from engines.timebase import AUDIO_FRAME_SAMPLES, FPS, TIMELINE_RATE
 from server.config import BroadcastSettings
+from server.transports.codecs import AUDIO_TIME_BASE, VIDEO_TIME_BASE, x264_options
 from server.pipeline.bus import Subscription
 from server.pipeline.frames import AudioFrame, VideoFrame
 from server.pipeline.session import SessionPipeline
 from server.transports.packets import EncodedPacket, PacketFanout, PacketSubscription
 
-VIDEO_TIME_BASE = Fraction(1, VIDEO_CLOCK_RATE)
-AUDIO_TIME_BASE = Fraction(1, TIMELINE_RATE)
 AUDIO_CHANNELS = "mono"
 Frame = TypeVar("Frame", AudioFrame, VideoFrame)
 
@@ -104,17 +102,15 @@ class BroadcastEncoder:
         context.time_base = VIDEO_TIME_BASE
         context.bit_rate = settings.h264_bitrate
         context.flags |= Flags.global_header
-        context.options = {
-            "preset": settings.h264_preset,
-            "tune": "zerolatency",
-            "profile": settings.h264_profile,
-            "forced-idr": "1",
-            "threads": str(settings.h264_threads),
+        context.options = x264_options(
+            settings.h264_preset,
+            settings.h264_profile,
+            threads=str(settings.h264_threads),
             # Keyframes are the encoder's own decision (`_encode_video`), on the session clock: x264 adds none, not
             # even at scene cuts. The parameter sets come before each keyframe as well as in the header, for
             # receivers that join mid-stream.
-            "x264-params": "keyint=infinite:scenecut=0:repeat-headers=1",
-        }
+            **{"x264-params": "keyint=infinite:scenecut=0:repeat-headers=1"},
+        )
         audio = codecs.add_stream("aac", rate=TIMELINE_RATE)
         audio.layout = AUDIO_CHANNELS
         audio.codec_context.bit_rate = settings.aac_bitrate

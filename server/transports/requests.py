@@ -27,6 +27,9 @@ class OutputContext:
     config: ServerConfig
     encoder: BroadcastEncoder  # the broadcast's one H.264 + AAC encoder (`subscribe()` for its packets)
     log: logging.LoggerAdapter
+    # The process's WebRTC encoders and their threads (server/transports/webrtc/encoders.py Encoding), for the
+    # outputs that are WebRTC peers; untyped here, where nothing of WebRTC is imported.
+    webrtc_encoding: Any
 
 
 class RequestedOutput(Protocol):

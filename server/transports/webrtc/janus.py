@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from server.transports.encoder import BroadcastEncoder
 from server.transports.requests import OutputContext, bad_output, known_fields, text_field, url_field
+from server.transports.webrtc.encoders import Encoding
 from server.transports.webrtc.ice import IceConfig, publishing_ice
 from server.transports.webrtc.janus_api import JanusError, JanusHandle, JanusSession
 from server.transports.webrtc.publishing import (
@@ -57,10 +58,11 @@ class JanusOutput(PublishingOutput):
         ice: IceConfig,
         settings: PublishSettings,
         log: logging.LoggerAdapter,
+        encoding: Encoding,
         encoder: BroadcastEncoder | None = None,
     ) -> None:
         url = urlsplit(api_url)
-        super().__init__(origin(url) + url.path, ice, settings, log, encoder)  # no user info, query or fragment
+        super().__init__(origin(url) + url.path, ice, settings, log, encoding, encoder)  # no user info, query or fragment
         self._api_url = api_url
         self.room = room
         self._display = display
@@ -88,6 +90,7 @@ class JanusOutput(PublishingOutput):
             ice=publishing_ice(spec.get("iceServers"), context.config.ice, context.broadcast_id),
             settings=PublishSettings.of(context.config),
             log=context.log,
+            encoding=context.webrtc_encoding,
             encoder=shared_encoder(context),
         )
 

@@ -20,6 +20,7 @@ from server.pipeline.voice_input import AudioInput
 from server.transports.base import Output, OutputStatus
 from server.transports.ice_servers import IceServer
 from server.transports.packets import PacketSubscription
+from server.transports.webrtc.encoders import Encoding, attach, negotiated_codec
 from server.transports.webrtc.ice import IceConfig, rtc_configuration, turn_failure
 from server.transports.webrtc.tracks import SessionAudioTrack, SessionVideoTrack
 from server.transports.webrtc.voice import incoming_voice, voice_chunks
@@ -36,21 +37,26 @@ def relay_candidates(sdp: str) -> int:
 class WebRtcPeer(Output):
     kind = "webrtc"
 
-    def __init__(self, pc: RTCPeerConnection, tracks: list[SessionAudioTrack | SessionVideoTrack]) -> None:
+    def __init__(
+        self, pc: RTCPeerConnection, tracks: list[SessionAudioTrack | SessionVideoTrack],
+        encoding: Encoding | None = None,
+    ) -> None:
         self.pc = pc
         self._tracks = tracks
+        self._encoding = encoding  # a publisher's: its encoders are made once the answer names the codecs
 
     @classmethod
     async def answer(
-        cls, sdp: str, servers: Sequence[IceServer] = (), relay_only: bool = False, logger: Logger = log
+        cls, sdp: str, encoding: Encoding, servers: Sequence[IceServer] = (), relay_only: bool = False,
+        logger: Logger = log,
     ) -> WebRtcPeer:
         """A peer whose answer (`local_sdp`) sends the session's audio and video to the offerer.
 
         ICE uses `servers` (STUN and TURN; none: no server is contacted) and, with `relay_only`, relayed
         candidates only; ProtocolError ice_failed when that leaves no candidate (the TURN server's refusal is
         logged and said). Candidates travel inside the SDP (no trickle). Codec choice follows the offer's order,
-        so VP8 unless the offer puts H.264 first. The tracks start sending once `start` has given them the
-        session's frames.
+        so VP8 unless the offer puts H.264 first; `encoding` makes the encoders. The tracks start sending once
+        `start` has given them the session's frames.
         """
         pc = RTCPeerConnection(rtc_configuration(servers, relay_only))
         try:
@@ -58,15 +64,19 @@ class WebRtcPeer(Output):
         except Exception as exc:  # aiortc raises several types on malformed SDP; all of them mean a bad offer
             await pc.close()
             raise ProtocolError("bad_offer", f"could not use the offer's SDP: {exc or type(exc).__name__}") from None
-        tracks = [SessionAudioTrack(), SessionVideoTrack()]
+        audio, video = SessionAudioTrack(encoding.audio()), SessionVideoTrack(encoding.pool)
         kinds = {t.kind for t in pc.getTransceivers()}
-        missing = {track.kind for track in tracks} - kinds
+        missing = {track.kind for track in (audio, video)} - kinds
         if missing:
             await pc.close()
             raise ProtocolError("bad_offer", f"the offer has no {' or '.join(sorted(missing))} transceiver to receive on")
-        for track in tracks:
-            pc.addTrack(track)
+        audio_sender, video_sender = pc.addTrack(audio), pc.addTrack(video)
         await pc.setLocalDescription(await pc.createAnswer())
+        try:
+            _use_encoders(audio_sender, video_sender, encoding, pc.localDescription.sdp)
+        except ValueError as exc:
+            await pc.close()
+            raise ProtocolError("bad_offer", f"no video codec in common with the offer: {exc}") from None
         if any(server.is_turn for server in servers) and not relay_candidates(pc.localDescription.sdp):
             reason = await turn_failure(servers) or "the TURN server granted no relay in time"
             if relay_only:
@@ -74,15 +84,16 @@ class WebRtcPeer(Output):
                 await pc.close()
                 raise ProtocolError("ice_failed", f"the server has no relayed ICE candidate: {reason}")
             logger.warning("no relayed ICE candidate (host candidates only): %s", reason)
-        return cls(pc, tracks)
+        return cls(pc, [audio, video])
 
     @classmethod
-    async def offer(cls, ice: IceConfig, prefer_h264: bool = False) -> WebRtcPeer:
+    async def offer(cls, ice: IceConfig, encoding: Encoding, prefer_h264: bool = False) -> WebRtcPeer:
         """A publishing peer: its offer (`local_sdp`, every candidate gathered: no trickle) sends the session's
-        audio and video, sendonly on one bundled transport; `accept` takes the media server's answer.
-        `prefer_h264`: H.264 is offered before VP8 (a broadcast's own H.264 can then be sent as it is)."""
+        audio and video, sendonly on one bundled transport; `accept` takes the media server's answer, which
+        chooses the codecs `encoding` then makes encoders for. `prefer_h264`: H.264 is offered before VP8 (a
+        broadcast's own H.264 can then be sent as it is)."""
         pc = RTCPeerConnection(ice.rtc_configuration())
-        tracks = [SessionAudioTrack(), SessionVideoTrack()]
+        tracks = [SessionAudioTrack(encoding.audio()), SessionVideoTrack(encoding.pool)]
         for track in tracks:
             transceiver = pc.addTransceiver(track, direction="sendonly")
             if prefer_h264 and track.kind == "video":
@@ -93,7 +104,7 @@ class WebRtcPeer(Output):
         except BaseException:
             await pc.close()
             raise
-        return cls(pc, tracks)
+        return cls(pc, tracks, encoding)
 
     async def accept(self, sdp: str) -> None:
         """The media server's answer to `offer`; ValueError when it cannot be used."""
@@ -101,6 +112,9 @@ class WebRtcPeer(Output):
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
         except Exception as exc:  # aiortc raises several types on an unusable SDP
             raise ValueError(f"could not use the answer's SDP: {exc or type(exc).__name__}") from None
+        assert self._encoding is not None, "a viewer's peer made no offer"
+        senders = {t.kind: t.sender for t in self.pc.getTransceivers()}
+        _use_encoders(senders["audio"], senders["video"], self._encoding, sdp)
 
     async def reaches(self, states: Collection[str]) -> str:
         """Waits until the connection state is one of `states` (e.g. "connected", "failed", "closed")."""
@@ -169,7 +183,7 @@ class WebRtcPeer(Output):
             if video_packets is not None and isinstance(track, SessionVideoTrack):
                 track.attach_encoded(video_packets, pipeline.start)
             else:
-                track.attach(subscription, pipeline.start)
+                track.attach(subscription, pipeline.clock, pipeline.start)
         if video_packets is not None:
             sender = next(t.sender for t in self.pc.getTransceivers() if t.kind == "video")
             _forward_picture_loss(sender, video_packets.request_keyframe)
@@ -196,6 +210,15 @@ class WebRtcPeer(Output):
                     emitters |= {dtls, dtls.transport, dtls.transport.iceGatherer}
         for emitter in emitters:
             emitter.remove_all_listeners()
+
+
+def _use_encoders(audio: RTCRtpSender, video: RTCRtpSender, encoding: Encoding, sdp: str) -> None:
+    """Give the senders the encoders of the codecs `sdp` (the side that chose them) sends or receives with;
+    ValueError when it has no video codec."""
+    audio_track, video_track = audio.track, video.track
+    video_track.encoder = encoding.video(negotiated_codec(sdp, "video"))
+    attach(audio, audio_track.encoder)
+    attach(video, video_track.encoder)
 
 
 def _forward_picture_loss(sender: RTCRtpSender, request_keyframe: Callable[[], None]) -> None:

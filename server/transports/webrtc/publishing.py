@@ -24,6 +24,7 @@ from server.pipeline.session import SessionPipeline
 from server.transports.base import Output, OutputStatus
 from server.transports.encoder import BroadcastEncoder
 from server.transports.requests import OutputContext
+from server.transports.webrtc.encoders import Encoding
 from server.transports.webrtc.ice import IceConfig
 from server.transports.webrtc.peer import WebRtcPeer
 
@@ -82,11 +83,14 @@ class PublishingOutput(Output):
         ice: IceConfig,
         settings: PublishSettings,
         log: logging.LoggerAdapter,
+        encoding: Encoding,
         encoder: BroadcastEncoder | None = None,
     ) -> None:
-        """`encoder`: the broadcast's H.264 encoder, when its video may be sent as it is (see `shared_encoder`)."""
+        """`encoding`: the process's WebRTC encoders; `encoder`: the broadcast's H.264 encoder, when its video may
+        be sent as it is (see `shared_encoder`)."""
         self.public_url = public_url
         self._ice = ice
+        self._encoding = encoding
         self._encoder = encoder
         self._settings = settings
         self._log = log
@@ -167,7 +171,7 @@ class PublishingOutput(Output):
 
     async def _attempt(self) -> None:
         """One publication, from the offer until it ends; raises why it ended."""
-        peer = self._peer = await WebRtcPeer.offer(self._ice, prefer_h264=self._encoder is not None)
+        peer = self._peer = await WebRtcPeer.offer(self._ice, self._encoding, prefer_h264=self._encoder is not None)
         answer = await self._signal(peer.local_sdp)
         try:
             await peer.accept(answer)

@@ -20,6 +20,7 @@ import aiohttp
 from server.transports.encoder import BroadcastEncoder
 from server.transports.requests import OutputContext, bad_output, known_fields, text_field, url_field
 from server.transports.webrtc.http_body import read_at_most
+from server.transports.webrtc.encoders import Encoding
 from server.transports.webrtc.ice import IceConfig, publishing_ice
 from server.transports.webrtc.publishing import (
     PublishingOutput,
@@ -56,9 +57,10 @@ class WhipOutput(PublishingOutput):
         ice: IceConfig,
         settings: PublishSettings,
         log: logging.LoggerAdapter,
+        encoding: Encoding,
         encoder: BroadcastEncoder | None = None,
     ) -> None:
-        super().__init__(public_url(urlsplit(endpoint)), ice, settings, log, encoder)
+        super().__init__(public_url(urlsplit(endpoint)), ice, settings, log, encoding, encoder)
         self._endpoint = endpoint
         self._auth = {"Authorization": f"Bearer {bearer}"} if bearer else {}
         self._resource: str | None = None
@@ -72,7 +74,8 @@ class WhipOutput(PublishingOutput):
         if bearer is not None and not all(33 <= ord(c) <= 126 for c in bearer):
             raise bad_output("'bearer' must be printable ASCII without spaces (a token, not a header)")
         ice = publishing_ice(spec.get("iceServers"), context.config.ice, context.broadcast_id)
-        return cls(url.geturl(), bearer, ice, PublishSettings.of(context.config), context.log, shared_encoder(context))
+        return cls(url.geturl(), bearer, ice, PublishSettings.of(context.config), context.log, context.webrtc_encoding,
+                   shared_encoder(context))
 
     async def _signal(self, offer: str) -> str:
         url = self._endpoint
