@@ -53,7 +53,8 @@ def services(monkeypatch):
     monkeypatch.setitem(registry.ENGINES, "piecewise", f"{__name__}:PiecewiseEngine")
     _release_last.clear()
     _first_sent.clear()
-    yield Services(make_config(tts="piecewise", tts_engines=(), text={"phrase_max_chars": (200, 200, 200)}))
+    one_phrase = {"phrase_max_chars": (200, 200, 200), "first_words": 0}
+    yield Services(make_config(tts="piecewise", tts_engines=(), text=one_phrase))
     _release_last.set()
 
 
