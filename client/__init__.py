@@ -7,5 +7,7 @@ from client.avatar_client import (
     ServerError,
     SessionClosed,
 )
+from client.ice import IceConfig, IceError
 
-__all__ = ["AvatarClient", "ArrayAudioTrack", "LiveAudioTrack", "ReceivedAudio", "ReceivedVideo", "ServerError", "SessionClosed"]
+__all__ = ["AvatarClient", "ArrayAudioTrack", "IceConfig", "IceError", "LiveAudioTrack", "ReceivedAudio", "ReceivedVideo",
+           "ServerError", "SessionClosed"]

@@ -24,7 +24,6 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import av
 import numpy as np
 from aiortc import (
-    RTCConfiguration,
     RTCPeerConnection,
     RTCRtpReceiver,
     RTCRtpTransceiver,
@@ -34,6 +33,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from client.ice import IceConfig, IceError, check_relay, fetch_ice_config
 from client.wire import RtpArrival, WireTap
 
 
@@ -107,6 +107,8 @@ class AvatarClient:
         self.on_video: VideoCallback | None = None
         self._tasks: list[asyncio.Task] = []
         self._media_flowing = {"audio": asyncio.Event(), "video": asyncio.Event()}
+        self._ice_failed = asyncio.Event()
+        pc.on("connectionstatechange", self._on_connection_state)
         self.wire: dict[str, WireTap] = {}  # by kind, when the client does not decode
 
     @classmethod
@@ -121,21 +123,25 @@ class AvatarClient:
         timeout: float = 15.0,
         mode: str = "text",
         voice_track: MediaStreamTrack | None = None,
+        ice: IceConfig | None = None,
         decode: bool = True,
         video_codec: str | None = None,
     ) -> AvatarClient:
         """Open the websocket, make the offer and return once the answer is applied (media then flows).
 
         In `mode="voice"` the avatar speaks with `voice_track` (any aiortc audio track, e.g. an ArrayAudioTrack),
-        sent on a sendrecv audio transceiver; `voice` (a TTS voice) has no effect there. `decode=False` receives
-        without decoding (RTP arrivals in `wire`, video frames in `video_times`, no frames or callbacks).
-        `video_codec` ("VP8", "H264") puts that codec first in the offer, as a browser that prefers it would."""
+        sent on a sendrecv audio transceiver; `voice` (a TTS voice) has no effect there. `ice`: the STUN and TURN
+        servers and policy of the peer connection (default: the server's, from GET /v1/ice-servers); IceError
+        when a relay-only policy leaves it without candidates. `decode=False` receives without decoding (RTP
+        arrivals in `wire`, video frames in `video_times`, no frames or callbacks). `video_codec` ("VP8", "H264")
+        puts that codec first in the offer, as a browser that prefers it would."""
+        ice = ice if ice is not None else await fetch_ice_config(url, token)
         ws = await connect(_with_token(url, token), max_size=None)
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc = RTCPeerConnection(ice.rtc_configuration())
         client = cls(ws, pc)
         client.keep_video = keep_video
         try:
-            await client._negotiate(avatar, voice, timeout, mode, voice_track, decode, video_codec)
+            await client._negotiate(avatar, voice, timeout, mode, voice_track, ice, decode, video_codec)
         except BaseException:
             await client.close()
             raise
@@ -154,6 +160,7 @@ class AvatarClient:
         timeout: float,
         mode: str,
         voice_track: MediaStreamTrack | None,
+        ice: IceConfig,
         decode: bool,
         video_codec: str | None,
     ) -> None:
@@ -172,6 +179,7 @@ class AvatarClient:
                 tap.install(transceiver.receiver)
                 self.wire[transceiver.kind] = tap
         await self._pc.setLocalDescription(await self._pc.createOffer())
+        await check_relay(self._pc.localDescription.sdp, ice)
         offer: dict[str, Any] = {"type": "offer", "sdp": self._pc.localDescription.sdp, "mode": mode}
         offer.update({k: v for k, v in (("avatar", avatar), ("voice", voice)) if v is not None})
         self._tasks.append(asyncio.create_task(self._read_events()))
@@ -182,10 +190,22 @@ class AvatarClient:
         await self._pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
 
     async def wait_for_media(self, timeout: float = 15.0) -> None:
-        """Return once the first audio and the first video frame have arrived (ICE, DTLS and decoding work)."""
+        """Return once the first audio and the first video frame have arrived (ICE, DTLS and decoding work);
+        IceError at once when the connection fails instead."""
         async with asyncio.timeout(timeout):
-            for flowing in self._media_flowing.values():
-                await flowing.wait()
+            flowing = asyncio.gather(*(event.wait() for event in self._media_flowing.values()))
+            failed = asyncio.ensure_future(self._ice_failed.wait())
+            try:
+                await asyncio.wait({flowing, failed}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                flowing.cancel()
+                failed.cancel()
+            if self._ice_failed.is_set():
+                raise IceError("the media connection failed: no ICE candidate pair worked (see the server's log)")
+
+    def _on_connection_state(self) -> None:
+        if self._pc.connectionState == "failed":
+            self._ice_failed.set()
 
     async def send(self, message: dict[str, Any]) -> None:
         await self._ws.send(json.dumps(message))

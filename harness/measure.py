@@ -43,7 +43,11 @@ def summary(values: Sequence[float]) -> dict[str, float | int]:
 
 def dark_share(frame: av.VideoFrame, box: tuple[int, int, int, int], pad: int = 6) -> float:
     """Share of cavity-dark pixels in the (padded) mouth box of a decoded frame."""
-    luma = frame.to_ndarray(format="gray")
+    return luma_dark_share(frame.to_ndarray(format="gray"), box, pad)
+
+
+def luma_dark_share(luma: np.ndarray, box: tuple[int, int, int, int], pad: int = 6) -> float:
+    """Share of cavity-dark pixels in the (padded) mouth box of a luma image (0-255)."""
     x0, y0, x1, y1 = box
     region = luma[max(0, y0 - pad) : y1 + pad, max(0, x0 - pad) : x1 + pad]
     return float((region < DARK_LUMA).mean())

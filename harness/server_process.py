@@ -20,6 +20,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parent.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# Every client of a measured or tested server comes from 127.0.0.1: the per-address limits (the server's
+# `security` settings) are raised so that they never decide a measurement, only the tests of those limits.
+LOOPBACK_SECURITY = {"max_sessions_per_ip": 1000, "connect_rate_per_min": 60000.0, "connect_burst": 1000}
+
+
+def loopback_args() -> list[str]:
+    """LOOPBACK_SECURITY as command-line options of the server."""
+    return [item for key, value in LOOPBACK_SECURITY.items() for item in (f"--{key.replace('_', '-')}", str(value))]
 
 
 def free_port() -> int:
@@ -92,7 +100,7 @@ class ServerProcess:
     def __init__(self, extra_args: Sequence[str] = (), log_path: Path | None = None) -> None:
         self.port = free_port()
         self._args = [sys.executable, "-m", "server", "--port", str(self.port), "--ice-host", "127.0.0.1",
-                      "--log-level", "WARNING", *extra_args]
+                      "--log-level", "WARNING", *loopback_args(), *extra_args]
         self._log_path = log_path
         self._proc: subprocess.Popen | None = None
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
@@ -44,21 +46,24 @@ class Target:
         return client
 
 
-async def keep_talking(client: AvatarClient, texts: Sequence[str] = TALK, talk_share: float = 1.0) -> None:
-    """Say one text after another, forever (cancel to stop); refused phrases do not stop it. With
-    `talk_share` below 1, each utterance is followed by a pause that makes speech that share of the time; with 0
-    the session stays silent (idle frames only)."""
+async def keep_talking(
+    client: AvatarClient, texts: Sequence[str] = TALK, talk_share: float = 1.0, rng: random.Random | None = None
+) -> None:
+    """Say one text after another, forever (cancel to stop); refused phrases do not stop it. With `talk_share`
+    below 1, each utterance is followed by a pause of random length (0.5 to 1.5 times what makes the time from
+    `say` to `speech_ended` that share of the whole on average), as a person answering questions would; with 0 the
+    session stays silent (idle frames only)."""
     if talk_share <= 0:
         await asyncio.Event().wait()
+    rng = rng or random.Random(0)
     index = 0
-    loop = asyncio.get_running_loop()
     while True:
-        said = loop.time()
+        said = time.monotonic()
         await client.say(texts[index % len(texts)])
-        await client.wait_for("speech_ended", timeout=60, raise_errors=False)
+        ended = await client.wait_for("speech_ended", timeout=60, raise_errors=False)
         index += 1
         if talk_share < 1.0:
-            await asyncio.sleep((loop.time() - said) * (1.0 / talk_share - 1.0))
+            await asyncio.sleep((ended["_at"] - said) * (1.0 - talk_share) / talk_share * rng.uniform(0.5, 1.5))
 
 
 class TalkingSessions:

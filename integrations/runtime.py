@@ -9,7 +9,6 @@ from functools import lru_cache
 from typing import Any
 
 from engines.avatar import AvatarBundle, load_avatar
-from engines.avatar.base import RendererOptions
 from engines.avatar.registry import create_renderer
 from engines.face.factory import create_face_engine
 from server.config import MediaSettings, ServerConfig
@@ -45,11 +44,12 @@ class AvatarRuntime:
         self.metrics = Metrics()
         self.face = create_face_engine("network", self.config.face_backend, on_batch=self.metrics.face_batch_done)
         self.renderers = create_renderer(
-            self.config.renderer, RendererOptions(threads=self.config.workers.render_pool_size())
+            self.config.renderer, self.config.render.renderer_options(self.config.workers.render_pool_size())
         )
         self.resources = PipelineResources(
             voices=None,
             face=self.face,
+            voice_face=self.face,  # an agent's speech is synthesized: no session here mirrors a live voice
             renderers=self.renderers,
             tts_pool=None,
             metrics=self.metrics,

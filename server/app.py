@@ -10,11 +10,12 @@ import sys
 
 from aiohttp import web
 
+from server.allocator import limit_malloc_arenas
 from server.api.affinity import forwarded_client
 from server.api.routes import make_app
 from server.config import ServerConfig
 from server.services import Services
-from server.transports.webrtc.ice import restrict_ice_hosts
+from server.transports.webrtc.ice import restrict_ice_hosts, turn_failure
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 class AvatarServer:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
+        limit_malloc_arenas(config.memory.malloc_arenas)  # before the server's threads allocate
         if config.ice_hosts:
             restrict_ice_hosts(config.ice_hosts)
         # Render, encoder and inference threads each take the GIL between native calls; Python's default 5 ms
@@ -57,6 +59,21 @@ class AvatarServer:
             self.services.renderers.name,
             self.services.default_avatar.name,
         )
+        await self._check_turn()
+
+    async def _check_turn(self) -> None:
+        """Ask the TURN server for an allocation once at start, so that wrong credentials show in the log before
+        the first session fails on them (the server keeps running: the TURN server may come up later)."""
+        servers = self.services.ice_servers("start-up-check")
+        if not any(server.is_turn for server in servers):
+            return
+        reason = await turn_failure(servers)
+        if reason is None:
+            log.info("TURN server grants relays (ICE transport policy %s)", self.config.ice.ice_transport_policy)
+        elif self.services.relay_only:
+            log.error("%s: with --ice-transport-policy relay no session can connect", reason)
+        else:
+            log.warning("%s: sessions fall back to direct candidates", reason)
 
     async def drain(self, timeout_s: float) -> None:
         """Take no new session and wait (at most `timeout_s`) until the open ones have ended."""

@@ -47,7 +47,8 @@ def _add(group: argparse._ArgumentGroup, f: dataclasses.Field, hint: Any) -> Non
     elif typing.get_origin(hint) is tuple:
         item = typing.get_args(hint)[0]
         if meta.get("repeat"):
-            kwargs.update(action="append", type=item, default=None, metavar=f.name.upper().removesuffix("S"))
+            metavar = meta.get("metavar", f.name.upper().removesuffix("S"))
+            kwargs.update(action="append", type=item, default=None, metavar=metavar)
         else:
             kwargs.update(type=_comma_list(item), default=f.default, metavar="A,B,...")
         kwargs["help"] += f" (default {','.join(map(str, f.default)) or 'none'})"

@@ -6,13 +6,16 @@ anywhere else; modules receive the part of the configuration they use.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from assets import WEB_DIR
+from engines.avatar.base import RendererOptions
 from engines.avatar.registry import RENDERERS
 from engines.face.backends.base import BACKENDS
 from engines.tts.registry import ENGINES
@@ -22,7 +25,7 @@ from engines.vad.registry import CHOICES as VAD_CHOICES
 def setting(default: Any, help: str, **cli: Any) -> Any:
     """A configuration field: its default, the help line of its command-line option, and how the option is
     built (`choices`, `repeat` for a repeatable option, `env` for an environment variable that sets the default,
-    `flag` for an option name other than the field's)."""
+    `flag` for an option name other than the field's, `metavar` for the value's name in the help)."""
     if isinstance(default, (list, dict, set)):
         raise TypeError("mutable defaults: use a tuple")
     return field(default=default, metadata={"help": help, **cli})
@@ -98,6 +101,12 @@ class VoiceSettings:
     poll_s: float = setting(0.02, "how often voice mode looks for audio that never came (s)")
     mouth_lead_s: float = setting(0.06, "the mouth follows the voice from this long before speech starts (s)")
     mouth_tail_s: float = setting(0.1, "...until this long after the last voiced sound (s)")
+    voice_face_model: Path | None = setting(
+        None, "face network of voice mode, an ONNX file (default: the shipped a2f-voice.onnx, trained on human "
+        "speech, 23.5 ms of look-ahead; text mode's a2f.onnx looks 113.5 ms ahead, and all of it holds the voice)")
+    gesture_lookahead_frames: int = setting(
+        0, "frames the head and brow gestures of voice mode look ahead (0-2): each holds the voice 40 ms longer "
+        "and starts a nod one frame sooner", choices=(0, 1, 2))
 
 
 @dataclass(frozen=True)
@@ -186,6 +195,22 @@ class BroadcastSettings:
 
 
 @dataclass(frozen=True)
+class PublishingSettings:
+    """Broadcast outputs that publish over WebRTC to a media server (WHIP, Janus VideoRoom); their retries and
+    request timeouts are the broadcast group's `output_retry_*` and `output_timeout_s`."""
+
+    publish_connect_timeout_s: float = setting(
+        15.0, "ICE and DTLS of a WHIP or Janus output must connect this soon after the media server answered (s)")
+    janus_keepalive_s: float = setting(
+        25.0, "keep-alive period of a Janus output's session (Janus drops a silent session after its "
+        "session_timeout, 60 s by default) (s)")
+
+    def __post_init__(self) -> None:
+        if self.publish_connect_timeout_s <= 0 or self.janus_keepalive_s <= 0:
+            raise ValueError("--publish-connect-timeout-s and --janus-keepalive-s must be positive")
+
+
+@dataclass(frozen=True)
 class TtsSettings:
     """How the default speech engine (`--tts`) is set up: a model or a speech service of your own."""
 
@@ -247,6 +272,148 @@ class LiveTalkingSettings:
 
 
 @dataclass(frozen=True)
+class RenderSettings:
+    """Where the tensor renderer draws (`--renderer torch`; README, "GPU")."""
+
+    render_device: str = setting(
+        "auto", "device of --renderer torch: auto (the first CUDA GPU, else the CPU), cpu, cuda or cuda:N")
+
+    def __post_init__(self) -> None:
+        if not _RENDER_DEVICE.fullmatch(self.render_device):
+            raise ValueError(f"--render-device must be auto, cpu, cuda or cuda:N, not {self.render_device!r}")
+
+    def renderer_options(self, threads: int, idle_motion_every: int = 1) -> RendererOptions:
+        return RendererOptions(threads=threads, device=self.render_device, idle_motion_every=idle_motion_every)
+
+
+_RENDER_DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    """What clients may name, and how much of the server one client address may take (docs/security.md)."""
+
+    avatar_dirs: tuple[Path, ...] = setting(
+        (), "a folder of avatar bundles clients may name, or one bundle folder (repeatable)",
+        repeat=True, flag="--avatar-dir")
+    max_sessions_per_ip: int = setting(4, "open sessions one client address may hold; more get busy (1013)")
+    connect_rate_per_min: float = setting(
+        30.0, "websocket connections one client address may open per minute, on average; more get HTTP 429")
+    connect_burst: int = setting(
+        10, "websocket connections one client address may open at once before the rate applies")
+    trusted_proxies: tuple[str, ...] = setting(
+        (), "a reverse proxy (address or network) whose X-Forwarded-For names the client (repeatable)",
+        repeat=True, flag="--trusted-proxy", metavar="ADDRESS")
+    max_sdp_bytes: int = setting(16 * 1024, "largest SDP offer accepted (bytes); larger: too_large")
+    max_ice_candidates: int = setting(
+        32, "remote ICE candidates one session may give, in its offer and trickled together; more: too_large")
+    max_body_bytes: int = setting(64 * 1024, "largest HTTP request body (bytes); larger: 413 too_large")
+
+    def __post_init__(self) -> None:
+        if min(self.max_sessions_per_ip, self.connect_burst, self.max_sdp_bytes, self.max_body_bytes) < 1:
+            raise ValueError("--max-sessions-per-ip, --connect-burst, --max-sdp-bytes, --max-body-bytes: at least 1")
+        if self.connect_rate_per_min <= 0:
+            raise ValueError("--connect-rate-per-min must be positive")
+        for entry in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"--trusted-proxy {entry!r} is neither an address nor a network") from None
+
+
+# stun:host[:port], turn:host[:port][?transport=udp|tcp], turns:host[:port][?transport=tcp] (RFC 7064, RFC 7065);
+# an IPv6 host in brackets.
+ICE_URL = re.compile(
+    r"(?P<scheme>stuns?|turns?):(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::(?P<port>\d{1,5}))?"
+    r"(?:\?transport=(?P<transport>udp|tcp))?"
+)
+
+
+@dataclass(frozen=True)
+class IceSettings:
+    """STUN and TURN servers for NAT traversal, used by the server's own peers and handed to clients
+    (GET /v1/ice-servers)."""
+
+    ice_servers: tuple[str, ...] = setting(
+        (), "a STUN or TURN server for both ends (repeatable): stun:host:port, turn:host:port?transport=udp, "
+        "turns:host:port", repeat=True, flag="--ice-server")
+    turn_user: str | None = setting(None, "username on the TURN servers (static credentials)")
+    turn_password: str | None = setting(
+        None, "password on the TURN servers (default: $AVATAR_TURN_PASSWORD)", env="AVATAR_TURN_PASSWORD")
+    turn_secret: str | None = setting(
+        None, "shared secret of the TURN servers' REST API, for time-limited credentials (coturn's "
+        "static-auth-secret; default: $AVATAR_TURN_SECRET)", env="AVATAR_TURN_SECRET")
+    turn_ttl_s: float = setting(86400.0, "how long a time-limited TURN credential stays valid (s)")
+    ice_transport_policy: str = setting(
+        "all", "relay: both ends use relayed (TURN) candidates only", choices=("all", "relay"))
+
+    def __post_init__(self) -> None:
+        for url in self.ice_servers:
+            match = ICE_URL.fullmatch(url)
+            if match is None:
+                raise ValueError(f"--ice-server {url!r}: expected stun:host:port, turn:host:port?transport=udp "
+                                 "or turns:host:port")
+            if match["scheme"].startswith("stun") and match["transport"]:
+                raise ValueError(f"--ice-server {url!r}: a STUN URL takes no transport")
+        if (self.turn_user is None) != (self.turn_password is None):
+            raise ValueError("--turn-user and --turn-password go together")
+        if self.turn_secret is not None and self.turn_user is not None:
+            raise ValueError("--turn-secret (time-limited credentials) or --turn-user/--turn-password, not both")
+        has_turn = any(url.startswith("turn") for url in self.ice_servers)
+        if has_turn and self.turn_secret is None and self.turn_user is None:
+            raise ValueError("a TURN --ice-server needs --turn-user/--turn-password or --turn-secret")
+        if self.ice_transport_policy == "relay" and not has_turn:
+            raise ValueError("--ice-transport-policy relay needs a TURN --ice-server")
+        if self.turn_ttl_s <= 0:
+            raise ValueError("--turn-ttl-s must be positive")
+
+
+@dataclass(frozen=True)
+class IsolationSettings:
+    """How a speech synthesis that hangs is kept from holding the speech of every other session."""
+
+    tts_stall_s: float = setting(
+        2.0, "a synthesis running this long frees its worker slot: a fresh thread serves the others (s)")
+    tts_max_stalled: int = setting(
+        8, "stalled synthesis threads at most; beyond, no fresh threads (an engine that hangs every call)")
+
+    def __post_init__(self) -> None:
+        if self.tts_stall_s <= 0 or self.tts_max_stalled < 0:
+            raise ValueError("--tts-stall-s must be positive and --tts-max-stalled at least 0")
+
+
+@dataclass(frozen=True)
+class MemorySettings:
+    """The C allocator of the process (glibc), set for many threads that run for days (server/allocator.py)."""
+
+    malloc_arenas: int = setting(2, "malloc arenas shared by all threads (0: glibc's default, 8 per core)")
+
+    def __post_init__(self) -> None:
+        if self.malloc_arenas < 0:
+            raise ValueError("--malloc-arenas must be at least 0")
+
+
+def user_data_dir() -> Path:
+    """The per-user data folder (XDG), on the local disk: works offline."""
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "avatar-server"
+
+
+@dataclass(frozen=True)
+class AvatarUploadSettings:
+    """Avatars made from photos uploaded to POST /v1/avatars (docs/protocol.md, "Avatars")."""
+
+    avatar_uploads: Path | None = setting(
+        user_data_dir() / "avatars",
+        "folder where uploaded photos become avatar bundles, which clients may name at once")
+    avatar_prepare_nice: int = setting(
+        10, "scheduling niceness of the process that prepares uploaded photos, below the live sessions'")
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.avatar_prepare_nice <= 19:
+            raise ValueError("--avatar-prepare-nice must be 0-19")
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     host: str = setting("127.0.0.1", "address to listen on")
     port: int = setting(8080, "one port for the page, /ws, /healthz, /metrics and the HTTP API")
@@ -261,7 +428,7 @@ class ServerConfig:
         ("piper", "espeak"), "speech engines to load (repeatable; the default engine is always loaded)",
         repeat=True, flag="--tts-engine", choices=ENGINES)
     voice: str | None = setting(None, "default voice id, e.g. piper:joe or espeak:en-us")
-    avatar: str = setting("astronaut", "default avatar: a bundle name or folder")
+    avatar: str = setting("astronaut", "default avatar: a registered bundle's name, or a bundle folder")
     renderer: str = setting("warp", "what draws the avatar", choices=RENDERERS)
     face_driver: str = setting(
         "network", "what moves the mouth: the audio-to-face network or the TTS phoneme timings",
@@ -282,7 +449,14 @@ class ServerConfig:
     audio_input: AudioInputSettings = field(default_factory=AudioInputSettings)
     llm: LlmSettings = field(default_factory=LlmSettings)
     livetalking: LiveTalkingSettings = field(default_factory=LiveTalkingSettings)
+    render: RenderSettings = field(default_factory=RenderSettings)
     broadcast: BroadcastSettings = field(default_factory=BroadcastSettings)
+    publishing: PublishingSettings = field(default_factory=PublishingSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
+    ice: IceSettings = field(default_factory=IceSettings)
+    isolation: IsolationSettings = field(default_factory=IsolationSettings)
+    memory: MemorySettings = field(default_factory=MemorySettings)
+    uploads: AvatarUploadSettings = field(default_factory=AvatarUploadSettings)
     scale: ScaleSettings = field(default_factory=ScaleSettings)
 
     def __post_init__(self) -> None:

@@ -63,6 +63,10 @@ class Metrics:
         self.face_fallbacks = Counter(
             "avatar_face_fallbacks_total", "Face streams that failed and went on with the phoneme driver", registry=r
         )
+        self.tts_stalled_threads = Gauge(
+            "avatar_tts_stalled_threads", "Synthesis threads stuck past --tts-stall-s, replaced by fresh ones",
+            registry=r,
+        )
         self.errors = Counter("avatar_errors_total", "Errors reported to clients, by code", ["code"], registry=r)
 
     def face_batch_done(self, size: int, seconds: float) -> None:

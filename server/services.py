@@ -8,25 +8,29 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
-from engines.avatar import AvatarBundle, UnknownAvatar, list_avatars, load_avatar
-from engines.avatar.base import RendererOptions
+from engines.avatar import AvatarBundle, AvatarCatalog, UnknownAvatar
 from engines.avatar.registry import create_renderer
+from engines.face.backends.base import DEFAULT_MODEL, VOICE_MODEL
+from engines.face.base import FaceEngine
 from engines.face.factory import create_face_engine
 from engines.face.fallback import with_phoneme_fallback
 from engines.tts.base import EngineOptions, UnknownVoice
 from engines.tts.registry import VoiceRegistry
 from engines.vad.registry import resolve_vad
+from server.address_limits import AddressLimits
 from server.admission import Admission
+from server.avatar_preparation import AvatarPreparer
 from server.config import ServerConfig, TtsSettings
 from server.llm.client import LlmClient
 from server.metrics import Metrics
 from server.pipeline.errors import ProtocolError
 from server.pipeline.session import PipelineResources
 from server.sessions import SessionTable
+from server.synthesis_pool import SynthesisPool
+from server.transports.ice_servers import IceServer, ice_servers
 from server.transports.webrtc.encoders import Encoding
 
 log = logging.getLogger(__name__)
@@ -42,34 +46,51 @@ class Services:
             options={config.tts: _engine_options(config.tts_setup)},
         )
         self.default_voice = self.voice_id(config.voice)
-        self.face = with_phoneme_fallback(
-            create_face_engine(config.face_driver, config.face_backend, on_batch=self.metrics.face_batch_done),
-            on_fallback=lambda reason: self.metrics.face_fallbacks.inc(),
-        )
+        self.face = self._face_engine(DEFAULT_MODEL)
+        # A live voice is held for as long as its network looks ahead: voice mode has a network of its own.
+        voice_model = config.voice_mode.voice_face_model or VOICE_MODEL
+        self.voice_face = self._face_engine(voice_model) if config.face_driver == "network" else self.face
         workers = config.workers
         self.renderers = create_renderer(
-            config.renderer,
-            RendererOptions(threads=workers.render_pool_size(), idle_motion_every=config.media.idle_motion_every),
+            config.renderer, config.render.renderer_options(workers.render_pool_size(), config.media.idle_motion_every)
         )
-        self.default_avatar = self.avatar(config.avatar)
+        uploads = config.uploads.avatar_uploads
+        self.avatar_preparer = AvatarPreparer(uploads, config.uploads.avatar_prepare_nice) if uploads else None
+        try:
+            if uploads is not None:
+                uploads.mkdir(parents=True, exist_ok=True)
+            self.avatars = AvatarCatalog([*config.security.avatar_dirs, *([uploads] if uploads else [])])
+            self.default_avatar_name = self.avatars.register(config.avatar)
+        except (UnknownAvatar, OSError) as exc:
+            raise ValueError(f"--avatar / --avatar-dir / --avatar-uploads: {exc}") from None
+        self.default_avatar = self.avatar(self.default_avatar_name)
         # A renderer's first construction per avatar precomputes its warp fields (up to a second); do it now,
         # not on the event loop when the first session asks for that avatar.
-        for bundle in [self.default_avatar, *map(self.avatar, list_avatars())]:
-            self.renderers.prepare(bundle)
+        for name in dict.fromkeys([self.default_avatar_name, *self.avatars.names()]):
+            try:
+                self.renderers.prepare(self.avatars.load(name))
+            except UnknownAvatar as exc:  # a damaged bundle in an operator's folder: clients get unknown_avatar
+                log.warning("avatar %s cannot be used: %s", name, exc)
         # TTS engines release the GIL in their native code, so several sessions synthesize at once. Speech is
         # synthesized well ahead of playback, frames are not: when the cores are busy, rendering and encoding go
-        # first, so the synthesis threads run at a lower scheduling priority.
-        self.tts_pool = ThreadPoolExecutor(
-            max_workers=workers.tts_threads,
-            thread_name_prefix="tts",
+        # first, so the synthesis threads run at a lower scheduling priority. A synthesis that hangs gives its
+        # thread up to a fresh one (server/synthesis_pool.py).
+        self.tts_pool = SynthesisPool(
+            workers.tts_threads,
+            config.isolation.tts_stall_s,
+            config.isolation.tts_max_stalled,
             initializer=_lower_priority,
             initargs=(workers.tts_nice,),
+            on_stall=self.metrics.tts_stalled_threads.set,
         )
         self.encoding = Encoding(workers)
         admission = Admission(
             config.max_sessions, config.admit_by_headroom, config.max_late_fraction, config.lateness_window_s
         )
         self.sessions = SessionTable(admission)
+        security = config.security
+        self.addresses = AddressLimits(security.connect_rate_per_min, security.connect_burst,
+                                       security.max_sessions_per_ip)
         llm = config.llm
         self.llm = LlmClient(llm, os.environ.get(llm.llm_api_key_env)) if llm.llm_url else None
         # Further sections of /healthz, added by the parts of the server that have something to say there.
@@ -77,6 +98,7 @@ class Services:
         self.pipeline = PipelineResources(
             voices=self.voices,
             face=self.face,
+            voice_face=self.voice_face,
             renderers=self.renderers,
             tts_pool=self.tts_pool,
             metrics=self.metrics,
@@ -94,13 +116,29 @@ class Services:
         return f"{engine.name}:{voice}"
 
     def avatar(self, name: str | None) -> AvatarBundle:
-        """The bundle of an avatar name (None: the default), or ProtocolError unknown_avatar."""
+        """The bundle registered under a client's avatar name (None: the default), or ProtocolError
+        unknown_avatar. The name is only compared with registered names, never used as a path."""
         if name is None:
             return self.default_avatar
         try:
-            return _load_avatar(name)
+            return self.avatars.load(name)
         except UnknownAvatar as exc:
             raise ProtocolError("unknown_avatar", str(exc)) from None
+
+    def ice_servers(self, session: str) -> list[IceServer]:
+        """The STUN and TURN servers, with credentials, for a peer of `session` (ours or a client's)."""
+        return ice_servers(self.config.ice, session)
+
+    @property
+    def relay_only(self) -> bool:
+        return self.config.ice.ice_transport_policy == "relay"
+
+    def _face_engine(self, model: Path) -> FaceEngine:
+        return with_phoneme_fallback(
+            create_face_engine(self.config.face_driver, self.config.face_backend, model,
+                               on_batch=self.metrics.face_batch_done),
+            on_fallback=lambda reason: self.metrics.face_fallbacks.inc(),
+        )
 
     def health(self) -> dict[str, Any]:
         """/healthz: the process's state and what it offers."""
@@ -114,10 +152,11 @@ class Services:
             "face_driver": self.face.name,
             "face_note": getattr(self.face, "note", None),
             "renderer": self.renderers.name,
+            "renderer_device": self.renderers.device,
             "vad": resolve_vad(self.config.voice_mode.vad),
-            "avatars": list_avatars(),
+            "avatars": self.avatars.names(),
             "voices": self.voices.voices(),
-            "default_avatar": self.default_avatar.name,
+            "default_avatar": self.default_avatar_name,
             "default_voice": self.default_voice,
             "llm": {"model": self.llm.model} if self.llm is not None else None,
             **{name: part() for name, part in self.health_parts.items()},
@@ -127,14 +166,13 @@ class Services:
         if self.llm is not None:
             await self.llm.close()
         await self.face.close()
+        if self.voice_face is not self.face:
+            await self.voice_face.close()
         await self.renderers.close()
         self.tts_pool.shutdown(wait=False, cancel_futures=True)
+        if self.avatar_preparer is not None:
+            self.avatar_preparer.close()
         self.encoding.close()
-
-
-@lru_cache(maxsize=32)
-def _load_avatar(name: str) -> AvatarBundle:
-    return load_avatar(name)
 
 
 def _engine_options(tts: TtsSettings) -> EngineOptions:

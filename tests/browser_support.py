@@ -46,12 +46,14 @@ def _healthz(base_url: str) -> dict | None:
 
 @contextlib.contextmanager
 def running_server(*extra_args: str, port: int | None = None) -> Iterator[str]:
-    """Runs `python -m server` on `port` (default: a free one) until the block ends; yields its base URL."""
+    """Runs `python -m server` on `port` (default: a free one) until the block ends; yields its base URL. Avatar
+    uploads go to a temporary folder."""
     port = port or free_port()
     base_url = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryFile() as output:
+    with tempfile.TemporaryFile() as output, tempfile.TemporaryDirectory(prefix="avatar-uploads-") as uploads:
         process = subprocess.Popen(
-            [sys.executable, "-m", "server", "--port", str(port), "--host", "127.0.0.1", *extra_args],
+            [sys.executable, "-m", "server", "--port", str(port), "--host", "127.0.0.1", "--avatar-uploads", uploads,
+             *extra_args],
             cwd=REPO,
             stdout=output,
             stderr=subprocess.STDOUT,

@@ -6,17 +6,23 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from harness.server_process import LOOPBACK_SECURITY
 from server.app import AvatarServer
 from server.config import ServerConfig
 
 
 def make_config(**overrides) -> ServerConfig:
-    """A server config for tests; a settings group may be given as a dict of the fields that differ."""
+    """A server config for tests (port 0, ICE on loopback unless overridden); a settings group may be given as a
+    dict of the fields that differ (`limits={"ice_timeout_s": 2.0}`). Per-address limits are those of
+    harness.server_process.LOOPBACK_SECURITY: every test client comes from 127.0.0.1. No avatar uploads unless a
+    test names a folder for them."""
+    overrides["security"] = LOOPBACK_SECURITY | overrides.get("security", {})
+    overrides.setdefault("uploads", {"avatar_uploads": None})  # tests that upload name a folder of their own
     defaults = ServerConfig()
     for name, value in overrides.items():
         if isinstance(value, dict):
             overrides[name] = dataclasses.replace(getattr(defaults, name), **value)
-    return ServerConfig(port=0, ice_hosts=("127.0.0.1",), **overrides)
+    return ServerConfig(**{"port": 0, "ice_hosts": ("127.0.0.1",), **overrides})
 
 
 @pytest.fixture

@@ -56,13 +56,14 @@ class RecordingEngine(RendererEngine):
 
 class Run:
     """A pipeline (text mode unless told otherwise; voice mode with a `live_voice` that arrives as session time
-    passes), its one subscriber, and the fake clock that drives it."""
+    passes), its one subscriber, and the fake clock that drives it. `draw`: frames come from the services' own
+    renderer instead of the recording one (whose shown parameters `jaw` and `gestures` read)."""
 
-    def __init__(self, services: Services, live_voice: np.ndarray | None = None, **mode) -> None:
+    def __init__(self, services: Services, live_voice: np.ndarray | None = None, draw: bool = False, **mode) -> None:
         if live_voice is not None:
             mode["voice_input"] = self._arriving(live_voice)
         self.renderer = RecordingEngine()
-        resources = dataclasses.replace(services.pipeline, renderers=self.renderer)
+        resources = services.pipeline if draw else dataclasses.replace(services.pipeline, renderers=self.renderer)
         self.clock = VirtualClock()
         self.pipeline = SessionPipeline(
             resources,

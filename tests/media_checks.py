@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from client import ReceivedAudio, ReceivedVideo
+from harness.render_parity import rgb_dark_share
 
 
 def audio_rms(audio: list[ReceivedAudio], start: float, end: float) -> float:
@@ -32,8 +33,7 @@ def mouth_change(video: list[ReceivedVideo], box: tuple[int, int, int, int], sta
 def mouth_darkness(video: list[ReceivedVideo], box: tuple[int, int, int, int], start: float, end: float) -> list[float]:
     """Share of dark (cavity) pixels in the mouth region per frame: how open the mouth is, whatever the head's
     idle drift does to the rest of the picture."""
-    weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    return [float(((crop(v.image, box, pad=0) @ weights) < 60).mean()) for v in video if start <= v.arrival < end]
+    return [rgb_dark_share(v.image, box) for v in video if start <= v.arrival < end]
 
 
 def fps(times: list[tuple[float, int]], start: float, end: float) -> float:

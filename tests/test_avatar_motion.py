@@ -14,7 +14,7 @@ from engines.avatar.eyelids import COVER_FROM
 from engines.avatar.idle import GLANCE_HOLD_S, GLANCE_REACH, IdleMotion
 from engines.avatar.prepared import prepared
 from engines.avatar.preview import mouth_params
-from engines.avatar.renderer import NOD_SHARE
+from engines.avatar.frame_plan import NOD_SHARE
 from engines.avatar.rig import MouthFrame
 from engines.timebase import FPS, GESTURE_PARAMS, N_FRAME_PARAMS, N_PARAMS
 

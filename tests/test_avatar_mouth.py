@@ -11,7 +11,7 @@ from engines.avatar import face_topology as topo
 from engines.avatar.mesh import separated_contours
 from engines.avatar.prepared import prepared
 from engines.avatar.preview import mouth_params
-from engines.avatar.renderer import mix_mouth
+from engines.avatar.frame_plan import mix_mouth
 from engines.avatar.rig import MOUTH_SHAPES, MouthFrame, all_rules
 from engines.avatar.warp_field import _signed_area
 

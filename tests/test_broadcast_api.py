@@ -181,3 +181,19 @@ async def test_token_guards_every_v1_route(server):
         async with http.ws_connect(f"{anonymous.base}/ws?broadcast={broadcast}&token=s3cret") as ws:
             await ws.send_json({"type": "flush"})
         await bearer.delete(broadcast)
+
+
+async def test_links_planted_in_the_recordings_folder_lead_nowhere(api, server, tmp_path):
+    """Recording names are looked up by listing the folder and created only directly inside it: a link someone
+    left there is neither served nor written through."""
+    recordings = server.config.broadcast.recordings
+    recordings.mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.mp4").write_bytes(b"not for clients")
+    (recordings / "served.mp4").symlink_to(outside / "secret.mp4")
+    (recordings / "written.mp4").symlink_to(outside / "written.mp4")
+    assert_error(*await api.call("GET", "/v1/recordings/served.mp4"), 404, "not_found")
+    assert_error(*await api.call("POST", "/v1/broadcasts", json={"outputs": [{"file": "written.mp4"}]}),
+                 400, "bad_output")
+    assert not (outside / "written.mp4").exists() and len(server.services.sessions) == 0

@@ -4,7 +4,6 @@ aiortc; and nothing left running after DELETE."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 import time
 from collections.abc import AsyncIterator
@@ -36,7 +35,7 @@ from server.transports.rtmp import RtmpOutput
 from server.transports.webrtc.peer import WebRtcPeer
 from tests.broadcast_support import Api
 from tests.conftest import make_config
-from tests.test_session_cleanup import live_objects, session_threads
+from tests.test_session_cleanup import live_objects, session_threads, tracked_objects
 
 pytestmark = pytest.mark.slow
 
@@ -206,12 +205,8 @@ def writer_processes() -> list[int]:
 
 def snapshot() -> tuple:
     """Tasks, threads, live objects of a broadcast's graph, descriptors and writer processes, now."""
-    counts = {cls.__name__: 0 for cls in TRACKED}
-    objects = live_objects()  # the session graph's objects (collects garbage first)
-    for obj in gc.get_objects():
-        for cls in TRACKED:
-            if isinstance(obj, cls):
-                counts[cls.__name__] += 1
+    counts = live_objects(classes=TRACKED)
+    objects = live_objects()  # the session graph's objects
     return len(asyncio.all_tasks()), session_threads(), counts, open_descriptors(), writer_processes(), objects
 
 
@@ -240,11 +235,13 @@ async def settled(server) -> tuple:
 
 
 async def test_nothing_left_after_delete(api, server):
+    earlier = tracked_objects(TRACKED)
     with NginxRtmp() as rtmp:
         await one_full_broadcast(api, rtmp.url("warmup"), "warmup.mp4")  # starts the shared pools, loads models
         before = await settled(server)
         await one_full_broadcast(api, rtmp.url("show"), "show.mp4")
         after = await settled(server)
     assert after == before
-    tasks, threads, counts, descriptors, writers, objects = after
+    writers = after[4]
+    counts = live_objects(earlier, TRACKED)
     assert all(count == 0 for count in counts.values()) and not writers, (counts, writers)

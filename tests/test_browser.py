@@ -199,6 +199,27 @@ async def test_pickers_switch_avatar_and_voice_without_reconnecting(server_url: 
     assert await shown_errors(page) == []
 
 
+async def test_an_uploaded_photo_becomes_the_avatar_and_refusals_are_shown(server_url: str, browser: Browser) -> None:
+    page = await live_page(browser, server_url)
+    await page.wait_for_function("document.getElementById('video').videoWidth > 0")
+    form = page.locator("#avatar-upload")
+    await form.locator("input[name=photo]").set_input_files(str(REPO / "assets/avatars/grace_hopper/photo.jpg"))
+    await form.locator("input[name=name]").fill("Not A Name!")
+    await form.locator("button").click()
+    status = form.locator(".upload-status")
+    await page.wait_for_selector("#avatar-upload .upload-status[data-kind=error]", timeout=30_000)
+    assert (await status.inner_text()).startswith("bad_name: invalid avatar name")
+
+    before = await frame_signature(page)
+    await form.locator("input[name=name]").fill("my-photo")
+    await form.locator("button").click()
+    await page.wait_for_selector("#avatar-upload .upload-status[data-kind=done]", timeout=60_000)
+    assert await page.input_value("#avatar-control") == "my-photo", "the new avatar is selected"
+    await changed_frame(page, before)
+    assert await page.locator("#log li[data-kind=answer]").count() == 1, "no reconnection"
+    assert await shown_errors(page) == []
+
+
 async def test_server_errors_are_shown_and_the_session_goes_on(server_url: str, browser: Browser) -> None:
     page = await live_page(browser, server_url)
     # A stale list (an avatar removed from the server after the page loaded) is the way a picker meets a refusal.

@@ -5,13 +5,17 @@ import numpy as np
 import pytest
 import torch
 
-from engines.face.backends.base import DEFAULT_MODEL, MAX_BATCH
+from engines.face.backends.base import (
+    DEFAULT_MODEL,
+    MAX_BATCH,
+    VOICE_MODEL,
+    model_window,
+)
 from engines.face.backends.onnxruntime_backend import OnnxRuntimeBackend
 from engines.face.factory import create_face_engine
-from engines.face.features import N_MELS, PAST, WINDOW, centre_mel, timeline_log_mel
+from engines.face.features import N_MELS, PAST, centre_mel, timeline_log_mel
 from engines.face.model import AudioToFace, count_parameters
 from engines.face.network_driver import (
-    LOOKAHEAD_SAMPLES,
     NetworkFaceEngine,
     first_frame_at,
     frame_windows,
@@ -20,10 +24,13 @@ from engines.timebase import N_PARAMS, SAMPLES_PER_FRAME, frame_center
 from tests.test_face_features import speechlike
 from tools.export_onnx import export_onnx, max_export_error
 
+# Look-ahead of each shipped network (ms): text mode's, and voice mode's, which holds a live voice for it.
+LOOKAHEAD_MS = {DEFAULT_MODEL: (80, 120), VOICE_MODEL: (15, 30)}
 
-@pytest.fixture(scope="module")
-def backend():
-    return OnnxRuntimeBackend(DEFAULT_MODEL, device="cpu")
+
+@pytest.fixture(scope="module", params=list(LOOKAHEAD_MS), ids=lambda path: path.stem)
+def backend(request):
+    return OnnxRuntimeBackend(request.param, device="cpu")
 
 
 def test_onnx_export_agrees_with_pytorch(tmp_path):
@@ -41,7 +48,7 @@ def offline_frames(backend, audio: np.ndarray, start: int, n_frames: int) -> np.
     """The frames the stream should give: offline features of the whole timeline, windows, one backend call."""
     first = first_frame_at(start)
     mels = timeline_log_mel(audio, first_mel=centre_mel(first) - PAST, start_sample=start)
-    return backend.run(frame_windows(mels, n_frames))
+    return backend.run(frame_windows(mels, n_frames, backend.window))
 
 
 async def push_in_chunks(stream, audio: np.ndarray, sizes) -> list:
@@ -88,7 +95,8 @@ async def test_a_frame_comes_out_once_its_lookahead_is_pushed(backend):
     assert before.first_frame + len(before) == frame
     at = await stream.push(audio[needed - 1 : needed])
     assert (at.first_frame, len(at)) == (frame, 1)
-    assert 80 <= LOOKAHEAD_SAMPLES / 48 <= 120  # ms
+    low, high = {model_window(path): ms for path, ms in LOOKAHEAD_MS.items()}[backend.window]
+    assert low <= stream.lookahead_samples / 48 <= high
 
 
 async def test_flush_releases_every_frame_up_to_the_end(backend):
@@ -101,7 +109,7 @@ async def test_flush_releases_every_frame_up_to_the_end(backend):
 
 
 async def test_sessions_in_one_tick_share_one_batch_and_get_their_own_results(backend):
-    audios = [speechlike(0.6, seed=s) for s in range(5)]
+    audios = [speechlike(0.5, seed=s) for s in range(5)]  # at most MAX_BATCH frames in all, whatever the look-ahead
     solo = []
     for audio in audios:
         engine = NetworkFaceEngine(backend)
@@ -139,8 +147,8 @@ def test_factory_falls_back_to_onnxruntime_and_says_why():
 
 async def test_a_failed_batch_reaches_every_waiting_session_and_the_next_batch_runs(backend):
     engine = NetworkFaceEngine(backend)
-    good = np.zeros((2, WINDOW, N_MELS), dtype=np.float32)
-    bad = np.zeros((2, WINDOW - 1, N_MELS), dtype=np.float32)  # a window one frame short: the merged batch cannot be built
+    good = np.zeros((2, backend.window, N_MELS), dtype=np.float32)
+    bad = np.zeros((2, backend.window - 1, N_MELS), dtype=np.float32)  # a window one frame short: the merged batch cannot be built
     results = await asyncio.gather(engine.batcher.infer(good), engine.batcher.infer(bad), return_exceptions=True)
     assert all(isinstance(r, Exception) for r in results)
     assert (await engine.batcher.infer(good)).shape == (2, N_PARAMS)

@@ -43,9 +43,13 @@ class FaultyEngine(EspeakEngine):
         return super().synthesize(text, voice, options=options)
 
 
-@pytest.fixture
-def server_options(monkeypatch) -> dict:
+@pytest.fixture(autouse=True)
+def faulty_engine(monkeypatch) -> None:
     monkeypatch.setitem(registry.ENGINES, "faulty", f"{__name__}:FaultyEngine")
+
+
+@pytest.fixture
+def server_options() -> dict:
     return {"tts": "faulty", "limits": {"tts_timeout_s": 1.0}}
 
 
@@ -122,7 +126,7 @@ async def test_stream_falls_back_to_phonemes_at_the_same_position(caplog):
     pushes = speech_pushes()
     batcher = InferenceBatcher(FailingBackend(healthy_calls=1))
     reasons: list[str] = []
-    stream = FallbackFaceStream(NetworkFaceStream(batcher), PhonemeFaceStream, reasons.append)
+    stream = FallbackFaceStream(NetworkFaceStream(batcher, batcher.backend.window), PhonemeFaceStream, reasons.append)
     try:
         with caplog.at_level(logging.WARNING, logger="engines.face.fallback"):
             frames = await collect(stream, pushes)
@@ -168,3 +172,36 @@ async def test_session_keeps_moving_the_mouth_when_the_network_fails(server, ws_
 
 def _device_lost(mel: np.ndarray) -> np.ndarray:
     raise RuntimeError("device lost")
+
+
+HUNG_SESSIONS = 3
+ON_TIME_S = 2.0  # say -> speech_started; a phrase waiting for a hung synthesis would wait for its release
+
+
+@pytest.mark.parametrize("server_options", [{
+    "tts": "faulty", "workers": {"tts_threads": 2},
+    "limits": {"tts_timeout_s": 30.0}, "isolation": {"tts_stall_s": 0.5, "tts_max_stalled": 8},
+}])
+async def test_hung_syntheses_of_several_sessions_leave_another_speaking_on_time(server, ws_url):
+    hung = [await AvatarClient.connect(ws_url) for _ in range(HUNG_SESSIONS)]
+    talker = await AvatarClient.connect(ws_url)
+    try:
+        await asyncio.gather(*(c.wait_for_media() for c in [*hung, talker]))
+        for client in hung:
+            await client.say("Please freeze right here.")
+        async with asyncio.timeout(10):
+            while server.services.tts_pool.stalled < HUNG_SESSIONS:
+                await asyncio.sleep(0.05)
+        said = time.monotonic()
+        await talker.say("I still speak on time.")
+        started = await talker.wait_for("speech_started", timeout=10)
+        ended = await talker.wait_for("speech_ended", timeout=20)
+        assert started["_at"] - said < ON_TIME_S, started["_at"] - said
+        assert ended["spoken_text"] == "I still speak on time." and not ended["interrupted"]
+        assert server.services.metrics.registry.get_sample_value("avatar_tts_stalled_threads") == HUNG_SESSIONS
+        _release_hung.set()  # the engines return: the stalled threads rejoin or end, the hung phrases are spoken
+        for client in hung:
+            assert (await client.wait_for("speech_ended", timeout=20))["spoken_text"] == "Please freeze right here."
+        assert server.services.tts_pool.stalled == 0
+    finally:
+        await asyncio.gather(*(c.close() for c in [*hung, talker]))

@@ -6,7 +6,7 @@ import functools
 import numpy as np
 import pytest
 
-from engines.face.gestures import BROW, LOOKAHEAD_SAMPLES, NOD, GestureStream
+from engines.face.gestures import BROW, DECISION_FRAMES, NOD, GestureStream
 from engines.face.prosody import StreamingProsody, first_frame_at
 from engines.resample import resample
 from engines.timebase import N_GESTURES, SAMPLES_PER_FRAME, TIMELINE_RATE, frame_center
@@ -24,8 +24,9 @@ def speech() -> np.ndarray:
                            resample(spoken.pcm, spoken.sample_rate, TIMELINE_RATE), np.zeros(2 * TIMELINE_RATE, np.int16)])
 
 
-def run(pcm: np.ndarray, seed: int = 0, chunk: int | None = None, start: int = 0) -> tuple[int, np.ndarray]:
-    stream = GestureStream(seed)
+def run(pcm: np.ndarray, seed: int = 0, chunk: int | None = None, start: int = 0,
+        lookahead_frames: int = DECISION_FRAMES) -> tuple[int, np.ndarray]:
+    stream = GestureStream(seed, lookahead_frames)
     stream.reset(start)
     chunk = chunk or len(pcm)
     parts = [stream.push(pcm[i: i + chunk]) for i in range(0, len(pcm), chunk)] + [stream.flush()]
@@ -70,8 +71,10 @@ def test_a_quiet_voice_moves_the_head_as_a_loud_one_does():
     assert beats[1] > 0.6 * beats[0]
 
 
-def test_frames_come_out_once_their_look_ahead_is_there():
-    stream = GestureStream(0)
+@pytest.mark.parametrize("lookahead_frames", [DECISION_FRAMES, 0])
+def test_frames_come_out_once_their_look_ahead_is_there(lookahead_frames):
+    stream = GestureStream(0, lookahead_frames)
+    lookahead = stream.lookahead_samples
     start = 12_345
     stream.reset(start)
     pushed, seen = start, first_frame_at(start)
@@ -80,9 +83,22 @@ def test_frames_come_out_once_their_look_ahead_is_there():
         pushed += size
         assert out.first_frame == seen
         seen += len(out)
-        assert seen == first_frame_at(start) or frame_center(seen - 1) + LOOKAHEAD_SAMPLES <= pushed
-        assert frame_center(seen) + LOOKAHEAD_SAMPLES > pushed
-    assert LOOKAHEAD_SAMPLES <= 0.12 * TIMELINE_RATE, "no more look-ahead than the face network's"
+        assert seen == first_frame_at(start) or frame_center(seen - 1) + lookahead <= pushed
+        assert frame_center(seen) + lookahead > pushed
+    assert lookahead <= 0.12 * TIMELINE_RATE, "no more look-ahead than the face network's"
+
+
+def test_without_look_ahead_the_same_gestures_come_at_most_its_frames_later():
+    """Voice mode's gestures decide a stressed syllable as late as ever and start its nod with the next frame out:
+    the same motion, shifted by no more than the look-ahead it does without."""
+    _, full = run(speech(), seed=3)
+    _, late = run(speech(), seed=3, lookahead_frames=0)
+    assert len(late) == len(full) and not np.array_equal(late, full)
+    peaks = [np.flatnonzero((g[1:-1, NOD] > g[:-2, NOD]) & (g[1:-1, NOD] >= g[2:, NOD]) & (g[1:-1, NOD] > 0.15))
+             for g in (full, late)]
+    assert len(peaks[0]) >= 4 and len(peaks[1]) == len(peaks[0]), peaks
+    assert all(0 <= b - a <= DECISION_FRAMES for a, b in zip(*peaks)), peaks
+    np.testing.assert_allclose(late[-1], 0.0, atol=0.02)
 
 
 def test_reset_forgets_the_motion_and_keeps_the_voice():

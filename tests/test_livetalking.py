@@ -22,7 +22,7 @@ from server.app import AvatarServer
 from tests.conftest import make_config
 from tests.livetalking_client import LiveTalkingClient
 from tests.media_checks import audio_rms, mouth_change
-from tests.test_session_cleanup import live_objects, settle
+from tests.test_session_cleanup import live_objects, settle, tracked_objects
 
 LONG_TEXT = (
     "This is a rather long sentence, spoken slowly and clearly, so that there is plenty of time to interrupt "
@@ -281,6 +281,7 @@ async def test_peer_that_never_connects_is_torn_down(server, base, http):
 
 
 async def test_nothing_left_after_a_livetalking_session(server, base, http):
+    earlier = tracked_objects()
     warmup = LiveTalkingClient(base, http)
     await warmup.start()
     await warmup.wait_for_media()
@@ -299,7 +300,7 @@ async def test_nothing_left_after_a_livetalking_session(server, base, http):
     del client
     await settle(server)
     assert session_objects() == baseline
-    assert all(count == 0 for count in baseline.values()), baseline
+    assert all(count == 0 for count in live_objects(earlier).values()), live_objects(earlier)
 
 
 async def test_server_stop_ends_livetalking_sessions(http):

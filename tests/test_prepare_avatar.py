@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from engines.avatar import AvatarRenderer, list_avatars, load_avatar
-from engines.avatar.bundle import AVATARS_DIR, PREVIEW, is_valid_name
+from engines.avatar.bundle import PREVIEW, is_valid_name
 from engines.avatar.prepare import (
     MAX_PHOTO_BYTES,
     PreparationError,
@@ -19,20 +19,10 @@ from engines.avatar.prepare import (
     prepare_avatar,
 )
 from engines.avatar.preview import mouth_params
+from tests.photos import encoded, portrait
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOL = ROOT / "tools" / "prepare_avatar.py"
-
-
-def portrait() -> np.ndarray:
-    """A real one-face photo (BGR): the committed astronaut portrait."""
-    return cv2.imread(str(AVATARS_DIR / "astronaut" / "photo.jpg"))
-
-
-def encoded(bgr: np.ndarray, ext: str = ".jpg") -> bytes:
-    ok, data = cv2.imencode(ext, bgr)
-    assert ok
-    return data.tobytes()
 
 
 def refused(code: str, photo: bytes, tmp_path: Path, name: str = "someone") -> PreparationError:

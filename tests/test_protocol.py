@@ -10,6 +10,7 @@ from server.api.messages import (
     Offer,
     Set,
     Text,
+    encode,
     parse_message,
 )
 from server.pipeline.errors import ProtocolError
@@ -61,10 +62,18 @@ def test_valid_messages(message, expected):
         (json.dumps({"type": "say", "text": "a" * LIMIT}), "too_large"),
         (json.dumps({"type": "say", "text": "é" * (LIMIT // 2 + 10)}), "too_large"),
         ("[" * 50000, "bad_json"),
+        ('{"type": "say", "text": "hello \\ud800 world"}', "bad_message"),  # a lone surrogate, escaped
+        ('{"type": "say", "text": "fine", "id": "\\udfff"}', "bad_message"),
     ],
 )
 def test_bad_messages(raw, code):
     assert code_of(raw) == code
+
+
+def test_events_are_always_utf8_text():
+    assert encode({"type": "word", "text": "héllo"}) == '{"type":"word","text":"héllo"}'
+    escaped = encode({"type": "speech_ended", "id": "\udfff"})
+    assert json.loads(escaped)["id"] == "\udfff" and escaped.encode("utf-8")
 
 
 def test_error_event_shape():
@@ -79,3 +88,20 @@ def test_error_messages_stay_short_whatever_was_sent():
     with pytest.raises(ProtocolError) as info:
         parse_message(json.dumps({"type": "offer", "sdp": "v=0", "mode": "y" * 60_000}), LIMIT)
     assert len(info.value.message) < 120
+
+
+def say_of(char: str, count: int) -> str:
+    """A `say` message whose text is `count` times `char`, written as itself (not escaped)."""
+    return json.dumps({"type": "say", "text": char * count}, ensure_ascii=False)
+
+
+@pytest.mark.parametrize("char", ["a", "é", "你", "🙂"], ids=["1-byte", "2-byte", "3-byte", "4-byte"])
+def test_the_message_limit_counts_bytes_not_characters(char):
+    width, envelope = len(char.encode()), len(say_of(char, 0))
+    fits = (LIMIT - envelope) // width  # the most characters whose message stays within the limit
+    at_limit, over = say_of(char, fits), say_of(char, fits + 1)
+    assert len(at_limit.encode()) <= LIMIT < len(over.encode())
+    assert parse_message(at_limit, LIMIT) == Text(char * fits, None, flush=True)
+    assert code_of(over) == "too_large"
+    if width > 1:
+        assert len(over) < LIMIT / 1.9  # far fewer characters than the limit: only counting bytes refuses it

@@ -17,12 +17,16 @@ from engines.tts.registry import VoiceRegistry
 from server.config import VoiceSettings
 
 MAX_BACKLOG_S = VoiceSettings().max_backlog_s
+from harness.measure import wire_av_offset_ms
 from tests.media_checks import audio_rms, fps, mouth_change
 
 PHRASES = ("Hello there, my name is Joe.", "I am glad to meet you today.")
 PAUSE_S = 1.5
 VOICE = "espeak:en-us+f4"  # a voice the face network never heard in training
 REST_OPENING = 0.02  # share of the mouth box showing the cavity when the mouth is closed (about 0.01)
+# Video packets against the returned voice of the same media time, on the wire (a frame is 40 ms; earlier releases
+# sent the video 35 ms late): measured near 0 (docs/benchmarks.md), with room for a loaded machine's jitter.
+MAX_WIRE_OFFSET_MS = 25.0
 
 
 @pytest.fixture(scope="module")
@@ -193,3 +197,20 @@ async def test_client_that_stops_mid_word_leaves_the_avatar_idling(server, ws_ur
     frames = [v.image for v in client.video if after[0] <= v.arrival < after[1]]
     assert max(float(np.abs(f.astype(np.int16) - frames[0]).mean()) for f in frames) > 0.05  # alive, not frozen
 
+
+
+async def test_returned_voice_and_face_leave_together_on_the_wire(ws_url, speech):
+    """The video frame of media time t arrives with the returned voice of time t: RTP arrivals of both tracks,
+    counted without decoding (client/wire.py), against their media times."""
+    track = ArrayAudioTrack(with_pauses(speech), TIMELINE_RATE)
+    client = await AvatarClient.connect(ws_url, mode="voice", voice_track=track, decode=False)
+    try:
+        await client.wait_for_media(timeout=15)
+        while not track.finished:
+            await asyncio.sleep(0.1)
+    finally:
+        await client.close()
+    audio, video = client.wire["audio"].arrivals, client.wire["video"].arrivals
+    assert len(video) > 25 * 3 and len(audio) > 50 * 3
+    offset = wire_av_offset_ms(audio, video)
+    assert abs(offset) <= MAX_WIRE_OFFSET_MS, f"video {offset:+.1f} ms after the voice of the same time"

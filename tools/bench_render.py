@@ -26,30 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engines.avatar import AvatarRenderer, load_avatar  # noqa: E402
 from engines.avatar.prepared import PreparedAvatar  # noqa: E402
-from engines.face.gestures import GestureStream  # noqa: E402
-from engines.face.visemes import mouth_curves  # noqa: E402
-from engines.resample import resample  # noqa: E402
-from engines.timebase import FPS, N_FRAME_PARAMS, SAMPLES_PER_FRAME, TIMELINE_RATE  # noqa: E402
-from engines.tts.espeak_engine import EspeakEngine  # noqa: E402
-
-TEXT = "The quick brown fox jumps over the lazy dog, and then it runs away into the forest."
-
-
-def talking_params(frames: int) -> tuple[np.ndarray, float]:
-    """Mouth and gesture parameters of `frames` talking frames, and the gesture stream's CPU ms per frame."""
-    speech = EspeakEngine().synthesize(TEXT)
-    n = int(np.ceil(speech.duration * FPS))
-    curves = mouth_curves(speech.phonemes, (np.arange(n) + 0.5) / FPS)
-    pcm = resample(speech.pcm, speech.sample_rate, TIMELINE_RATE)
-    pcm = np.pad(pcm, (0, (n + 1) * SAMPLES_PER_FRAME - len(pcm)))  # whole frames, and the last one's window
-    started = time.process_time()
-    stream = GestureStream(seed=0)
-    gestures = np.concatenate([stream.push(pcm[i: i + SAMPLES_PER_FRAME]).params
-                               for i in range(0, len(pcm), SAMPLES_PER_FRAME)]
-                              + [stream.flush().params])
-    gesture_ms = (time.process_time() - started) * 1e3 / len(gestures)
-    params = np.concatenate([curves, gestures[:n]], axis=1)
-    return np.resize(params, (frames, N_FRAME_PARAMS)).astype(np.float32), gesture_ms
+from engines.timebase import N_FRAME_PARAMS  # noqa: E402
+from harness.speech import talking_params  # noqa: E402
 
 
 def measure(renderer: AvatarRenderer, params: np.ndarray) -> dict[str, float]:
@@ -81,7 +59,8 @@ def main() -> int:
     PreparedAvatar(bundle)
     prepare_ms = (time.perf_counter() - t0) * 1e3
     print(f"avatar {args.avatar} {bundle.size[0]}x{bundle.size[1]}: per-bundle precomputation {prepare_ms:.0f} ms")
-    talking, gesture_ms = talking_params(args.frames)
+    sentence, gesture_ms = talking_params()
+    talking = np.resize(sentence, (args.frames, N_FRAME_PARAMS))
     print(f"gesture stream: {gesture_ms:.3f} ms CPU per frame")
     cases = {
         "idle": np.zeros((args.frames, N_FRAME_PARAMS), np.float32),

@@ -16,7 +16,7 @@ a voice-mode client's audio to a server in a child process. From what comes back
   moves later than the voice), and the difference of the video and audio arrival delays.
 
     .venv/bin/python -m tools.bench_voice [--voices human:allison-en human:menardi-it espeak:en-029 piper:joe]
-                                          [--append docs/benchmarks.md]
+                                          [--server-arg=--voice-face-model=...] [--append docs/benchmarks.md]
 """
 from __future__ import annotations
 
@@ -32,7 +32,10 @@ import numpy as np
 from client import ArrayAudioTrack, AvatarClient
 from client.lipsync import arrival_of, best_lag, mouth_opening, received_stream
 from engines.avatar import load_avatar
-from engines.face.network_driver import LOOKAHEAD_SAMPLES
+from engines.face.backends.base import VOICE_MODEL, model_window
+from engines.face.features import PAST
+from engines.face.gestures import GestureStream
+from engines.face.network_driver import lookahead_samples
 from engines.face.visemes import mouth_curves
 from engines.resample import resample
 from engines.timebase import MOUTH_PARAMS, SAMPLES_PER_FRAME, TIMELINE_RATE
@@ -40,7 +43,8 @@ from engines.tts.base import Speech, Timed
 from engines.tts.ipa import PAUSE
 from engines.tts.registry import SEPARATOR, VoiceRegistry
 from harness.server_process import ServerProcess
-from server.config import MediaSettings, VoiceSettings
+from server.cli import parse_args
+from server.config import ServerConfig
 from server.pipeline.voice_input import voice_delay
 from tools import human_corpus
 from tools.bench_common import publish
@@ -163,12 +167,12 @@ def analyse(
     )
 
 
-async def run(voices: list[str]) -> tuple[list[Result], dict]:
+async def run(voices: list[str], server_args: list[str]) -> tuple[list[Result], dict]:
     engines = sorted({v.split(SEPARATOR)[0] for v in voices} - {HUMAN})
     registry = VoiceRegistry(engines, default=engines[0]) if engines else None
     recordings = [record(v, registry) for v in voices]
     results = []
-    with ServerProcess() as server:
+    with ServerProcess(server_args) as server:
         url = f"ws://127.0.0.1:{server.port}/ws"
         box = load_avatar("astronaut").mouth_box
         load_before = os.getloadavg()[0]
@@ -179,11 +183,13 @@ async def run(voices: list[str]) -> tuple[list[Result], dict]:
     return results, {"load_before": load_before, "load_after": load_after}
 
 
-def markdown(results: list[Result], info: dict, command: str) -> str:
-    voice_settings = VoiceSettings()  # the server runs on its defaults
-    fixed = voice_delay(LOOKAHEAD_SAMPLES, MediaSettings(), voice_settings)
+def markdown(results: list[Result], info: dict, command: str, config: ServerConfig) -> str:
+    voice_settings = config.voice_mode
+    lookahead = max(lookahead_samples(model_window(voice_settings.voice_face_model or VOICE_MODEL) - PAST - 1),
+                    GestureStream(0, voice_settings.gesture_lookahead_frames).lookahead_samples)
+    fixed = voice_delay(lookahead, config.media, voice_settings)
     margin = round(voice_settings.processing_margin_s * TIMELINE_RATE)
-    deadline = fixed - LOOKAHEAD_SAMPLES - margin
+    deadline = fixed - lookahead - margin
     fixed_ms = 1000 * fixed / TIMELINE_RATE
     lines = [
         "",
@@ -196,7 +202,7 @@ def markdown(results: list[Result], info: dict, command: str) -> str:
         "Server in a child process (face network on ONNX Runtime, CPU); the client streams, per voice, "
         f"{len(SENTENCES)} synthesized sentences or {HUMAN_RECORDINGS} recordings of a human speaker held out of "
         f"training, with {PAUSE_S:g} s pauses, in real time. Server's fixed delay "
-        f"(look-ahead {1000 * LOOKAHEAD_SAMPLES / TIMELINE_RATE:.1f} ms + frame deadline "
+        f"(look-ahead {1000 * lookahead / TIMELINE_RATE:.1f} ms + frame deadline "
         f"{1000 * deadline / TIMELINE_RATE:.0f} ms + margin {1000 * margin / TIMELINE_RATE:.0f} ms) = "
         f"{fixed_ms:.1f} ms. Delays are client audio -> returned audio "
         "(or video) arrival, including the Python client's fixed 80 ms aiortc receive buffer. Lip sync r = Pearson "
@@ -221,12 +227,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--voices", nargs="+", default=[*HELD_OUT, "piper:joe"],
                         help="TTS voices (ENGINE:VOICE) and held-out human speakers (human:SPEAKER)")
+    parser.add_argument("--server-arg", action="append", default=[], help="an argument for the server it starts")
     parser.add_argument("--append", type=Path, help="append the results as a markdown section to this file")
     args = parser.parse_args()
-    results, info = asyncio.run(run(args.voices))
-    command = "python -m tools.bench_voice --voices " + " ".join(args.voices) + (
-        f" --append {args.append}" if args.append else "")
-    text = markdown(results, info, command)
+    config = parse_args(args.server_arg)  # what the server will run with, for the delay it is meant to hold
+    results, info = asyncio.run(run(args.voices, args.server_arg))
+    command = "python -m tools.bench_voice --voices " + " ".join(args.voices) + "".join(
+        f" --server-arg={a}" for a in args.server_arg) + (f" --append {args.append}" if args.append else "")
+    text = markdown(results, info, command, config)
     publish(text, args.append)
 
 

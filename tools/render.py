@@ -34,6 +34,10 @@ from server.transports.file import FileOutput, working_path
 # Speech still ahead of playback when the next paragraph is handed over: it is placed right after, with no gap.
 NEXT_PARAGRAPH_AHEAD_S = 0.3
 UNBOUNDED = 1e9
+# Offline nothing is live: a write is slow only when the machine is busy, so the file output waits this long, and a
+# render whose encoder makes no progress for STALL_S ends with an error instead of waiting for ever.
+OFFLINE_TIMEOUT_S = 60.0
+STALL_S = 120.0
 # The clock steps just past each frame's slot, so every frame and audio slot due by then wakes whatever the float
 # rounding of its time.
 SLOT_MARGIN_S = 1e-6
@@ -60,7 +64,8 @@ def render_config(args: argparse.Namespace) -> ServerConfig:
         # Live, synthesis runs at a lower priority so frames are on time; here it runs beside the frames it feeds.
         workers=dataclasses.replace(defaults.workers, tts_nice=0),
         broadcast=dataclasses.replace(
-            defaults.broadcast, output_buffer_s=UNBOUNDED, h264_preset=args.h264_preset, h264_bitrate=args.h264_bitrate
+            defaults.broadcast, output_buffer_s=UNBOUNDED, output_timeout_s=OFFLINE_TIMEOUT_S,
+            h264_preset=args.h264_preset, h264_bitrate=args.h264_bitrate,
         ),
     )
 
@@ -89,7 +94,7 @@ class Render:
     async def advance(self) -> None:
         """One video frame of session time, once the encoder has every frame due a frame ago: it encodes one
         frame while the next is rendered, and never has more waiting than the pipeline's queues keep."""
-        await self.encoder.caught_up(self.clock.now() - 1 / FPS)
+        await self._caught_up(self.clock.now() - 1 / FPS)
         self._frames += 1
         self.clock.advance_to(self._frames / FPS + SLOT_MARGIN_S)
 
@@ -113,8 +118,17 @@ class Render:
         end = self.clock.now() + tail_s
         while self.clock.now() < end:
             await self.advance()
-        await self.encoder.caught_up(self.clock.now())
+        await self._caught_up(self.clock.now())
         return self.clock.now()
+
+    async def _caught_up(self, seconds: float) -> None:
+        try:
+            async with asyncio.timeout(STALL_S):
+                await self.encoder.caught_up(seconds)
+        except TimeoutError:
+            status = self.output.status()
+            raise RenderError(f"no frame encoded for {STALL_S:g} s (the file output is {status.state}"
+                              f"{': ' + status.error if status.error else ''})") from None
 
     def failure(self) -> str | None:
         """Why the MP4 was not written, once closed (None: it was)."""
@@ -137,6 +151,8 @@ async def render(config: ServerConfig, script: list[str], output: Path, tail_s: 
         services = Services(config)
     except ProtocolError as error:
         raise RenderError(error.message) from None
+    except ValueError as error:  # an --avatar that is neither a registered name nor a bundle folder
+        raise RenderError(str(error)) from None
     try:
         job = Render(services, output)
         began = time.perf_counter()

@@ -5,6 +5,7 @@ import { ChatPanel } from "./chat.js";
 import { ErrorList, EventLog, StatsView } from "./feedback.js";
 import { LevelMeter } from "./level.js";
 import { Picker, fetchHealth } from "./pickers.js";
+import { AvatarUpload } from "./upload.js";
 import { Session, sessionUrl } from "./session.js";
 import { StatsMonitor } from "./stats.js";
 import { DeltaStreamer } from "./streamer.js";
@@ -70,6 +71,11 @@ const chat = new ChatPanel($("chat"), send);
 const avatarPicker = new Picker($("avatar"), "Avatar", (avatar) => changeSetting({ avatar }));
 const voicePicker = new Picker($("voice"), "Voice", (voice) => changeSetting({ voice }));
 const voiceSwitch = new VoiceSwitch($("voice-mode"), () => connect(), report);
+new AvatarUpload($("avatar-upload"), pageToken(), async (avatar) => {
+  const health = await fetchHealth();
+  avatarPicker.fill(health.avatars, avatar); // the new avatar, selected
+  changeSetting({ avatar });
+});
 
 function changeSetting(change) {
   if (session?.state !== "live") return; // the next connection carries it in its offer

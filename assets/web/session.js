@@ -1,8 +1,8 @@
 // One avatar session: the /ws signaling socket plus a receive-only peer connection (docs/protocol.md).
 //
 // The server takes every ICE candidate from the offer, so the offer is sent only once gathering is complete
-// (non-trickle). No STUN server is configured: the server is reached directly, and a STUN lookup would only add
-// seconds of gathering on machines without internet.
+// (non-trickle). The STUN and TURN servers are the server's own (GET /v1/ice-servers, with the page's token):
+// none unless the operator configured some, so a server reached directly costs no STUN lookup.
 
 const ICE_GATHERING_TIMEOUT_MS = 5000;
 const MEDIA_CONNECT_TIMEOUT_MS = 20000;
@@ -20,6 +20,19 @@ export function sessionUrl(pageLocation, token) {
   const url = new URL(`${scheme}//${pageLocation.host}/ws`);
   if (token) url.searchParams.set("token", token);
   return url.toString();
+}
+
+/** The STUN and TURN servers and ICE policy of the server at `serverUrl` (ws or http; its `?token=` goes along);
+ *  a server without the route (404) has none. */
+export async function fetchIceConfig(serverUrl) {
+  const url = new URL(serverUrl);
+  url.protocol = url.protocol === "wss:" ? "https:" : "http:";
+  url.pathname = "/v1/ice-servers";
+  const response = await fetch(url, { cache: "no-store" });
+  if (response.status === 404) return { iceServers: [], iceTransportPolicy: "all" };
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(body.error?.message ?? `GET /v1/ice-servers answered HTTP ${response.status}`);
+  return { iceServers: body.iceServers ?? [], iceTransportPolicy: body.iceTransportPolicy ?? "all" };
 }
 
 export function iceGatheringComplete(pc, timeoutMs) {
@@ -116,8 +129,11 @@ export class Session extends EventTarget {
   }
 
   async #negotiate() {
-    const pc = new RTCPeerConnection({ iceServers: [] });
+    const ice = await fetchIceConfig(this.#url);
+    const pc = new RTCPeerConnection(ice);
     this.#pc = pc;
+    const iceErrors = [];
+    pc.addEventListener("icecandidateerror", (ev) => iceErrors.push(`${ev.url}: ${ev.errorCode} ${ev.errorText}`));
     if (this.#voiceTrack) pc.addTransceiver(this.#voiceTrack, { direction: "sendrecv" });
     else pc.addTransceiver("audio", { direction: "recvonly" });
     pc.addTransceiver("video", { direction: "recvonly" });
@@ -126,6 +142,11 @@ export class Session extends EventTarget {
     await pc.setLocalDescription(await pc.createOffer());
     await iceGatheringComplete(pc, ICE_GATHERING_TIMEOUT_MS);
     if (this.#closedByUs) return;
+    if (ice.iceTransportPolicy === "relay" && !/ typ relay/.test(pc.localDescription.sdp)) {
+      const why = iceErrors.length ? iceErrors.join("; ") : "no TURN server answered";
+      this.#fail("ice_failed", `No relayed ICE candidate, and the server allows no other (${why}).`);
+      return;
+    }
     this.send({ type: "offer", sdp: pc.localDescription.sdp, ...this.#offerFields });
   }
 

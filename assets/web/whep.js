@@ -2,9 +2,9 @@
 // POSTed as application/sdp; the answer comes back with a Location, and DELETE on it ends the viewing.
 //
 // The server takes every ICE candidate from the offer (non-trickle), so the offer is sent once gathering is
-// complete. The page's `?token=` goes along as a bearer token.
+// complete. The page's `?token=` goes along as a bearer token. STUN and TURN are the server's (GET /v1/ice-servers).
 
-import { iceGatheringComplete } from "./session.js";
+import { fetchIceConfig, iceGatheringComplete } from "./session.js";
 
 const ICE_GATHERING_TIMEOUT_MS = 5000;
 
@@ -57,7 +57,14 @@ export class WhepViewer extends EventTarget {
   }
 
   async start() {
-    const pc = new RTCPeerConnection({ iceServers: [] });
+    let ice;
+    try {
+      ice = await fetchIceConfig(this.#withToken(this.#endpoint));
+    } catch (err) {
+      this.close(err.message);
+      return;
+    }
+    const pc = new RTCPeerConnection(ice);
     this.#pc = pc;
     pc.addTransceiver("audio", { direction: "recvonly" });
     pc.addTransceiver("video", { direction: "recvonly" });
@@ -82,6 +89,12 @@ export class WhepViewer extends EventTarget {
     } catch (err) {
       this.close(err.message);
     }
+  }
+
+  #withToken(path) {
+    const url = new URL(path, location.href);
+    if (this.#token) url.searchParams.set("token", this.#token);
+    return url.toString();
   }
 
   /** Ends the viewing: the server's viewer is deleted (also while the page unloads). */

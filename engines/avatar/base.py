@@ -18,7 +18,7 @@ from engines.avatar.bundle import AvatarBundle
 @dataclass(frozen=True)
 class RendererOptions:
     threads: int = 2  # CPU worker threads (renderers that run on the CPU)
-    device: str = "cpu"  # where a tensor renderer runs, e.g. "cuda:0"
+    device: str = "auto"  # where a tensor renderer runs: auto (a CUDA GPU if there is one), cpu, cuda, cuda:N
     # A face at rest (mouth closed, no blink) moves its head only every this many frames: the drift is a few
     # hundredths of a pixel per frame, so the frames between are the same picture and need not be drawn again.
     idle_motion_every: int = 1
@@ -38,6 +38,7 @@ class SessionRenderer(ABC):
 
 class RendererEngine(ABC):
     name: str
+    device: str = "cpu"  # where it draws, for /healthz (e.g. "cuda:0 (NVIDIA H200)")
 
     @abstractmethod
     def prepare(self, bundle: AvatarBundle) -> None:

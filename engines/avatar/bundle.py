@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,19 +14,19 @@ import cv2
 import numpy as np
 
 from assets import AVATARS_DIR
+from engines.names import NAME
 
 FORMAT_VERSION = 1
 _MANIFEST = "avatar.json"
 _PHOTO = "photo.jpg"
 _MASKS = "masks.png"
 PREVIEW = "preview.jpg"
-_NAME = re.compile(r"^[a-z0-9_-]{1,64}$")  # never a path: no dots, no slashes
 
 Box = tuple[int, int, int, int]
 
 
 class UnknownAvatar(ValueError):
-    """The name is not a committed avatar and the path is not a bundle folder."""
+    """The name is not a registered avatar, or the folder is not a bundle."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,30 +47,62 @@ class AvatarBundle:
 
 
 def is_valid_name(name: str) -> bool:
-    return bool(_NAME.match(name))
+    return NAME.fullmatch(name) is not None
+
+
+def is_bundle(folder: Path) -> bool:
+    """Whether `folder` holds a bundle (its manifest; the images are checked when it is loaded)."""
+    return (folder / _MANIFEST).is_file()
+
+
+def bundles_in(folder: Path) -> dict[str, Path]:
+    """The bundle folders directly inside `folder`, by folder name (names that are not plain names are left out)."""
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return {}
+    return {entry.name: entry for entry in entries if is_valid_name(entry.name) and is_bundle(entry)}
 
 
 def list_avatars() -> list[str]:
     """Names of the bundles committed under assets/avatars/."""
-    if not AVATARS_DIR.is_dir():
-        return []
-    return sorted(p.name for p in AVATARS_DIR.iterdir() if (p / _MANIFEST).is_file() and is_valid_name(p.name))
+    return list(bundles_in(AVATARS_DIR))
 
 
 def load_avatar(name_or_path: str | Path) -> AvatarBundle:
-    """A committed avatar by name, or any bundle folder by path. Loaded once per folder and shared."""
+    """A committed avatar by name, or a bundle folder by path: for the operator's and the tools' own choices.
+    What a client names goes through engines/avatar/catalog.py instead, which never takes a path."""
     text = str(name_or_path)
-    if is_valid_name(text) and (AVATARS_DIR / text / _MANIFEST).is_file():
-        folder = AVATARS_DIR / text
-    elif (Path(text) / _MANIFEST).is_file():
+    folder = bundles_in(AVATARS_DIR).get(text)
+    if folder is None and is_bundle(Path(text)):
         folder = Path(text)
-    else:
+    if folder is None:
         raise UnknownAvatar(f"unknown avatar {text!r}; known: {', '.join(list_avatars()) or 'none'}")
-    return _load_folder(folder.resolve())
+    return load_bundle(folder)
+
+
+def load_bundle(folder: Path) -> AvatarBundle:
+    """The bundle in `folder`, loaded once per folder and shared; a bundle written there anew (an avatar deleted
+    and uploaded again under its name) is loaded anew."""
+    folder = folder.resolve()
+    try:
+        written = (folder / _MANIFEST).stat().st_mtime_ns
+    except OSError:
+        written = 0  # no manifest: reading the folder says why
+    return _load_folder(folder, written)
 
 
 @functools.lru_cache(maxsize=16)
-def _load_folder(folder: Path) -> AvatarBundle:
+def _load_folder(folder: Path, written: int) -> AvatarBundle:
+    try:
+        return _read_folder(folder)
+    except UnknownAvatar:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:  # a damaged or foreign manifest
+        raise UnknownAvatar(f"{folder.name}: not a usable avatar bundle ({type(exc).__name__}: {exc})") from None
+
+
+def _read_folder(folder: Path) -> AvatarBundle:
     manifest = json.loads((folder / _MANIFEST).read_text())
     if manifest.get("format") != FORMAT_VERSION:
         raise UnknownAvatar(f"{folder}: unsupported bundle format {manifest.get('format')!r}")

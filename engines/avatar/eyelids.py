@@ -7,6 +7,9 @@ crease, brought to the light of a lid and shaded slightly toward the margin) and
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TypeVar
+
 import cv2
 import numpy as np
 
@@ -20,34 +23,70 @@ _TEXTURE_SIGMA = 2.0  # pixels: finer than this the lid shows the skin's own tex
 _LASH_OPACITY = 0.6
 
 
+Pixels = TypeVar("Pixels")  # a NumPy array or a torch tensor: the arithmetic below serves both renderers
+
+
+@dataclass(frozen=True)
+class LidCut:
+    """One lid to paint in one frame: its masks over the lid's box (already scaled by the blink's strength) and
+    the whole pixels the head has carried it."""
+
+    lid: int  # index into Eyelids.lids
+    alpha: np.ndarray  # (h, w) float32: lid skin coverage
+    lash: np.ndarray  # (h, w) float32: lash line coverage
+    shift: tuple[int, int]
+
+
 class Eyelids:
     def __init__(self, image: np.ndarray, points: np.ndarray, blink_moves: np.ndarray) -> None:
-        self.lids: list[_Lid] = []
+        self.lids: list[Lid] = []
         for upper, _ in topo.EYES:
             frame = EyeFrame(points, upper)
             rest = points[list(upper)].astype(np.float32)
             box = _lid_box(rest, blink_moves[list(upper)], image.shape)
-            self.lids.append(_Lid(rest, blink_moves[list(upper)].astype(np.float32), frame.v.astype(np.float32),
-                                   box, _skin_texture(image, rest, frame, box), _lash_colour(image, rest),
-                                   frame.width))
+            self.lids.append(Lid(rest, blink_moves[list(upper)].astype(np.float32), frame.v.astype(np.float32),
+                                 box, _skin_texture(image, rest, frame, box), _lash_colour(image, rest),
+                                 frame.width))
 
-    def composite(self, frame: np.ndarray, blink: float, shifts: np.ndarray) -> None:
-        """Paint lids closed by `blink` in [0, 1]; `shifts` (eyes, 2) is head motion at each eye."""
+    def cuts(self, blink: float, shifts: np.ndarray) -> tuple[LidCut, ...]:
+        """The lids closed by `blink` in [0, 1] (none while it is too small to show); `shifts` (eyes, 2) is the
+        head motion at each eye, in whole pixels."""
         strength = float(smoothstep(0.1, 0.5, blink))
         if strength <= 0.0:
-            return
-        for lid, shift in zip(self.lids, shifts):
-            lid.composite(frame, blink, strength, np.round(shift).astype(int))
+            return ()
+        return tuple(LidCut(i, *lid.masks(blink, strength), (int(shift[0]), int(shift[1])))
+                     for i, (lid, shift) in enumerate(zip(self.lids, shifts)))
+
+    def composite(self, frame: np.ndarray, cuts: tuple[LidCut, ...]) -> None:
+        """Paint the lids of `cuts` onto `frame` (H, W, 3 uint8) in place."""
+        for cut in cuts:
+            lid = self.lids[cut.lid]
+            x0, y0, x1, y1 = lid.box
+            sx, sy = cut.shift
+            target = frame[y0 + sy: y1 + sy, x0 + sx: x1 + sx]
+            target[:] = (paint_lid(target.astype(np.float32), lid.skin, lid.lash, cut.alpha, cut.lash) + 0.5
+                         ).astype(np.uint8)
 
 
-class _Lid:
+def paint_lid(region: Pixels, skin: Pixels, lash: Pixels, alpha: Pixels, lash_alpha: Pixels) -> Pixels:
+    """Lid skin, then the lash line, over `region` ((..., h, w, 3) float RGB): arithmetic only, so the CPU and the
+    tensor renderer paint with the same formula."""
+    region = region + (skin - region) * alpha[..., None]
+    return region + (lash - region) * lash_alpha[..., None]
+
+
+class Lid:
+    """One upper lid: its rest margin, its blink moves, its box (frame pixels) and the skin and lash colour
+    painted over the box."""
+
     def __init__(self, rest, moves, down, box, skin, lash, eye_width) -> None:
         self.rest, self.moves, self.down, self.box = rest, moves, down, box
         self.skin, self.lash = skin, lash
         self.cover_px = COVER_FROM * eye_width
         self.top_follow = float(np.exp(-((COVER_FROM / LID_FALLOFF) ** 2)))
 
-    def composite(self, frame: np.ndarray, blink: float, strength: float, shift: np.ndarray) -> None:
+    def masks(self, blink: float, strength: float) -> tuple[np.ndarray, np.ndarray]:
+        """(alpha, lash): the lid skin's and the lash line's coverage over the box, scaled by `strength`."""
         x0, y0, x1, y1 = self.box
         margin = self.rest + blink * self.moves - (x0, y0)
         # The top follows the lid skin that started COVER_FROM above the margin, so the lashes and crease shadow
@@ -61,12 +100,7 @@ class _Lid:
         curve = _smoothed(margin[1:-1])
         cv2.polylines(lash, [np.round(curve * 16).astype(np.int32)], False, 1.0, 1, cv2.LINE_AA, shift=4)
         lash = cv2.GaussianBlur(lash, (0, 0), 0.7) * (_LASH_OPACITY * strength)
-        sx, sy = int(shift[0]), int(shift[1])
-        target = frame[y0 + sy: y1 + sy, x0 + sx: x1 + sx]
-        region = target.astype(np.float32)
-        region += (self.skin - region) * alpha[..., None]
-        region += (self.lash - region) * lash[..., None]
-        target[:] = (region + 0.5).astype(np.uint8)
+        return alpha, lash
 
 
 def _smoothed(polyline: np.ndarray, rounds: int = 3) -> np.ndarray:

@@ -10,6 +10,9 @@ feathered by about a pixel.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TypeVar
+
 import cv2
 import numpy as np
 
@@ -36,6 +39,21 @@ _OUTLINE_STEPS = 4  # outline points per lip landmark after smoothing
 _FEATHER_PX = 0.6  # sigma of the lip-to-interior feather
 _CLOSED_GAP_PX = 1.0  # mean lip gap below which the interior fades out
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+_OPENNESS_FROM, _OPENNESS_SPAN = 0.3, 0.45  # depth at which the cavity starts to brighten, and over how much
+Pixels = TypeVar("Pixels")  # a NumPy array or a torch tensor: the arithmetic below serves both renderers
+
+
+@dataclass(frozen=True)
+class MouthCut:
+    """The mouth interior of one frame: where it is painted, its feathered coverage there, how strongly, and the
+    whole pixels each layer moved."""
+
+    region: Box  # frame pixels, inside MouthInterior.box
+    alpha: np.ndarray  # (h, w) float32 over `region`: the feathered inner-lip outline
+    strength: float
+    upper_shift: tuple[int, int]
+    lower_shift: tuple[int, int]
+    tongue_shift: tuple[int, int]
 
 
 class MouthInterior:
@@ -50,7 +68,7 @@ class MouthInterior:
         x0, y0, x1, y1 = box
         self.box = box
         px0, py0 = x0 - travel, y0 - travel  # layers carry a margin so shifted slices stay inside them
-        self._layer_origin = np.array([px0, py0])
+        self.layer_origin = np.array([px0, py0])
         h, w = y1 - y0 + 2 * travel, x1 - x0 + 2 * travel
         v = np.array([-u[1], u[0]])
         ys, xs = np.mgrid[py0:py0 + h, px0:px0 + w].astype(np.float32)
@@ -80,25 +98,25 @@ class MouthInterior:
         # Above the rest lip line the upper teeth end in the gum: a lip that lifts (f, v) shows pink gum there,
         # not the grey roots of teeth painted past it.
         upper = _over(_gum(a, b, pixel, up_b, _lip_colour(photo, upper_lip - (px0, py0))), upper)
-        self._upper = _over(upper, _shadow_below(upper[..., 3], int(round(0.12 * width))))
-        self._lower = lower
+        self.upper_layer = _over(upper, _shadow_below(upper[..., 3], int(round(0.12 * width))))
+        self.lower_layer = lower
         low_mid = float(np.interp(0.0, *_sorted_ab(lower_lip, centre, u, v, half)))
-        self._tongue = _tongue(a, b, pixel, light, low_mid + _TONGUE_DROP)
+        self.tongue_layer = _tongue(a, b, pixel, light, low_mid + _TONGUE_DROP)
         # The insides of the cheeks catch a little more light than the throat behind the middle of the mouth.
         side = smoothstep(0.3, 1.0, np.abs(a))[..., None]
-        self._cavity_back = (_CAVITY_BACK * light * (1 + 0.7 * side)).astype(np.float32)
-        self._cavity_rise = ((_CAVITY_FRONT - _CAVITY_BACK) * light).astype(np.float32)
-        self._depth_sigma = 0.07 * width
+        self.cavity_back = (_CAVITY_BACK * light * (1 + 0.7 * side)).astype(np.float32)
+        self.cavity_rise = ((_CAVITY_FRONT - _CAVITY_BACK) * light).astype(np.float32)
+        self.depth_sigma = 0.07 * width
 
-    def composite(self, frame: np.ndarray, polygon: np.ndarray, upper_shift: tuple[int, int],
-                  lower_shift: tuple[int, int], strength: float) -> None:
-        """Paint the interior inside `polygon` (output pixels, the inner lips) onto `frame` in place; upper teeth
-        move by `upper_shift`, the lower teeth by `lower_shift` and the tongue part of the way."""
+    def cut(self, polygon: np.ndarray, upper_shift: tuple[int, int], lower_shift: tuple[int, int],
+            strength: float) -> MouthCut | None:
+        """The interior inside `polygon` (output pixels, the inner lips), its upper teeth moved by `upper_shift`,
+        the lower teeth by `lower_shift` and the tongue part of the way; None where nothing would show."""
         outline = self._smooth @ polygon
         # Lips pressed together leave no opening, only the outline's anti-aliased trace: fade that out.
         strength *= min(max(_area(outline) / self.width / _CLOSED_GAP_PX, 0.0), 1.0)
         if strength <= 0.0:
-            return
+            return None
         bx0, by0, bx1, by1 = self.box
         pad = 2
         lo = np.floor(outline.min(axis=0)).astype(int) - pad
@@ -106,42 +124,64 @@ class MouthInterior:
         x0, y0 = max(int(lo[0]), bx0), max(int(lo[1]), by0)
         x1, y1 = min(int(hi[0]), bx1), min(int(hi[1]), by1)
         if x1 <= x0 or y1 <= y0:
-            return
+            return None
         alpha = cv2.GaussianBlur(_polygon_alpha(outline - (x0, y0), (x1 - x0, y1 - y0)), (0, 0), _FEATHER_PX)
         tongue_shift = tuple(round(u + TONGUE_FOLLOW * (d - u)) for u, d in zip(upper_shift, lower_shift))
-        upper = self._upper[self._window(x0, y0, x1, y1, upper_shift)]
-        lower = self._lower[self._window(x0, y0, x1, y1, lower_shift)]
-        content = self._tongue[self._window(x0, y0, x1, y1, tongue_shift)] * (1 - lower[..., 3:])
-        content += lower
-        content *= 1 - upper[..., 3:]
-        content += upper
+        return MouthCut((x0, y0, x1, y1), alpha, strength, upper_shift, lower_shift, tongue_shift)
 
+    def composite(self, frame: np.ndarray, cut: MouthCut) -> None:
+        """Paint the interior of `cut` onto `frame` (H, W, 3 uint8) in place."""
+        x0, y0, x1, y1 = cut.region
+        content = stack_layers(self.tongue_layer[self.window(x0, y0, x1, y1, cut.tongue_shift)],
+                               self.lower_layer[self.window(x0, y0, x1, y1, cut.lower_shift)],
+                               self.upper_layer[self.window(x0, y0, x1, y1, cut.upper_shift)])
         # How deep inside the opening each pixel lies: 0.5 at the lips, towards 1 deep inside a wide opening.
-        inside = cv2.GaussianBlur(alpha, (0, 0), self._depth_sigma, borderType=cv2.BORDER_CONSTANT)
-        near_lips = np.clip(2.0 - 2.0 * inside, 0.0, 1.0)[..., None]
-        interior = self._cavity_rise * near_lips
-        interior += self._cavity_back[self._window(x0, y0, x1, y1, (0, 0))]
-        # A narrow opening lets less light into the cavity; the teeth at its front lose hardly any, only the
-        # lips shade them a little.
-        openness = min(max((float(inside.max()) - 0.3) / 0.45, 0.0), 1.0)
-        interior *= (1 - content[..., 3:]) * (0.55 + 0.45 * openness * openness * (3 - 2 * openness))
-        interior += content[..., :3] * (1 - 0.12 * near_lips)
-        interior *= 255.0
-        np.minimum(interior, 255.0, out=interior)
+        inside = cv2.GaussianBlur(cut.alpha, (0, 0), self.depth_sigma, borderType=cv2.BORDER_CONSTANT)
+        light = cavity_light(float(openness_of(np.float64(inside.max()))))
+        interior = shade_interior(content, self.cavity_back[self.window(x0, y0, x1, y1, (0, 0))],
+                                  self.cavity_rise, inside, light)
         region = frame[y0:y1, x0:x1]
-        below = region.astype(np.float32)
-        interior -= below
-        interior *= (alpha * strength)[..., None]
-        interior += below
-        interior += 0.5
-        region[:] = interior.astype(np.uint8)
+        region[:] = blend_over(region.astype(np.float32), interior, cut.alpha * cut.strength).astype(np.uint8)
 
-    def _window(self, x0: int, y0: int, x1: int, y1: int, shift: tuple[int, int]) -> tuple[slice, slice]:
+    def window(self, x0: int, y0: int, x1: int, y1: int, shift: tuple[int, int]) -> tuple[slice, slice]:
         """Layer rows and columns that land on frame box (x0, y0, x1, y1) when the layer moves by `shift`."""
         dx, dy = (max(-self.travel, min(self.travel, int(s))) for s in shift)
-        top = y0 - int(self._layer_origin[1]) - dy
-        left = x0 - int(self._layer_origin[0]) - dx
+        top = y0 - int(self.layer_origin[1]) - dy
+        left = x0 - int(self.layer_origin[0]) - dx
         return slice(top, top + y1 - y0), slice(left, left + x1 - x0)
+
+
+def stack_layers(tongue: Pixels, lower: Pixels, upper: Pixels) -> Pixels:
+    """Premultiplied RGBA layers stacked back to front: tongue, lower teeth, upper teeth (with gum and shadow)."""
+    content = tongue * (1 - lower[..., 3:]) + lower
+    return content * (1 - upper[..., 3:]) + upper
+
+
+def openness_of(deepest: Pixels) -> Pixels:
+    """How open the mouth looks, in [0, 1], from the deepest value of the blurred coverage."""
+    return ((deepest - _OPENNESS_FROM) / _OPENNESS_SPAN).clip(0.0, 1.0)
+
+
+def cavity_light(openness: Pixels) -> Pixels:
+    """A narrow opening lets less light into the cavity; the teeth at its front lose hardly any."""
+    return 0.55 + 0.45 * openness * openness * (3 - 2 * openness)
+
+
+def shade_interior(content: Pixels, cavity_back: Pixels, cavity_rise: Pixels, inside: Pixels,
+                   light: Pixels) -> Pixels:
+    """RGB 0-255 of the interior: the cavity, lighter toward the lips (`inside`: the blurred coverage, 0.5 at
+    the lips, towards 1 deep inside a wide opening), behind the stacked layers `content`, which only the lips
+    shade a little."""
+    near_lips = (2.0 - 2.0 * inside).clip(0.0, 1.0)[..., None]
+    interior = cavity_rise * near_lips + cavity_back
+    interior = interior * ((1 - content[..., 3:]) * light)
+    interior = interior + content[..., :3] * (1 - 0.12 * near_lips)
+    return (interior * 255.0).clip(max=255.0)
+
+
+def blend_over(below: Pixels, colour: Pixels, alpha: Pixels) -> Pixels:
+    """`colour` over `below` (float RGB) by `alpha`, plus the half that rounds when cast to bytes."""
+    return (colour - below) * alpha[..., None] + below + 0.5
 
 
 def _closed_catmull_rom(n: int, steps: int) -> np.ndarray:

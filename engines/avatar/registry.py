@@ -6,6 +6,7 @@ from engines.plugins import Plugins
 
 RENDERERS = Plugins("renderer", {
     "warp": "engines.avatar.warp_engine:WarpRendererEngine",
+    "torch": "engines.avatar.torch_engine:TorchRendererEngine",
 })
 
 

@@ -42,8 +42,7 @@ from engines.timebase import (
 )
 
 NOD, TILT, TURN, BROW = (GESTURE_PARAMS.index(n) for n in ("head_nod", "head_tilt", "head_turn", "brow_raise"))
-LOOKAHEAD_FRAMES = 2
-LOOKAHEAD_SAMPLES = LOOKAHEAD_FRAMES * SAMPLES_PER_FRAME + HALF_WINDOW  # past a frame's centre
+DECISION_FRAMES = 2  # a stressed syllable is found once the frames after its loudness peak are known
 
 # Voice tracking (dB and semitones, per frame).
 _FLOOR_RISE_DB = 0.03  # the noise floor follows quieter frames at once, louder ones this slowly
@@ -84,12 +83,18 @@ class _Bump:
 
 class GestureStream:
     """One session's gestures. Timeline audio is pushed in order (int16, 48 kHz); every video frame whose
-    gestures are computable comes out, numbered as engines/face/base.py FaceStream numbers them."""
+    gestures are computable comes out, numbered as engines/face/base.py FaceStream numbers them.
 
-    lookahead_samples = LOOKAHEAD_SAMPLES
+    `lookahead_frames` (0 to DECISION_FRAMES): how many frames after a frame must be heard before it comes out.
+    With all of them, a nod starts on its stressed syllable; with fewer (voice mode, where every frame of look-ahead
+    is held back from a live voice), it starts as many frames after it, which a viewer does not see as late."""
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, lookahead_frames: int = DECISION_FRAMES) -> None:
+        if not 0 <= lookahead_frames <= DECISION_FRAMES:
+            raise ValueError(f"lookahead_frames must be 0 to {DECISION_FRAMES}, not {lookahead_frames}")
         self._seed = seed
+        self._lookahead = lookahead_frames
+        self.lookahead_samples = lookahead_frames * SAMPLES_PER_FRAME + HALF_WINDOW  # past a frame's centre
         self._floor, self._level = -70.0, -22.0  # dB: a quiet room, speech at a usual level; both adapt
         self._pitch_mean: float | None = None
         self._pitch_spread = 2.0
@@ -106,8 +111,9 @@ class GestureStream:
         self._target = np.zeros(3, np.float64)
         self._prosody = StreamingProsody(start_sample)
         self._history = deque([(SILENCE_DB, math.nan, False)] * (_PROMINENCE_FRAMES + 2),
-                              maxlen=_PROMINENCE_FRAMES + LOOKAHEAD_FRAMES + 2)
+                              maxlen=_PROMINENCE_FRAMES + DECISION_FRAMES + 2)
         self._history_frame = first - len(self._history)  # frame of self._history[0]
+        self._next_decision = first
         self._next_out = first
         self._last_accent = -10**9
         self._silent_run = _PHRASE_GAP_FRAMES
@@ -119,15 +125,19 @@ class GestureStream:
         out = []
         for loudness, pitch in zip(features.loudness_db, features.pitch_st):
             self._listen(float(loudness), float(pitch))
-            while self._history_frame + len(self._history) - 1 - LOOKAHEAD_FRAMES >= self._next_out:
-                out.append(self._frame(self._next_out))
+            newest = self._history_frame + len(self._history) - 1
+            if newest - DECISION_FRAMES >= self._next_decision:
+                self._decide(self._next_decision)
+                self._next_decision += 1
+            while newest - self._lookahead >= self._next_out:
+                out.append(self._pose(self._next_out))
                 self._next_out += 1
         first = self._next_out - len(out)
         return FrameParams(first, np.array(out, np.float32).reshape(-1, N_GESTURES))
 
     def flush(self) -> FrameParams:
         """Push the look-ahead's worth of silence, so the frames up to the current end come out."""
-        return self.push(np.zeros(LOOKAHEAD_SAMPLES, np.int16))
+        return self.push(np.zeros(self.lookahead_samples, np.int16))
 
     def _listen(self, loudness: float, pitch: float) -> None:
         """Track the voice's noise floor, speech level and pitch range, and remember this frame."""
@@ -148,12 +158,13 @@ class GestureStream:
             self._history_frame += 1
         self._history.append((max(loudness, self._floor), pitch, active))
 
-    def _frame(self, n: int) -> list[float]:
-        """Decide frame n's events (its features and LOOKAHEAD_FRAMES after it are known) and return its pose."""
+    def _decide(self, n: int) -> None:
+        """Frame n's events (its features and DECISION_FRAMES after it are known): accents, phrase starts and
+        ends. A gesture decided after its frame went out starts with the next frame out."""
         k = n - self._history_frame
         loud = [h[0] for h in self._history]
         smooth = [(loud[i - 1] + loud[i] + loud[i + 1]) / 3 for i in range(1, len(loud) - 1)]  # index i -> i + 1
-        _, pitch, active = self._history[k]
+        active = self._history[k][2]
         if active:
             self._spoken_run += 1
             if self._silent_run >= _PHRASE_GAP_FRAMES:
@@ -168,6 +179,9 @@ class GestureStream:
             self._silent_run += 1
             if self._silent_run == _PHRASE_END_FRAMES:
                 self._phrase_ends(n)
+
+    def _pose(self, n: int) -> list[float]:
+        """Frame n's head pose and brows: the posture spring's step and the gestures under way."""
         self._step_posture()
         self._bumps = [b for b in self._bumps if not b.over(n)]
         pose = np.zeros(N_GESTURES, np.float64)
@@ -193,13 +207,14 @@ class GestureStream:
             return
         self._last_accent = n
         rng = self._rng(n, 1)
+        start = max(n, self._next_out)
         if rng.random() < strength + 0.2:  # not every stressed syllable moves the head
             sign = 1.0 if rng.random() < 0.8 else -1.0
-            self._bumps.append(_Bump(NOD, n, sign * strength * rng.uniform(0.5, 0.9), rng.uniform(7.0, 10.0)))
-            self._bumps.append(_Bump(TILT, n, strength * rng.uniform(-0.35, 0.35), rng.uniform(10.0, 14.0)))
-            self._bumps.append(_Bump(TURN, n, strength * rng.uniform(-0.3, 0.3), rng.uniform(10.0, 16.0)))
+            self._bumps.append(_Bump(NOD, start, sign * strength * rng.uniform(0.5, 0.9), rng.uniform(7.0, 10.0)))
+            self._bumps.append(_Bump(TILT, start, strength * rng.uniform(-0.35, 0.35), rng.uniform(10.0, 14.0)))
+            self._bumps.append(_Bump(TURN, start, strength * rng.uniform(-0.3, 0.3), rng.uniform(10.0, 16.0)))
         if strength >= _BROW_STRENGTH and pitch_z >= _BROW_PITCH_Z:
-            self._bumps.append(_Bump(BROW, n, rng.uniform(0.7, 1.0) * min(strength + 0.3, 1.0), rng.uniform(12.0, 16.0)))
+            self._bumps.append(_Bump(BROW, start, rng.uniform(0.7, 1.0) * min(strength + 0.3, 1.0), rng.uniform(12.0, 16.0)))
 
     def _phrase_starts(self, n: int) -> None:
         rng = self._rng(n, 2)
@@ -209,7 +224,8 @@ class GestureStream:
         self._target = np.zeros(3)
         if self._spoken_run >= _MIN_PHRASE_FRAMES:
             rng = self._rng(n, 3)
-            self._bumps.append(_Bump(NOD, n, rng.uniform(0.15, 0.3), rng.uniform(12.0, 16.0)))
+            start = max(n, self._next_out)
+            self._bumps.append(_Bump(NOD, start, rng.uniform(0.15, 0.3), rng.uniform(12.0, 16.0)))
         self._spoken_run = 0
 
     def _step_posture(self) -> None:

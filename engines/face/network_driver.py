@@ -1,8 +1,9 @@
 """The audio-to-face network as the server's face driver: streaming features in, one vector per frame out.
 
 Each session's `NetworkFaceStream` turns its pushed timeline audio into log-mel frames as it arrives and, as soon
-as a video frame's window (PAST frames of context, FUTURE frames of look-ahead) is complete, asks the shared
-batcher for that frame. Silence is assumed before the stream's start, exactly as in training.
+as a video frame's window (PAST frames of context, then the network's look-ahead: `future` mel frames, read from
+the model file) is complete, asks the shared batcher for that frame. Silence is assumed before the stream's
+start, exactly as in training.
 """
 from __future__ import annotations
 
@@ -15,11 +16,9 @@ from engines.face.backends.base import InferenceBackend
 from engines.face.base import FaceEngine, FaceStream
 from engines.face.batcher import BatchHook, InferenceBatcher
 from engines.face.features import (
-    FUTURE,
     MELS_PER_VIDEO_FRAME,
     N_MELS,
     PAST,
-    WINDOW,
     StreamingLogMel,
     centre_mel,
     mel_ready_at,
@@ -28,7 +27,10 @@ from engines.face.features import (
 from engines.timebase import N_PARAMS, SAMPLES_PER_FRAME, FrameParams, frame_center
 from engines.tts.base import Timed
 
-LOOKAHEAD_SAMPLES = mel_ready_at(centre_mel(0) + FUTURE) - frame_center(0)
+
+def lookahead_samples(future: int) -> int:
+    """Timeline samples past a frame's centre that must have arrived before the frame can be computed."""
+    return mel_ready_at(centre_mel(0) + future) - frame_center(0)
 
 
 def first_frame_at(start_sample: int) -> int:
@@ -36,20 +38,22 @@ def first_frame_at(start_sample: int) -> int:
     return max(0, -(-(start_sample - SAMPLES_PER_FRAME // 2) // SAMPLES_PER_FRAME))
 
 
-def frame_windows(mels: np.ndarray, count: int) -> np.ndarray:
-    """(count, WINDOW, N_MELS) windows of consecutive video frames; mel row 0 starts the first frame's window."""
-    views = np.lib.stride_tricks.sliding_window_view(mels, WINDOW, axis=0)[::MELS_PER_VIDEO_FRAME][:count]
+def frame_windows(mels: np.ndarray, count: int, window: int) -> np.ndarray:
+    """(count, window, N_MELS) windows of consecutive video frames; mel row 0 starts the first frame's window."""
+    views = np.lib.stride_tricks.sliding_window_view(mels, window, axis=0)[::MELS_PER_VIDEO_FRAME][:count]
     return np.ascontiguousarray(views.transpose(0, 2, 1), dtype=np.float32)
 
 
 class NetworkFaceStream(FaceStream):
-    def __init__(self, batcher: InferenceBatcher) -> None:
+    def __init__(self, batcher: InferenceBatcher, window: int) -> None:
         self._batcher = batcher
+        self._window = window
+        self._future = window - PAST - 1
         self.reset(0)
 
     @property
     def lookahead_samples(self) -> int:
-        return LOOKAHEAD_SAMPLES
+        return lookahead_samples(self._future)
 
     def reset(self, start_sample: int) -> None:
         self._next_frame = first_frame_at(start_sample)
@@ -67,12 +71,12 @@ class NetworkFaceStream(FaceStream):
         """The network listens to the audio only; `phonemes` are accepted for the interface and ignored."""
         self._add_features(pcm48)
         last_mel = self._first_mel + len(self._mels) - 1
-        ready_until = (last_mel - FUTURE - MELS_PER_VIDEO_FRAME // 2) // MELS_PER_VIDEO_FRAME  # last ready frame
+        ready_until = (last_mel - self._future - MELS_PER_VIDEO_FRAME // 2) // MELS_PER_VIDEO_FRAME  # last ready frame
         first = self._next_frame
         count = max(0, ready_until - first + 1)
         if count == 0:
             return FrameParams(first, np.zeros((0, N_PARAMS), dtype=np.float32))
-        windows = frame_windows(self._mels, count)
+        windows = frame_windows(self._mels, count, self._window)
         # Advance before awaiting: a frame is handed out once even if another push runs meanwhile.
         self._next_frame = first + count
         keep_from = centre_mel(self._next_frame) - PAST
@@ -94,7 +98,7 @@ class NetworkFaceEngine(FaceEngine):
         self.batcher = InferenceBatcher(backend, on_batch)
 
     def open_stream(self) -> FaceStream:
-        return NetworkFaceStream(self.batcher)
+        return NetworkFaceStream(self.batcher, self._backend.window)
 
     def describe(self) -> dict[str, str | None]:
         return {"driver": self.name, "backend": self.backend, "device": self.device, "note": self.note}

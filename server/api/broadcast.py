@@ -17,6 +17,7 @@ from aiohttp import web
 
 from server.api.connection import WsConnection
 from server.api.control import control
+from server.api.live_session import CandidateBudget
 from server.api.messages import Ice, Message, Offer
 from server.pipeline.errors import ProtocolError
 from server.pipeline.session import SessionPipeline
@@ -73,7 +74,7 @@ class Broadcast:
         broadcast_id = uuid.uuid4().hex[:12]
         log = session_log(broadcast_id)
         encoder = BroadcastEncoder(services.config.broadcast, log)
-        outputs = build_outputs(body["outputs"], OutputContext(broadcast_id, services.config, encoder, log))
+        outputs = build_outputs(body["outputs"], OutputContext(broadcast_id, services.config, encoder, log, services.encoding))
         pipeline = SessionPipeline(services.pipeline, avatar=bundle, voice=voice, log=log)
         encoder.attach(pipeline)
         broadcast = cls(services, broadcast_id, log, pipeline, encoder, outputs)
@@ -139,15 +140,18 @@ class Broadcast:
             self.log.exception("could not close the %s output", output.status().kind)
 
     async def add_viewer(self, sdp: str) -> tuple[str, str]:
-        """A WHEP viewer: its id and the SDP answer; ProtocolError bad_offer or busy."""
+        """A WHEP viewer: its id and the SDP answer; ProtocolError bad_offer, busy, too_large or ice_failed."""
         limit = self._services.config.broadcast.max_whep_viewers
         if len(self._viewers) >= limit:
             raise ProtocolError("busy", f"this broadcast has its {limit} WHEP viewers; more viewers go through an SFU output")
-        peer = await WebRtcPeer.answer(sdp, self._services.encoding)
+        services = self._services
+        CandidateBudget(services.config.security).offer(sdp)
+        viewer_id = uuid.uuid4().hex[:12]
+        servers = services.ice_servers(f"{self.id}-{viewer_id}")
+        peer = await WebRtcPeer.answer(sdp, services.encoding, servers, services.relay_only, self.log)
         if self.ended:
             await peer.close()
             raise ProtocolError("not_found", "the broadcast has ended")
-        viewer_id = uuid.uuid4().hex[:12]
         await peer.start(self.pipeline)
         self._viewers[viewer_id] = peer
 
@@ -180,8 +184,8 @@ class Broadcast:
         self._viewer_tasks.add(task)
         task.add_done_callback(self._viewer_tasks.discard)
 
-    def control_connection(self, ws: web.WebSocketResponse) -> BroadcastControl:
-        connection = BroadcastControl(ws, self._services, self)
+    def control_connection(self, request: web.Request, ws: web.WebSocketResponse) -> BroadcastControl:
+        connection = BroadcastControl(request, ws, self._services, self)
         self._controls.add(connection)
         return connection
 
@@ -195,8 +199,10 @@ class BroadcastControl(WsConnection):
 
     what = "control websocket"
 
-    def __init__(self, ws: web.WebSocketResponse, services: Services, broadcast: Broadcast) -> None:
-        super().__init__(ws, services, session_log(f"{broadcast.id} control"))
+    def __init__(
+        self, request: web.Request, ws: web.WebSocketResponse, services: Services, broadcast: Broadcast
+    ) -> None:
+        super().__init__(request, ws, services, session_log(f"{broadcast.id} control"))
         self._broadcast = broadcast
         self._stop_listening = broadcast.pipeline.events.listen(self.emit)
 

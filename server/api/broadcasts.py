@@ -15,6 +15,7 @@ from aiohttp import web
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from engines.names import find_entry
 from server.api.broadcast import Broadcast
 from server.api.control import control
 from server.api.messages import parse_object
@@ -22,7 +23,7 @@ from server.api.v1 import error_response, read_json
 from server.pipeline.errors import ProtocolError
 from server.services import Services
 from server.transports.base import STATES
-from server.transports.file import recording_name
+from server.transports.file import NAME as RECORDING_NAME
 from server.transports.registry import OUTPUTS
 
 SDP = "application/sdp"
@@ -105,11 +106,8 @@ class BroadcastRoutes:
         """A finished recording, by its name only (never a path), with range requests for seeking."""
         folder = self._services.config.broadcast.recordings
         name = request.match_info["name"]
-        try:
-            path = Path(folder) / recording_name(name) if folder is not None else None
-        except ProtocolError:
-            path = None
-        if path is None or not path.is_file():
+        path = find_entry(Path(folder), name, RECORDING_NAME) if folder is not None else None
+        if path is None or path.is_symlink() or not path.is_file():  # a link planted there leads elsewhere
             raise ProtocolError("not_found", f"no recording {name[:60]!r}")
         return web.FileResponse(path, headers={"Content-Type": "video/mp4", "Cache-Control": "no-cache"})
 
@@ -123,7 +121,7 @@ async def control_websocket(request: web.Request, services: Services) -> web.Str
     limits = services.config.limits
     ws = web.WebSocketResponse(max_msg_size=limits.ws_max_frame_bytes, heartbeat=limits.ws_heartbeat_s)
     await ws.prepare(request)
-    connection = broadcast.control_connection(ws)
+    connection = broadcast.control_connection(request, ws)
     connection.log.info("opened from %s", request.remote)
     await connection.run()
     return ws

@@ -16,19 +16,24 @@ from aiohttp import WSMsgType, web
 
 from server.api.messages import Bye, Message, encode, parse_message
 from server.pipeline.errors import ProtocolError
+from server.pipeline.tasks import cancel_tasks
 from server.services import Services
 
 
 class WsConnection:
     what = "connection"  # how the log names it
 
-    def __init__(self, ws: web.WebSocketResponse, services: Services, log: logging.LoggerAdapter) -> None:
+    def __init__(
+        self, request: web.Request, ws: web.WebSocketResponse, services: Services, log: logging.LoggerAdapter
+    ) -> None:
+        self._request = request
         self._ws = ws
         self._services = services
         self._limits = services.config.limits
         self.log = log
         self._outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(self._limits.outbox_limit)
         self._closed = asyncio.Event()
+        self._abandoned = False  # the client stopped reading: no close handshake, the socket is dropped
         self._tasks: list[asyncio.Task] = []
 
     async def run(self) -> None:
@@ -42,11 +47,9 @@ class WsConnection:
             reader.cancel()
             closed.cancel()
             await asyncio.gather(reader, closed, return_exceptions=True)
-            for task in self._tasks:
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await cancel_tasks(self._tasks)
             await self._release()
-            await self._ws.close()
+            await self._close_websocket()
             self.log.info("%s ended", self.what)
 
     def close(self, reason: str) -> None:
@@ -59,7 +62,15 @@ class WsConnection:
         try:
             self._outbox.put_nowait(event)
         except asyncio.QueueFull:
+            self._abandoned = True
             self.close(f"client left {self._limits.outbox_limit} events unread")
+
+    async def _close_websocket(self) -> None:
+        """A client that stopped reading would never take the close frame nor the bytes queued before it: a
+        graceful close of its socket waits for them forever, so its transport is aborted instead."""
+        if self._abandoned and self._request.transport is not None:
+            self._request.transport.abort()
+        await self._ws.close()
 
     def _background(self) -> list[Coroutine[Any, Any, None]]:
         """What else runs for as long as the connection does (cancelled at its end)."""
@@ -96,6 +107,9 @@ class WsConnection:
                 await self._ws.send_str(encode(await self._outbox.get()))
         except ConnectionError:
             self.close("websocket closed while sending")
+        except Exception:  # a bug; without this loop the client would wait for events forever
+            self.log.exception("could not send an event")
+            self.close("could not send an event")
 
     def _refuse(self, error: ProtocolError) -> None:
         self.log.info("refused message: %s %s", error.code, error.message)

@@ -12,7 +12,8 @@ from collections.abc import Callable
 import numpy as np
 
 from engines.avatar.bundle import AvatarBundle
-from server.api.messages import Offer
+from server.api.messages import Offer, over_limit
+from server.config import SecuritySettings
 from server.llm.conversation import Conversation
 from server.pipeline.errors import ProtocolError
 from server.pipeline.events import Listener
@@ -23,15 +24,23 @@ from server.transports.webrtc.peer import WebRtcPeer
 
 
 class LiveSession:
-    def __init__(self, pipeline: SessionPipeline, peer: WebRtcPeer, conversation: Conversation | None) -> None:
+    def __init__(
+        self,
+        pipeline: SessionPipeline,
+        peer: WebRtcPeer,
+        conversation: Conversation | None,
+        candidates: CandidateBudget,
+    ) -> None:
         self.pipeline = pipeline
         self.peer = peer
         self.conversation = conversation
+        self._candidates = candidates
 
     @classmethod
     async def open(
         cls,
         services: Services,
+        session_id: str,
         log: logging.LoggerAdapter,
         offer: Offer,
         on_end: Callable[[str], None],
@@ -39,10 +48,15 @@ class LiveSession:
     ) -> LiveSession:
         """Answer `offer`: a pipeline with the offer's avatar, voice and mode, played by a WebRTC peer. `listener`
         gets the session's events from the first; `on_end(reason)` runs when the peer connection fails or closes.
-        ProtocolError (bad_offer, unknown_avatar, unknown_voice) when the offer cannot be served."""
+        ProtocolError (bad_offer, unknown_avatar, unknown_voice, too_large, ice_failed) when the offer cannot be
+        served."""
+        candidates = CandidateBudget(services.config.security)
+        candidates.offer(offer.sdp)
         bundle = services.avatar(offer.avatar)
         voice = services.voice_id(offer.voice) if offer.voice else services.default_voice
-        peer = await WebRtcPeer.answer(offer.sdp, services.encoding)
+        peer = await WebRtcPeer.answer(
+            offer.sdp, services.encoding, services.ice_servers(session_id), services.relay_only, log
+        )
         try:
             voice_input = peer.voice_input() if offer.mode == "voice" else None
         except ProtocolError:
@@ -63,11 +77,16 @@ class LiveSession:
 
         peer.on_state(state)
         log.info("answered %s-mode offer: avatar %s, voice %s", offer.mode, bundle.name, voice)
-        return cls(pipeline, peer, conversation)
+        return cls(pipeline, peer, conversation, candidates)
 
     @property
     def connected(self) -> bool:
         return self.peer.connected
+
+    async def add_candidate(self, candidate: dict) -> None:
+        """A trickled remote candidate, within the session's budget (too_large beyond it)."""
+        self._candidates.take(1)
+        await self.peer.add_candidate(candidate)
 
     def text(self, delta: str, id: str | None = None, flush: bool = False) -> None:
         """The client's own text (`text`, `say`): refused while an LLM answer streams into the session."""
@@ -113,6 +132,28 @@ class LiveSession:
         await self.peer.close()
 
 
+class CandidateBudget:
+    """The bounds on what a client's offer may make the server do: the SDP's size, and the remote ICE candidates
+    of a session (in its offer and trickled together), each one a connectivity check the server sends to an
+    address the client chose."""
+
+    def __init__(self, security: SecuritySettings) -> None:
+        self._security = security
+        self._taken = 0
+
+    def offer(self, sdp: str) -> None:
+        """ProtocolError too_large for an SDP over the size limit or with too many candidates; else they count."""
+        if over_limit(sdp, self._security.max_sdp_bytes):
+            raise ProtocolError("too_large", f"the offer's SDP is over {self._security.max_sdp_bytes} bytes")
+        self.take(sum(line.startswith("a=candidate:") for line in sdp.splitlines()))
+
+    def take(self, count: int) -> None:
+        limit = self._security.max_ice_candidates
+        if self._taken + count > limit:
+            raise ProtocolError("too_large", f"more than {limit} ICE candidates in this session")
+        self._taken += count
+
+
 async def ice_watchdog(timeout_s: float, connected: Callable[[], bool], close: Callable[[str], None]) -> None:
     """End a session whose media has not connected `timeout_s` after it began."""
     await asyncio.sleep(timeout_s)
@@ -120,23 +161,26 @@ async def ice_watchdog(timeout_s: float, connected: Callable[[], bool], close: C
         close(f"ICE did not connect within {timeout_s:g} s")
 
 
-def refusal(services: Services) -> str | None:
-    """Why a new session is refused now (counted as refused and busy), or None to admit it."""
-    reason = services.sessions.refusal()
+def refusal(services: Services, address: str) -> str | None:
+    """Why a new session from `address` is refused now (counted as refused and busy), or None to admit it."""
+    reason = services.sessions.refusal() or services.addresses.session_refusal(address)
     if reason is not None:
         services.metrics.sessions_refused.inc()
         services.metrics.errors.labels("busy").inc()
     return reason
 
 
-def admit(services: Services, session: OpenSession) -> Callable[[], None]:
-    """Put the session in the session table (and the session gauges) now; returns the call that takes it out."""
+def admit(services: Services, session: OpenSession, address: str) -> Callable[[], None]:
+    """Put the session in the session table (and the session gauges, and its address's count) now; returns the
+    call that takes it out."""
     services.sessions.add(session)
+    services.addresses.opened(address)
     services.metrics.sessions_total.inc()
     services.metrics.sessions_active.set(len(services.sessions))
 
     def release() -> None:
         services.sessions.remove(session)
+        services.addresses.closed(address)
         services.metrics.sessions_active.set(len(services.sessions))
 
     return release

@@ -15,14 +15,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from engines.audio_file import AudioFileError, AudioTooLong, read_audio
 from engines.timebase import TIMELINE_RATE, seconds_to_samples
+from server.api.addresses import request_address
 from server.api.auth import token_ok
 from server.api.live_session import LiveSession, admit, refusal
 from server.api.livetalking_session import LiveTalkingSession, new_session_id
 from server.api.messages import Offer, encode, typed_field
+from server.api.v1 import read_form
 from server.pipeline.errors import ProtocolError, quote
 from server.services import Services
 
@@ -73,7 +75,7 @@ class LiveTalkingApi:
             sdp = typed_field(params, "sdp", str, required=True, of=_BODY)
             avatar, voice = typed_field(params, "avatar", str, of=_BODY), typed_field(params, "voice", str, of=_BODY)
             offer = Offer(sdp, avatar, voice)
-            session, live = await self._open(offer)
+            session, live = await self._open(offer, request_address(request))
         except ProtocolError as error:
             return self._refused(error)
         return web.json_response({"sdp": live.peer.local_sdp, "type": "answer", "sessionid": int(session.id)})
@@ -84,7 +86,7 @@ class LiveTalkingApi:
             return self._refused(ProtocolError("bad_offer", "send the offer as application/sdp"), status=415)
         try:
             offer = Offer(await _body_text(request), request.query.get("avatar"), request.query.get("voice"))
-            session, live = await self._open(offer)
+            session, live = await self._open(offer, request_address(request))
         except ProtocolError as error:
             return self._refused(error, status=503 if error.code == "busy" else 400)
         return web.Response(
@@ -195,14 +197,14 @@ class LiveTalkingApi:
 
     # --- sessions -----------------------------------------------------------------------------------------------
 
-    async def _open(self, offer: Offer) -> tuple[LiveTalkingSession, LiveSession]:
+    async def _open(self, offer: Offer, address: str) -> tuple[LiveTalkingSession, LiveSession]:
         services = self._services
-        reason = refusal(services)
+        reason = refusal(services, address)
         if reason is not None:
             raise ProtocolError("busy", reason)
         session = LiveTalkingSession(services, new_session_id(services))
-        live = await session.open(offer, admit(services, session))
-        session.log.info("opened through the LiveTalking routes")
+        live = await session.open(offer, admit(services, session, address))
+        session.log.info("opened through the LiveTalking routes from %s", address)
         return session, live
 
     def _session(self, sessionid: Any) -> LiveTalkingSession:
@@ -227,29 +229,7 @@ class LiveTalkingApi:
 
     async def _form(self, request: web.Request) -> dict[str, str | bytes]:
         """A multipart form: text fields as str, the file as bytes, all bounded by max_upload_bytes."""
-        limit = self._settings.max_upload_bytes
-        if request.content_length is not None and request.content_length > limit:
-            raise ProtocolError("too_large", f"uploads are limited to {limit} bytes")
-        try:
-            reader = await request.multipart()
-        except (ValueError, AssertionError, KeyError):
-            raise ProtocolError("bad_message", "send multipart/form-data with 'sessionid' and 'file'") from None
-        fields: dict[str, str | bytes] = {}
-        total = 0
-        async for part in reader:
-            if not isinstance(part, BodyPartReader):
-                continue
-            data = bytearray()
-            while chunk := await part.read_chunk():
-                total += len(chunk)
-                if total > limit:
-                    raise ProtocolError("too_large", f"uploads are limited to {limit} bytes")
-                data += chunk
-            if part.name == "file":
-                fields["file"] = bytes(data)
-            elif part.name:
-                fields[part.name] = data.decode("utf-8", errors="replace")
-        return fields
+        return await read_form(request, ("file",), "'sessionid' and 'file'", self._settings.max_upload_bytes)
 
     async def _decode(self, data: bytes) -> np.ndarray:
         """The upload as int16 mono at the timeline's rate (decoded in a worker thread: the loop paces media)."""

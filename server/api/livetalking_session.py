@@ -79,7 +79,9 @@ class LiveTalkingSession:
         """Answer the offer and run the session until it ends; `release` takes it out of the session table then.
         ProtocolError (and no session) when the offer cannot be served."""
         try:
-            self.live = await LiveSession.open(self._services, self.log, offer, self.close, listener=self._publish)
+            self.live = await LiveSession.open(
+                self._services, self.id, self.log, offer, self.close, listener=self._publish
+            )
         except BaseException:
             release()
             raise

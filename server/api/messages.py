@@ -109,11 +109,20 @@ _PARSERS = {
 }
 
 
+def over_limit(text: str, max_bytes: int) -> bool:
+    """Whether `text` takes more than `max_bytes` bytes in UTF-8. Its length alone decides when it can (more
+    characters than bytes allowed; or at most a quarter as many, at 4 bytes a character at most), so a large
+    frame is refused without encoding it."""
+    if len(text) > max_bytes or 4 * len(text) <= max_bytes:
+        return len(text) > max_bytes
+    return len(text.encode("utf-8", "surrogatepass")) > max_bytes
+
+
 def parse_message(raw: str | bytes, max_bytes: int) -> Message:
     """Turn one websocket frame into a message, or raise ProtocolError."""
     if isinstance(raw, bytes):
         raise ProtocolError("bad_message", "binary frames are not accepted: send JSON text frames")
-    if len(raw) > max_bytes and len(raw.encode("utf-8")) > max_bytes:
+    if over_limit(raw, max_bytes):
         raise ProtocolError("too_large", f"message over {max_bytes} bytes")
     return parse_object(json_object(raw))
 
@@ -126,6 +135,8 @@ def json_object(raw: str | bytes) -> dict[str, Any]:
         raise ProtocolError("bad_json", f"not valid JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise ProtocolError("bad_message", "a message must be a JSON object")
+    if not _encodable(obj):
+        raise ProtocolError("bad_message", "strings must be Unicode text (a lone surrogate is not)")
     return obj
 
 
@@ -140,5 +151,21 @@ def parse_object(obj: dict[str, Any]) -> Message:
     return parser(obj)
 
 
+def _encodable(obj: dict[str, Any]) -> bool:
+    """Whether every string of a parsed object is valid Unicode: JSON's \\ud800 escapes make lone surrogates,
+    which no UTF-8 text (an event echoing an id, a TTS engine) can carry."""
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def encode(event: dict[str, Any]) -> str:
-    return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    """An event as a text frame (UTF-8 as it is; a string that UTF-8 cannot carry is escaped instead)."""
+    text = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(event, separators=(",", ":"))
+    return text

@@ -26,8 +26,10 @@ from server.sessions import session_log
 class WsSession(WsConnection):
     what = "session"
 
-    def __init__(self, ws: web.WebSocketResponse, services: Services, session_id: str) -> None:
-        super().__init__(ws, services, session_log(session_id))
+    def __init__(
+        self, request: web.Request, ws: web.WebSocketResponse, services: Services, session_id: str
+    ) -> None:
+        super().__init__(request, ws, services, session_log(session_id))
         self.id = session_id
         self.live: LiveSession | None = None
 
@@ -46,7 +48,7 @@ class WsSession(WsConnection):
             raise ProtocolError("no_session", "send an 'offer' first")
         if isinstance(message, Ice):
             if message.candidate is not None:
-                await live.peer.add_candidate(message.candidate)
+                await live.add_candidate(message.candidate)
         elif isinstance(message, Chat):
             live.chat(message.text, message.id)
         else:
@@ -55,7 +57,9 @@ class WsSession(WsConnection):
     async def _offer(self, offer: Offer) -> None:
         if self.live is not None:
             raise ProtocolError("bad_offer", "this session already has an offer; open a new websocket to renegotiate")
-        self.live = await LiveSession.open(self._services, self.log, offer, self.close, listener=self.emit)
+        self.live = await LiveSession.open(
+            self._services, self.id, self.log, offer, self.close, listener=self.emit
+        )
         self.emit(events.answer(self.live.peer.local_sdp, self.id))
 
     async def _release(self) -> None:

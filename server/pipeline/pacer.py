@@ -21,6 +21,7 @@ from server.pipeline.bus import FrameBus
 from server.pipeline.clock import MediaClock
 from server.pipeline.frames import VideoFrame
 from server.pipeline.media import SessionMedia
+from server.pipeline.tasks import cancel_tasks
 
 AUDIO_SLOT_S = AUDIO_FRAME_SAMPLES / TIMELINE_RATE
 VIDEO_SLOT_S = SAMPLES_PER_FRAME / TIMELINE_RATE
@@ -41,23 +42,23 @@ class Pacer:
         self._bus = bus
         self._settings = settings
         self._tasks: list[asyncio.Task] = []
+        self._closed = False
 
     @property
     def running(self) -> bool:
         return bool(self._tasks)
 
     def start(self) -> None:
-        """Start the clock and both slot counters (once; later calls do nothing)."""
-        if self._tasks:
+        """Start the clock and both slot counters (once; later calls, and calls after close, do nothing)."""
+        if self._tasks or self._closed:
             return
         self._clock.start()
         self._tasks = [asyncio.create_task(self._audio()), asyncio.create_task(self._video())]
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
+        self._closed = True
         with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await cancel_tasks(self._tasks)
 
     def _catch_up(self, slot: int, slot_s: float) -> int:
         if self._clock.now() - slot * slot_s > self._settings.max_behind_s:

@@ -17,7 +17,7 @@ import numpy as np
 from engines.avatar.base import RendererEngine
 from engines.avatar.bundle import AvatarBundle
 from engines.face.base import FaceEngine
-from engines.face.gestures import GestureStream
+from engines.face.gestures import DECISION_FRAMES, GestureStream
 from engines.timebase import seconds_to_samples
 from engines.tts.registry import VoiceRegistry
 from engines.vad.registry import create_vad
@@ -42,7 +42,8 @@ class PipelineResources:
     integration) has no voices and no synthesis threads."""
 
     voices: VoiceRegistry | None
-    face: FaceEngine
+    face: FaceEngine  # text and audio mode: speech synthesized with the text at hand
+    voice_face: FaceEngine  # voice mode: a live human voice, with as little look-ahead as will do
     renderers: RendererEngine
     tts_pool: Executor | None
     metrics: Metrics
@@ -80,10 +81,13 @@ class SessionPipeline:
         )
         self._bus = FrameBus(config.media.audio_queue_frames, config.media.video_queue_frames)
         self._pacer = Pacer(self.clock, self.media, self._bus, config.media, log)
-        gestures = GestureStream(next(resources.seeds)) if config.media.speech_gestures else None
-        animation = Animation(
-            self.media, resources.face.open_stream(), gestures, seconds_to_samples(config.media.max_face_gap_s)
+        live = voice_input is not None
+        gestures = (
+            GestureStream(next(resources.seeds), config.voice_mode.gesture_lookahead_frames if live else DECISION_FRAMES)
+            if config.media.speech_gestures else None
         )
+        face = resources.voice_face if live else resources.face
+        animation = Animation(self.media, face.open_stream(), gestures, seconds_to_samples(config.media.max_face_gap_s))
         stage = Stage(self.media, self.clock, animation, config.media, resources.metrics, self.events.emit, log)
         self.performer: Performer
         if audio_input:

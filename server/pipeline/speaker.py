@@ -3,18 +3,22 @@ the speech_started / word / speech_ended events, with interrupts that drop every
 audio made elsewhere (an uploaded file) takes the same way from placement on.
 
 One worker per session synthesizes phrases in order, as fast as the engine allows, while earlier phrases play:
-each new phrase lands right after the previous one, so there is no gap beyond the voice's own pauses.
+each new phrase lands right after the previous one, so there is no gap beyond the voice's own pauses. A phrase
+comes from its engine in pieces (TTSEngine.stream), each placed as it arrives: an engine that streams starts a long
+phrase playing before it has made the end.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from engines.resample import resample
+from engines.resample import StreamResampler
 from engines.timebase import TIMELINE_RATE, seconds_to_samples
 from engines.tts.base import Speech, Timed
 from engines.tts.registry import VoiceRegistry
@@ -23,6 +27,7 @@ from server.pipeline import events
 from server.pipeline.chunker import Chunker
 from server.pipeline.errors import ProtocolError, quote
 from server.pipeline.performer import Performer, Stage
+from server.pipeline.tasks import cancel_tasks
 from server.pipeline.utterance import PlacedWord, Utterance
 
 # Leading silence of an utterance's first phrase above this level counts as speech.
@@ -66,7 +71,7 @@ class Speaker(Performer):
         self._count = 0
         self._queued_chars = 0
         self._queued_audio = 0
-        self._worker = asyncio.create_task(self._work())
+        self._workers = [asyncio.create_task(self._work())]  # one at a time; a list for cancel_tasks
 
     @property
     def speaking(self) -> bool:
@@ -119,7 +124,8 @@ class Speaker(Performer):
 
     def interrupt(self, received_at: float) -> None:
         """Drop every queued and playing utterance; audio fades out at the playback position."""
-        self._worker.cancel()
+        for worker in self._workers:
+            worker.cancel()
         self._queue = asyncio.Queue()
         self._queued_chars = 0
         self._queued_audio = 0
@@ -129,11 +135,10 @@ class Speaker(Performer):
         self._animation.reset(end)
         for utterance in list(self._active):
             self._end(utterance, interrupted=True, spoken=utterance.heard_before(cut))
-        self._worker = asyncio.create_task(self._work())
+        self._workers = [asyncio.create_task(self._work())]
 
     async def close(self) -> None:
-        self._worker.cancel()
-        await asyncio.gather(self._worker, return_exceptions=True)
+        await cancel_tasks(self._workers)
 
     def _open_utterance(self, id: str | None) -> Utterance:
         self._count += 1
@@ -165,56 +170,67 @@ class Speaker(Performer):
                 continue
             await self._wait_for_room()
             if job.speech is not None:
-                speech = job.speech
-                self._queued_audio -= len(speech.pcm)
+                self._queued_audio -= len(job.speech.pcm)
+                if len(job.speech.pcm):
+                    await self._place(job.utterance, job.speech)
             else:
-                speech = await self._synthesize(job.utterance, job.phrase)
+                await self._speak(job.utterance, job.phrase)
                 self._queued_chars -= len(job.phrase)
-            if speech is not None and len(speech.pcm):
-                await self._place(job.utterance, speech)
 
     async def _wait_for_room(self) -> None:
         limit = seconds_to_samples(self._limits.max_buffered_audio_s)
         while self._media.timeline.buffered(self._media.played) > limit:
             await asyncio.sleep(0.1)
 
-    async def _synthesize(self, utterance: Utterance, phrase: str) -> Speech | None:
-        """The phrase's speech, already at the timeline's rate: resampling runs in the worker thread too, so the
-        event loop that paces the tracks never waits on it."""
+    async def _speak(self, utterance: Utterance, phrase: str) -> None:
+        """Synthesize the phrase piece by piece (the engine's `stream`) and place each piece as it comes, so a long
+        phrase starts playing before its end is synthesized. Each piece is one job of the shared synthesis pool,
+        under the TTS deadline: a hung engine costs this phrase (tts_failed), never the pool's other sessions."""
         engine, voice = self._voices.resolve(utterance.voice)
-        began = time.perf_counter()
+        pieces = _Pieces(engine.stream(phrase, voice))
         loop = asyncio.get_running_loop()
-
-        def synthesize() -> Speech:
-            speech = engine.synthesize(phrase, voice)
-            pcm = resample(speech.pcm, speech.sample_rate, TIMELINE_RATE)
-            return replace(speech, pcm=pcm, sample_rate=TIMELINE_RATE)
-
+        busy = duration = 0.0
         try:
-            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow the cancellation of an interrupt.
-            async with asyncio.timeout(self._limits.tts_timeout_s):
-                speech = await loop.run_in_executor(self._tts_pool, synthesize)
+            while True:
+                began = time.perf_counter()
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow the cancellation of an interrupt.
+                async with asyncio.timeout(self._limits.tts_timeout_s):
+                    speech = await loop.run_in_executor(self._tts_pool, pieces.next)
+                busy += time.perf_counter() - began
+                if speech is None:
+                    break
+                duration += speech.duration
+                await self._place(utterance, speech)
         except Exception as exc:  # a failing engine costs one phrase, never the session
             reason = "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
             self._log.warning("TTS %s failed on %r: %s", engine.name, phrase, reason)
             self._error("tts_failed", f"could not synthesize {quote(phrase)}: {reason}; the phrase was skipped")
-            return None
-        if speech.duration > 0:
-            self._metrics.tts_rtf.observe((time.perf_counter() - began) / speech.duration)
-        return speech
+        finally:
+            if not pieces.done:  # an interrupt, a failure: the engine stops (in the pool: closing may block)
+                with contextlib.suppress(RuntimeError):  # a pool already shut down with the server
+                    self._tts_pool.submit(pieces.close)
+        if duration > 0:
+            self._metrics.tts_rtf.observe(busy / duration)
 
     async def _place(self, utterance: Utterance, speech: Speech) -> None:
+        if not len(speech.pcm):  # a stream's last piece may carry only words, timed from the end of its audio
+            if utterance.first_sample is not None:
+                self._place_words(utterance, speech, self._media.timeline.end, utterance.first_sample)
+            return
         skip = _leading_silence(speech.pcm) if utterance.first_sample is None else 0
         pcm = speech.pcm[skip:]
         start = self._media.timeline.place(pcm, self._earliest_start()) - skip
         if utterance.first_sample is None:
             utterance.first_sample = start + skip
             self._cue_start(utterance)
+        self._place_words(utterance, speech, start, start + skip)
+        await self._animate(start + skip, pcm, speech, skip)
+
+    def _place_words(self, utterance: Utterance, speech: Speech, start: int, earliest: int) -> None:
         for word in speech.words:
             placed = PlacedWord(word.text, start + seconds_to_samples(word.start), start + seconds_to_samples(word.end))
             utterance.words.append(placed)
-            self._media.audio_cues.at(max(placed.start, start + skip), lambda w=placed: self._word(utterance, w))
-        await self._animate(start + skip, pcm, speech, skip)
+            self._media.audio_cues.at(max(placed.start, earliest), lambda w=placed: self._word(utterance, w))
 
     def _earliest_start(self) -> int:
         return max(self._media.played, self._clock.sample_now()) + self._lead
@@ -260,6 +276,35 @@ class Speaker(Performer):
     def _error(self, code: str, message: str) -> None:
         self._metrics.errors.labels(code).inc()
         self._emit(events.error(code, message))
+
+
+class _Pieces:
+    """An engine's stream of one phrase, read one piece at a time in the synthesis pool's threads and resampled
+    to the timeline's rate as one signal (no seam between pieces)."""
+
+    def __init__(self, stream: Iterator[Speech]) -> None:
+        self._stream = stream
+        self._resampler: StreamResampler | None = None
+        self.done = False
+
+    def next(self) -> Speech | None:
+        """The next piece at the timeline's rate, or None after the last (blocks: runs in a pool thread)."""
+        speech = next(self._stream, None)
+        if speech is None:
+            self.done = True
+            rest = self._resampler.finish() if self._resampler is not None else np.zeros(0, dtype=np.int16)
+            self._resampler = None
+            return Speech(rest, TIMELINE_RATE, [], []) if len(rest) else None
+        if self._resampler is None:
+            self._resampler = StreamResampler(speech.sample_rate, TIMELINE_RATE)
+        return replace(speech, pcm=self._resampler.feed(speech.pcm), sample_rate=TIMELINE_RATE)
+
+    def close(self) -> None:
+        """Stop the engine's synthesis; a no-op while a pool thread still runs `next` (a hung engine)."""
+        with contextlib.suppress(ValueError):  # "generator already executing"
+            close = getattr(self._stream, "close", None)
+            if close is not None:
+                close()
 
 
 def _leading_silence(pcm: np.ndarray) -> int:

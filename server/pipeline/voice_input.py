@@ -26,6 +26,7 @@ from engines.vad.base import Transition, VoiceActivityDetector
 from server.config import MediaSettings, VoiceSettings
 from server.pipeline import events
 from server.pipeline.performer import Performer, Stage
+from server.pipeline.tasks import cancel_tasks
 
 
 @dataclass(frozen=True)
@@ -108,9 +109,7 @@ class VoiceMirror(Performer):
         self._mutes.append(_Mute(cut, None if self._vad.speaking else self._end))
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_tasks(self._tasks)
 
     def _report_failure(self, task: asyncio.Task) -> None:
         if not task.cancelled() and task.exception() is not None:

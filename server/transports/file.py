@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from engines.names import BadName, new_entry
 from server.config import BroadcastSettings
 from server.pipeline.errors import quote
 from server.transports.base import OutputStatus
@@ -65,7 +66,10 @@ class FileOutput(MuxedOutput):
         settings = context.config.broadcast
         if settings.recordings is None:
             raise bad_output("this server keeps no recordings (start it with --recordings DIR)")
-        path = Path(settings.recordings) / name
+        try:
+            path = new_entry(Path(settings.recordings), name, NAME, "recording")
+        except BadName as error:
+            raise bad_output(str(error)) from None
         if path.exists() or working_path(path).exists():
             raise bad_output(f"a recording named {quote(name)} exists or is being made; choose another name")
         return cls(path, context.encoder, settings, context.log, url=f"/v1/recordings/{name}")

@@ -49,6 +49,10 @@ class PacketSubscription:
         self._start_time = None
         self._request_keyframe()
 
+    def request_keyframe(self) -> None:
+        """Ask the encoder for a keyframe at once (a WebRTC receiver lost pictures)."""
+        self._request_keyframe()
+
     def put(self, packet: EncodedPacket) -> None:
         if self._start_time is None:
             if packet.kind != "video" or not packet.keyframe:

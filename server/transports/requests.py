@@ -27,6 +27,9 @@ class OutputContext:
     config: ServerConfig
     encoder: BroadcastEncoder  # the broadcast's one H.264 + AAC encoder (`subscribe()` for its packets)
     log: logging.LoggerAdapter
+    # The process's WebRTC encoders and their threads (server/transports/webrtc/encoders.py Encoding), for the
+    # outputs that are WebRTC peers; untyped here, where nothing of WebRTC is imported.
+    webrtc_encoding: Any
 
 
 class RequestedOutput(Protocol):
@@ -77,3 +80,10 @@ def url_field(spec: Mapping[str, Any], name: str, schemes: tuple[str, ...]) -> S
     if not addressed or any(c.isspace() or ord(c) < 32 for c in text):
         raise bad_output(f"'{name}' needs a host, a valid port and no spaces: {quote(text)}")
     return url
+
+
+def known_fields(spec: Mapping[str, Any], fields: tuple[str, ...]) -> None:
+    """Refuse fields an output does not know: a misspelt one ("token" for "bearer") would otherwise be ignored."""
+    unknown = sorted(set(spec) - set(fields))
+    if unknown:
+        raise bad_output(f"unknown fields {', '.join(map(quote, unknown))}; this output takes {', '.join(fields)}")

@@ -12,8 +12,8 @@ from engines.face.backends.base import (
     OUTPUT_NAME,
     BackendUnavailable,
     InferenceBackend,
+    model_window,
 )
-from engines.face.features import N_MELS, WINDOW
 
 log = logging.getLogger(__name__)
 CUDA = "CUDAExecutionProvider"
@@ -29,6 +29,7 @@ class OnnxRuntimeBackend(InferenceBackend):
         if device == "cuda" and not has_cuda:
             raise BackendUnavailable("onnxruntime has no CUDAExecutionProvider here (CPU-only build or no GPU)")
         providers = [CUDA, CPU] if has_cuda and device != "cpu" else [CPU]
+        self.window = model_window(model_path)
         options = ort.SessionOptions()
         # One thread per inference: sessions on a small box share the cores with rendering and encoding, and
         # batching, not intra-op parallelism, is what makes many sessions cheap.
@@ -37,9 +38,6 @@ class OnnxRuntimeBackend(InferenceBackend):
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         self._session = ort.InferenceSession(str(model_path), options, providers=providers)
         self.device = self._session.get_providers()[0]
-        window_shape = self._session.get_inputs()[0].shape[1:]
-        if window_shape != [WINDOW, N_MELS]:
-            raise ValueError(f"{model_path} takes windows of {window_shape}, the features give {[WINDOW, N_MELS]}")
         if device == "cuda" and self.device != CUDA:
             raise BackendUnavailable("onnxruntime could not start its CUDA provider; see its log for why")
         log.info("onnxruntime backend on %s (%s)", self.device, model_path)

@@ -19,9 +19,10 @@ from engines.face.backends.base import (
     OUTPUT_NAME,
     BackendUnavailable,
     InferenceBackend,
+    model_window,
 )
 from engines.face.backends.tensorrt_engine import TRT_LOGGER, cached_engine, gpu_name
-from engines.face.features import N_MELS, WINDOW
+from engines.face.features import N_MELS
 from engines.timebase import N_PARAMS
 
 log = logging.getLogger(__name__)
@@ -33,13 +34,14 @@ class TensorRTBackend(InferenceBackend):
     def __init__(self, onnx_path: Path, engine_file: Path | None = None) -> None:
         """Loads `engine_file`, or the cached engine for `onnx_path` on this GPU (building it if needed)."""
         self.device = gpu_name()
+        self.window = model_window(onnx_path)
         path = engine_file or cached_engine(onnx_path)
         self._engine = trt.Runtime(TRT_LOGGER).deserialize_cuda_engine(path.read_bytes())
         if self._engine is None:
             raise BackendUnavailable(f"TensorRT could not deserialise {path} (built by another version or GPU?)")
         self._context = self._engine.create_execution_context()
         self._stream = torch.cuda.Stream()
-        self._input = torch.empty((MAX_BATCH, WINDOW, N_MELS), dtype=torch.float32, device="cuda")
+        self._input = torch.empty((MAX_BATCH, self.window, N_MELS), dtype=torch.float32, device="cuda")
         self._output = torch.empty((MAX_BATCH, N_PARAMS), dtype=torch.float32, device="cuda")
         self._host_input = torch.empty(self._input.shape, dtype=torch.float32).pin_memory()
         self._host_output = torch.empty(self._output.shape, dtype=torch.float32).pin_memory()
@@ -53,7 +55,7 @@ class TensorRTBackend(InferenceBackend):
         self._host_input[:n].numpy()[...] = mel
         with torch.cuda.stream(self._stream):
             self._input[:n].copy_(self._host_input[:n], non_blocking=True)
-            self._context.set_input_shape(INPUT_NAME, (n, WINDOW, N_MELS))
+            self._context.set_input_shape(INPUT_NAME, (n, self.window, N_MELS))
             if not self._context.execute_async_v3(self._stream.cuda_stream):
                 raise RuntimeError("TensorRT execute_async_v3 failed")
             self._host_output[:n].copy_(self._output[:n], non_blocking=True)

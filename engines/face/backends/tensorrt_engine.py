@@ -14,8 +14,13 @@ from pathlib import Path
 import tensorrt as trt
 import torch
 
-from engines.face.backends.base import INPUT_NAME, MAX_BATCH, BackendUnavailable
-from engines.face.features import N_MELS, WINDOW
+from engines.face.backends.base import (
+    INPUT_NAME,
+    MAX_BATCH,
+    BackendUnavailable,
+    model_window,
+)
+from engines.face.features import N_MELS
 
 log = logging.getLogger(__name__)
 TRT_LOGGER = trt.Logger(trt.Logger.WARNING)
@@ -55,8 +60,9 @@ def build_engine(onnx_path: Path, out_path: Path, fp16: bool = True) -> Path:
     if fp16:
         config.set_flag(trt.BuilderFlag.FP16)
     profile = builder.create_optimization_profile()
+    window = model_window(onnx_path)
     profile.set_shape(
-        INPUT_NAME, min=(1, WINDOW, N_MELS), opt=(OPT_BATCH, WINDOW, N_MELS), max=(MAX_BATCH, WINDOW, N_MELS)
+        INPUT_NAME, min=(1, window, N_MELS), opt=(OPT_BATCH, window, N_MELS), max=(MAX_BATCH, window, N_MELS)
     )
     config.add_optimization_profile(profile)
     serialized = builder.build_serialized_network(network, config)

@@ -13,7 +13,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engines.face.backends.base import BackendUnavailable, InferenceBackend
+from engines.face.backends.base import (
+    BackendUnavailable,
+    InferenceBackend,
+    model_window,
+)
 from engines.face.backends.torch_graph import OnnxGraphModule
 from engines.face.features import N_MELS, WINDOW
 
@@ -24,9 +28,9 @@ BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 FP16_TOLERANCE = 2e-3
 
 
-def probe_batch(n: int, seed: int = 0) -> np.ndarray:
+def probe_batch(n: int, seed: int = 0, window: int = WINDOW) -> np.ndarray:
     """Log-mel-like windows (around -8, spread 3) for parity checks."""
-    return (np.random.default_rng(seed).standard_normal((n, WINDOW, N_MELS)) * 3 - 8).astype(np.float32)
+    return (np.random.default_rng(seed).standard_normal((n, window, N_MELS)) * 3 - 8).astype(np.float32)
 
 
 class TorchBackend(InferenceBackend):
@@ -39,6 +43,7 @@ class TorchBackend(InferenceBackend):
         self._device = torch.device(device)
         self.name = "cuda" if self._device.type == "cuda" else "torch"
         self.device = torch.cuda.get_device_name(self._device) if self._device.type == "cuda" else "cpu"
+        self.window = model_window(model_path)
         reference = OnnxGraphModule.load(model_path).eval().to(self._device)
         self._model = reference
         self.precision = "fp32"
@@ -58,12 +63,12 @@ class TorchBackend(InferenceBackend):
 
     def _max_error(self, half: OnnxGraphModule, reference: OnnxGraphModule) -> float:
         with torch.inference_mode():
-            x = torch.from_numpy(probe_batch(64)).to(self._device)
+            x = torch.from_numpy(probe_batch(64, window=self.window)).to(self._device)
             return float((half(x.half()).float() - reference(x)).abs().max())
 
     def _capture(self, size: int) -> tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor]:
         """A CUDA graph of the model at batch `size`, with its static input and output tensors."""
-        static_in = torch.zeros((size, WINDOW, N_MELS), dtype=self._dtype, device=self._device)
+        static_in = torch.zeros((size, self.window, N_MELS), dtype=self._dtype, device=self._device)
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
         with torch.inference_mode(), torch.cuda.stream(stream):
