@@ -60,6 +60,8 @@ class Unavailable(Exception):
 
 # How an attempt usually fails besides Unavailable: the network, a timeout, an answer that makes no sense. Anything
 # else is logged with its traceback, and retried all the same.
+# How long a lost connection waits for the media server's own word on why the publication ended.
+REASON_GRACE_S = 1.0
 ATTEMPT_ERRORS = (Unavailable, aiohttp.ClientError, OSError, TimeoutError, ValueError, KeyError)
 
 
@@ -195,6 +197,10 @@ class PublishingOutput(Output):
         over = asyncio.ensure_future(self._watch())
         try:
             done, _ = await asyncio.wait((lost, over), return_when=asyncio.FIRST_COMPLETED)
+            if over not in done:
+                # A media server that ends a publication (Janus's kick or hangup) says why on its signalling
+                # channel at about the time the connection closes: a moment's wait gets the reason.
+                done, _ = await asyncio.wait((over,), timeout=REASON_GRACE_S)
         finally:
             lost.cancel()
             over.cancel()
