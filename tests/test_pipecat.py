@@ -156,7 +156,9 @@ async def test_pipecat_remote_avatar_speaks_the_tts_audio_through_an_avatar_serv
     assert heard > 0.6 * len(pcm) / rate  # the voice came back (its pauses are quiet)
     assert loud[0].at - sent_at < 0.8
     opening = openings(spoken)
-    assert opening.max() > 0.1 and opening[:5].max() < 0.03  # resting before the voice came back, then talking
+    # Resting before the voice came back, then talking: voice mode's network, made for human speech, opens the mouth
+    # less on TTS audio than text mode's (its widest here 0.09-0.1 of the mouth box, against 0.007 at rest).
+    assert opening.max() > 0.06 and opening[:5].max() < 0.03
 
     # The second turn is interrupted a second in: the returned voice falls silent.
     second_cut = run.sink.of(InterruptionFrame)[1].at

@@ -83,4 +83,6 @@ async def test_pipecat_example_bot_greets_a_webrtc_peer_with_a_talking_face(bot_
     opening = np.array([mouth_opening(frame.to_ndarray(format="rgb24"), box) for frame in video[::2]])
     loudness = np.array([np.abs(frame.to_ndarray()).max() for _, frame in received["audio"]])
     assert (loudness > 3000).sum() > 50  # the greeting was heard: a second and more of loud 20 ms frames
-    assert opening.max() > 0.1 and opening.min() < 0.03  # the mouth spoke it, and rested
+    # The mouth spoke it (at the conversational amplitude running speech opens to: 0.09-0.13 of the mouth box at its
+    # widest here, about 0.007 at rest), and rested.
+    assert opening.max() > 0.06 and opening.min() < 0.03
