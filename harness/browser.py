@@ -7,9 +7,11 @@ Times are the page's `performance.now()` in ms.
 """
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-from playwright.async_api import Browser, Page, Playwright
+from playwright.async_api import Browser, Page, Playwright, async_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 # The flags docs/design.md lists for headless chromium on a loopback-only machine; the profile is a fresh temp dir
@@ -98,6 +100,21 @@ async ([x0, y0, x1, y1, darkLuma]) => {
 
 async def launch_chromium(playwright: Playwright) -> Browser:
     return await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+
+@contextlib.asynccontextmanager
+async def live_page(url: str) -> AsyncIterator[Page]:
+    """Chromium showing the page at `url` once its session is live, its peer connections kept for inspection."""
+    async with async_playwright() as playwright:
+        browser = await launch_chromium(playwright)
+        try:
+            page = await browser.new_page()
+            await page.add_init_script(KEEP_PEER_CONNECTIONS)
+            await page.goto(url)
+            await wait_for_state(page, "live")
+            yield page
+        finally:
+            await browser.close()
 
 
 async def wait_for_state(page: Page, state: str, timeout_ms: float = 30_000) -> None:

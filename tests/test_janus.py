@@ -237,10 +237,15 @@ async def test_a_wrong_api_secret_or_pin_fails_with_janus_reason(services):
                 wrong_secret = await wait_for_state(output, "failed")
             async with started(janus_output(guarded.url, apisecret="right-secret", pin="1357"), pipeline) as output:
                 wrong_pin = await wait_for_state(output, "failed")
-            async with started(janus_output(guarded.url, apisecret="right-secret", pin="2468"), pipeline) as output:
-                await wait_for_state(output, "live")
     assert "403" in wrong_secret.error, wrong_secret
     assert "433" in wrong_pin.error, wrong_pin
+
+
+async def test_the_right_api_secret_and_pin_publish_into_a_guarded_room(services):
+    with JanusServer([ROOM], MEDIA_IP, apisecret="right-secret", pin="2468") as guarded:
+        async with live_pipeline(services) as pipeline:
+            async with started(janus_output(guarded.url, apisecret="right-secret", pin="2468"), pipeline) as output:
+                await wait_for_state(output, "live")
 
 
 async def test_an_unreachable_janus_is_retried(services):

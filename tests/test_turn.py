@@ -16,6 +16,7 @@ from aiortc import RTCIceServer
 from playwright.async_api import async_playwright
 
 from client import AvatarClient, IceConfig, IceError, ServerError
+from harness.browser import live_page
 from harness.measure import video_stats
 from server.app import AvatarServer
 from tests.browser_support import (
@@ -138,16 +139,6 @@ def server_args(turn: TurnServer, password: str = PASSWORD) -> list[str]:
             "--ice-transport-policy", "relay", "--tts", "espeak", "--face-driver", "phonemes"]
 
 
-# Keeps every RTCPeerConnection the page makes, so the test can read the browser's own stats of it.
-KEEP_PEER_CONNECTIONS = """
-    window.__peerConnections = [];
-    const Original = window.RTCPeerConnection;
-    window.RTCPeerConnection = class extends Original {
-        constructor(...args) { super(...args); window.__peerConnections.push(this); }
-    };
-"""
-
-
 async def selected_pair_types(page) -> list[str]:
     """The local and remote candidate types of the pair the page's peer connection uses (its own stats)."""
     return await page.evaluate(
@@ -165,17 +156,9 @@ async def selected_pair_types(page) -> list[str]:
 @pytest.mark.parametrize("turn", ["static"], indirect=True)
 async def test_page_connects_through_turn_with_relay_only(turn):
     with running_server(*server_args(turn)) as url:
-        async with async_playwright() as playwright:
-            browser = await launch_chromium(playwright)
-            try:
-                page = await browser.new_page()
-                await page.add_init_script(KEEP_PEER_CONNECTIONS)
-                await page.goto(url)
-                await wait_for_state(page, "live")
-                fps = await painted_fps(page, seconds=3)
-                types = await selected_pair_types(page)
-            finally:
-                await browser.close()
+        async with live_page(url) as page:
+            fps = await painted_fps(page, seconds=3)
+            types = await selected_pair_types(page)
     assert types == ["relay", "relay"], types
     assert 20 <= fps <= 30, fps
 

@@ -25,10 +25,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Page
 
 from engines.avatar import load_avatar
-from harness.browser import KEEP_PEER_CONNECTIONS, launch_chromium, page_now_ms, probes, start_probes, wait_for_state
+from harness.browser import live_page, page_now_ms, probes, start_probes
 from harness.measure import DARK_LUMA, OPEN_MARGIN, summary
 from harness.server_process import ServerProcess, wait_healthy
 from tools.bench_common import SHORT_PHRASES
@@ -119,19 +119,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     with server_for(args) as url:
         health = wait_healthy(url)
         box = load_avatar(health["default_avatar"]).mouth_box
-        async with async_playwright() as playwright:
-            browser = await launch_chromium(playwright)
-            try:
-                page = await browser.new_page()
-                await page.add_init_script(KEEP_PEER_CONNECTIONS)
-                await page.goto(url)
-                await wait_for_state(page, "live")
-                await page.wait_for_function("document.getElementById('video').videoWidth > 0")
-                await start_probes(page, box, DARK_LUMA)
-                before = os.getloadavg()
-                result = await measure(page, args.phrases, args.vowel_rounds, args.interrupts)
-            finally:
-                await browser.close()
+        async with live_page(url) as page:
+            await page.wait_for_function("document.getElementById('video').videoWidth > 0")
+            await start_probes(page, box, DARK_LUMA)
+            before = os.getloadavg()
+            result = await measure(page, args.phrases, args.vowel_rounds, args.interrupts)
     return {"load_average_before": [round(x, 2) for x in before],
             "load_average_after": [round(x, 2) for x in os.getloadavg()], **result}
 
