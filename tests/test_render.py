@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
 
 from engines.avatar import load_avatar
 from harness.stream_sync import decode_file, mouth_follows_audio
+from server.transports.encoder import BroadcastEncoder
 from tests.browser_support import REPO
+from tools import render as render_tool
 
 pytestmark = pytest.mark.slow
 
@@ -45,3 +48,23 @@ def test_render_refuses_what_it_cannot_use(tmp_path):
     assert "script is empty" in render("-o", str(tmp_path / "a.mp4"), script="\n\n").stderr
     refused = render("-o", str(tmp_path / "a.mp4"), "--avatar", "nobody")
     assert refused.returncode != 0 and "render:" in refused.stderr and "nobody" in refused.stderr
+
+
+def test_render_survives_an_encoder_that_opens_late(tmp_path, monkeypatch, capsys):
+    """On a busy machine x264 can take a second to open: the frames made meanwhile wait for it, or the clock,
+    which waits for the encoder, would stop at the first frame."""
+    open_codecs = BroadcastEncoder._open_codecs
+
+    def slow_open(self, size):
+        time.sleep(1.0)
+        open_codecs(self, size)
+
+    monkeypatch.setattr(BroadcastEncoder, "_open_codecs", slow_open)
+    monkeypatch.setattr(render_tool, "STALL_S", 30.0)
+    script = tmp_path / "script.txt"
+    script.write_text("Hello there.\n")
+    out = tmp_path / "late.mp4"
+    render_tool.main(["--voice", "espeak:en-us", "--text", str(script), "-o", str(out), "--tail-s", "0.2"])
+    assert str(out) in capsys.readouterr().out
+    frames = [t for t, _ in decode_file(out).video]
+    assert frames[0] == 0.0 and np.allclose(np.diff(frames), 0.04)

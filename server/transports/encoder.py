@@ -78,13 +78,15 @@ class BroadcastEncoder:
         if self._pipeline is None:
             raise RuntimeError("the encoder has no pipeline: attach one before subscribing")
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="broadcast-encode")
+        # The frames are taken from now on, before the codecs open: a frame made while x264 opens waits in the
+        # subscription. An offline render's clock waits for the encoder, so a frame lost there would stop it.
+        self._frames = self._pipeline.subscribe()
         self._tasks = [asyncio.create_task(self._run(self._pipeline))]
 
     async def _run(self, pipeline: SessionPipeline) -> None:
-        # Opening x264 takes tens of milliseconds: on the encoder's thread, not on the event loop; the frames are
-        # taken from then on, so none is lost while it opens.
+        # Opening x264 takes tens of milliseconds (seconds on a busy machine): on the encoder's thread, not on the
+        # event loop.
         await asyncio.get_running_loop().run_in_executor(self._thread, self._open_codecs, pipeline.avatar.size)
-        self._frames = pipeline.subscribe()
         await asyncio.gather(
             self._encode_loop("video", self._frames.video, self._encode_video),
             self._encode_loop("audio", self._frames.audio, self._encode_audio),
