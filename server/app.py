@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import sys
 
 from aiohttp import web
 
-from server.allocator import limit_malloc_arenas
+from server.allocator import limit_malloc_arenas, return_freed_memory, trim_every
 from server.api.affinity import forwarded_client
 from server.api.routes import make_app
 from server.config import ServerConfig
@@ -30,9 +29,12 @@ class AvatarServer:
         # hand-over interval lets a frame wait for it several times over, so the server hands it over sooner.
         sys.setswitchinterval(config.workers.gil_switch_interval_s)
         self.services = Services(config)
-        _return_freed_memory()
+        # Start-up freed the heap it parsed and copied models in: back to the system, or every worker process of
+        # a node would carry it for its whole life.
+        return_freed_memory()
         self.app = make_app(self.services)
         self._runner: web.AppRunner | None = None
+        self._trimming: asyncio.Task | None = None
 
     @property
     def port(self) -> int:
@@ -50,6 +52,8 @@ class AvatarServer:
         else:
             site = web.UnixSite(self._runner, unix_path)
         await site.start()
+        if self.config.memory.malloc_trim_every_s > 0:
+            self._trimming = asyncio.create_task(trim_every(self.config.memory.malloc_trim_every_s))
         log.info(
             "listening on %s (tts %s, face %s on %s, renderer %s, avatar %s)",
             site.name,
@@ -85,6 +89,10 @@ class AvatarServer:
             log.warning("drain timed out with %d sessions open", len(self.services.sessions))
 
     async def stop(self) -> None:
+        if self._trimming is not None:
+            self._trimming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._trimming
         self._close_sessions()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -96,9 +104,3 @@ class AvatarServer:
         for session in list(self.services.sessions.values()):
             session.close("server stopping")
 
-
-def _return_freed_memory() -> None:
-    """Hand the heap that start-up freed (model files parsed and copied while loading) back to the system: glibc
-    keeps it otherwise, and every worker process of a node would carry it for its whole life."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)

@@ -387,10 +387,13 @@ class MemorySettings:
     """The C allocator of the process (glibc), set for many threads that run for days (server/allocator.py)."""
 
     malloc_arenas: int = setting(2, "malloc arenas shared by all threads (0: glibc's default, 8 per core)")
+    malloc_trim_every_s: float = setting(60.0, "return freed heap memory to the system this often (s; 0: never)")
 
     def __post_init__(self) -> None:
         if self.malloc_arenas < 0:
             raise ValueError("--malloc-arenas must be at least 0")
+        if self.malloc_trim_every_s < 0:
+            raise ValueError("--malloc-trim-every-s must be at least 0")
 
 
 def user_data_dir() -> Path:
