@@ -1,8 +1,8 @@
 """Soak: several sessions talking with pauses for a long time, one of them reconnecting every minute, watched for
 what only shows over time.
 
-Reported per interval: every session's frame rate and missing frames, the server's late frames and memory, and the
-skew between the measured session's two playout lines (arrival minus media time, per track), which resolves A/V
+Reported per interval: every session's frame rate and missing frames, the server's late frames and memory (RSS of the
+server and its worker processes together), and the skew between the measured session's two playout lines (arrival minus media time, per track), which resolves A/V
 drift to the millisecond. Vowel onsets (mouth opening against sound, what a viewer sees; quantized by the 40 ms
 frame) are probed at the start and at the end. Memory is judged after a settling time (caches, allocator arenas):
 from then on it must stay flat.
@@ -32,7 +32,7 @@ from harness.measure import (
     summary,
     video_stats,
 )
-from harness.server_process import metrics_delta, sample_process
+from harness.server_process import metrics_delta, sample_tree
 from harness.talking import Target, keep_talking
 from tools.bench_e2e import (
     holds_25fps_at_client,
@@ -123,7 +123,7 @@ def _interval(target: Target, measured: AvatarClient, audio: AudioTimes, steady:
         "client_missing_frames": sum(s.missing for s in stats),
         "server_late_fraction": round(delta.get("avatar_video_frames_late_total", 0.0) / sent, 4) if sent else None,
         "playout_skew_ms": playout_skew_ms(audio.times, measured.video_times, began, now),
-        "server_rss_mb": round(sample_process(target.pid).rss_mb, 1) if target.pid else None,
+        "server_rss_mb": round(sample_tree(target.pid).rss_mb, 1) if target.pid else None,
         "reconnects": reconnector.reconnects,
     }
     interval["holds_25fps_at_client"] = holds_25fps_at_client(stats)
