@@ -1,11 +1,11 @@
 """Soak: several sessions talking with pauses for a long time, one of them reconnecting every minute, watched for
 what only shows over time.
 
-Reported per interval: every session's frame rate and missing frames, the server's late frames and memory (RSS of the
-server and its worker processes together), and the skew between the measured session's two playout lines (arrival minus media time, per track), which resolves A/V
-drift to the millisecond. Vowel onsets (mouth opening against sound, what a viewer sees; quantized by the 40 ms
-frame) are probed at the start and at the end. Memory is judged after a settling time (caches, allocator arenas):
-from then on it must stay flat.
+Reported per interval: every session's frame rate and missing frames, the server's late frames and memory (RSS of
+the server and its worker processes together), and the skew between the measured session's two playout lines
+(arrival minus media time, per track), which resolves A/V drift to the millisecond. Vowel onsets (mouth opening
+against sound, what a viewer sees; quantized by the 40 ms frame) are probed at the start and at the end. Memory is
+judged after a settling time (caches, allocator arenas): from then on it must stay flat.
 
     .venv/bin/python -m tools.soak --seconds 3600 --json /tmp/soak.json
 """
