@@ -8,7 +8,7 @@ from typing import Any
 from engines.plugins import Plugins
 from server.pipeline.errors import quote
 from server.transports.base import Output
-from server.transports.requests import OutputContext, bad_output
+from server.transports.requests import OutputContext, RequestedOutput, bad_output
 
 OUTPUTS = Plugins("output", {
     "rtmp": "server.transports.rtmp:RtmpOutput",
@@ -40,4 +40,8 @@ def build_outputs(specs: Any, context: OutputContext) -> list[Output]:
     repeated = [spec for i, spec in enumerate(specs) if spec in specs[:i]]
     if repeated:
         raise bad_output(f"the same output is given twice: {quote(repr(repeated[0]))}")
-    return [OUTPUTS.load(output_kind(spec)).from_request(spec, context) for spec in specs]
+    outputs = []
+    for spec in specs:
+        kind: type[RequestedOutput] = OUTPUTS.load(output_kind(spec))
+        outputs.append(kind.from_request(spec, context))
+    return outputs

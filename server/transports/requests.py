@@ -56,17 +56,6 @@ def text_field(spec: Mapping[str, Any], name: str, *, required: bool = False, ma
     return value
 
 
-def int_field(spec: Mapping[str, Any], name: str, *, required: bool = False) -> int | None:
-    value = spec.get(name)
-    if value is None:
-        if required:
-            raise bad_output(f"the output needs the field '{name}'")
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise bad_output(f"the output's field '{name}' must be an integer")
-    return value
-
-
 def url_field(spec: Mapping[str, Any], name: str, schemes: tuple[str, ...]) -> SplitResult:
     """A required URL field with one of `schemes` and a host."""
     text = text_field(spec, name, required=True)
