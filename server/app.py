@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import sys
 
@@ -33,6 +34,13 @@ class AvatarServer:
         # a node would carry it for its whole life.
         return_freed_memory()
         self.app = make_app(self.services)
+        # What start-up loaded lives as long as the process: out of the cycle collector's sight, a full collection
+        # walks only what sessions made (well under a millisecond, where the whole heap took ~80 ms, a stall of
+        # every session's frames), and runs often enough to free a closed session's reference cycles soon. The
+        # collection after the freeze sets the collector's count of old objects to what is left to watch.
+        gc.collect()
+        gc.freeze()
+        gc.collect()
         self._runner: web.AppRunner | None = None
         self._trimming: asyncio.Task | None = None
 

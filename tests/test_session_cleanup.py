@@ -95,6 +95,28 @@ async def test_nothing_left_after_session_ends(server, ws_url, ending):
     assert all(count == 0 for count in live_objects(earlier).values()), live_objects(earlier)
 
 
+SERVER_SIDE = (WsSession, SessionPipeline, Speaker, SessionMedia, SessionAudioTrack, SessionVideoTrack)
+
+
+async def test_a_session_ended_mid_speech_is_freed_without_the_cycle_collector(server, ws_url):
+    """Freed as it ends, not at the collector's next full run (minutes apart on a big heap): a reference cycle
+    would keep the session's audio, renderer and face state, and a server whose sessions come and go would grow."""
+    earlier = tracked_objects(SERVER_SIDE)
+    gc.disable()
+    try:
+        client = await speaking_session(ws_url)
+        await asyncio.sleep(0.5)
+        await client.close()
+        del client
+        await settle(server)
+        skip = {id(obj) for obj in earlier}
+        left = [type(obj).__name__ for obj in gc.get_objects()
+                if issubclass(type(obj), SERVER_SIDE) and id(obj) not in skip]
+    finally:
+        gc.enable()
+    assert left == []
+
+
 @pytest.mark.parametrize("server_options", [{"limits": {"ice_timeout_s": 1.5}}])
 async def test_session_without_ice_is_torn_down(server, ws_url):
     baseline = live_objects()

@@ -10,6 +10,8 @@ from tools import soak
 MAX_SHORT_RUN_GROWTH_MB = 100.0
 MAX_SKEW_DRIFT_MS = 10.0
 MAX_ONSET_OFFSET_MS = 60.0
+# The supervisor alone takes under 100 MB; its worker processes (one per core by default) several hundred each.
+MIN_TREE_RSS_MB = 300.0
 
 
 async def test_short_soak_keeps_rate_sync_and_memory():
@@ -26,3 +28,4 @@ async def test_short_soak_keeps_rate_sync_and_memory():
         assert abs(probe["offset_ms"]["median"]) <= MAX_ONSET_OFFSET_MS, probe
     assert abs(result["playout_skew_drift_ms"]) <= MAX_SKEW_DRIFT_MS
     assert result["memory"]["growth_mb"] < MAX_SHORT_RUN_GROWTH_MB, result["memory"]
+    assert result["intervals"][0]["server_rss_mb"] > MIN_TREE_RSS_MB  # the workers' memory is counted

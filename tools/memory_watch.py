@@ -1,8 +1,8 @@
 """Where a server's memory goes while it is soaked: the server runs in this process, `tools.soak` drives it from a
 child process, and every interval this prints the resident memory beside the C allocator's own view (glibc
-`mallinfo2`: bytes in the main heap and the other arenas, in mmapped blocks, in use and free), Python's traced
-heap (tracemalloc, with the lines whose allocations grew most since the previous interval) and counts of live
-objects by type (the per-session objects first).
+`mallinfo2`: bytes in the main heap and the other arenas, in mmapped blocks, in use and free), the cycle
+collector's runs and longest pause, Python's traced heap (tracemalloc, with the lines whose allocations grew most
+since the previous interval) and counts of live objects by type (the per-session objects first).
 
 RSS that grows while the allocator's bytes in use stay flat is fragmentation or arenas (try MALLOC_ARENA_MAX);
 bytes in use that grow while tracemalloc's total stays flat is native memory (codecs, ONNX Runtime); growth in
@@ -96,6 +96,29 @@ def object_counts() -> dict[str, int]:
     return tracked | {f"top:{k}": v for k, v in top.items()}
 
 
+class GcPauses:
+    """The cycle collector's runs since the last `take`: how many of each generation, and the longest (ms); each
+    one stops the event loop, so every session's frames, while it runs."""
+
+    def __init__(self) -> None:
+        self._began = 0.0
+        self._runs = [0, 0, 0]
+        self._longest = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+            return
+        self._runs[info["generation"]] += 1
+        self._longest = max(self._longest, (time.perf_counter() - self._began) * 1000)
+
+    def take(self) -> dict[str, Any]:
+        report = {"gc_runs_by_generation": self._runs, "gc_longest_ms": round(self._longest, 1)}
+        self._runs, self._longest = [0, 0, 0], 0.0
+        return report
+
+
 def traced(previous: tracemalloc.Snapshot | None, lines: int) -> tuple[dict[str, Any], tracemalloc.Snapshot]:
     snapshot = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
     total = sum(stat.size for stat in snapshot.statistics("filename"))
@@ -119,13 +142,14 @@ async def watch(args: argparse.Namespace, soak_args: Sequence[str]) -> None:
                              "--seconds", str(args.seconds), *soak_args], stdout=subprocess.DEVNULL)
     started = time.monotonic()
     snapshot = None
+    pauses = GcPauses()
     try:
         while soak.poll() is None:
             await asyncio.sleep(args.sample_s)
             row: dict[str, Any] = {"at_s": round(time.monotonic() - started),
                                    "rss_mb": round(sample_process(os.getpid()).rss_mb, 1),
                                    "sessions": len(server.services.sessions)}
-            row |= allocator()
+            row |= allocator() | pauses.take()
             row["maps"] = mappings()
             if args.malloc_trim:
                 _libc.malloc_trim(0)

@@ -62,6 +62,12 @@ class SessionMedia:
         self._metrics.render.observe(time.perf_counter() - began)
         return VideoFrame(index, yuv)
 
+    def close(self) -> None:
+        """Drop the cues that never played: they hold their performer (a closure over it), which holds this media,
+        and the reference cycle would keep the session's audio and renderer until a full collection."""
+        self.audio_cues.clear()
+        self.video_cues.clear()
+
     def video_sent(self, index: int, late: bool) -> None:
         self.video_cues.fire_until((index + 1) * SAMPLES_PER_FRAME)
         self._metrics.video_frames.inc()

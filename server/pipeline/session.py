@@ -175,6 +175,7 @@ class SessionPipeline:
     async def close(self) -> None:
         await self.performer.close()
         await self._pacer.close()
+        self.media.close()
 
     def _text_mode(self) -> Speaker:
         speaker = self.speaker

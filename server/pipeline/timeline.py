@@ -110,3 +110,7 @@ class Cues:
         """Forget cues at or after `sample` (interrupted speech never plays)."""
         self._heap = [cue for cue in self._heap if cue.sample < sample]
         heapq.heapify(self._heap)
+
+    def clear(self) -> None:
+        """Forget every cue (the session is over)."""
+        self._heap = []
