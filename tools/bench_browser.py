@@ -50,17 +50,28 @@ def server_for(args: argparse.Namespace) -> Iterator[str]:
 
 
 async def send(page: Page, text: str) -> float:
-    """Say `text` through the page's own form; the page time of the click."""
+    """Say `text` through the page's own form; the page time of the click as the page saw it (Playwright's
+    checks before it clicks take tens of milliseconds that no user waits for)."""
     await page.locator(".segmented input[value=say]").check(force=True)
     await page.fill("#text", text)
-    clicked = await page_now_ms(page)
+    await page.evaluate("document.getElementById('send').addEventListener("
+                        "'click', () => { window.__clicked = performance.now(); }, { once: true })")
     await page.click("#send")
-    return clicked
+    return await page.evaluate("window.__clicked")
 
 
 async def until_quiet(page: Page, settle_ms: float = 600) -> None:
     await page.wait_for_function("document.body.dataset.speaking === 'false'", timeout=30_000)
     await page.wait_for_timeout(settle_ms)
+
+
+async def say_and_wait(page: Page, text: str) -> float:
+    """Say `text` and wait until it has been spoken (started, then ended): the next one must not be sent while
+    this one still plays, or its first loud block would be this one's. The page time of the click."""
+    sent = await send(page, text)
+    await page.wait_for_function("document.body.dataset.speaking === 'true'", timeout=30_000)
+    await until_quiet(page)
+    return sent
 
 
 def first_loud(sound: list[list[float]], after: float) -> float | None:
@@ -77,16 +88,14 @@ async def measure(page: Page, phrases: int, vowels: int, interrupts: int) -> dic
     idle_from, idle_to = await page_now_ms(page) - 1200, await page_now_ms(page)
     heard, onsets, rest = [], [], []
     for text in SHORT_PHRASES[:phrases]:
-        sent = await send(page, text)
-        await until_quiet(page)
+        sent = await say_and_wait(page, text)
         at = first_loud((await probes(page))["sound"], sent)
         if at is not None:
             heard.append(round(at - sent, 1))
     state = await probes(page)
     level = open_level(state["mouth"], idle_from, idle_to)
     for vowel in VOWELS * vowels:
-        sent = await send(page, vowel)
-        await until_quiet(page)
+        sent = await say_and_wait(page, vowel)
         state = await probes(page)
         sound = first_loud(state["sound"], sent)
         opened = next((t for t, _, share in state["mouth"] if t >= sent and share > level), None)
