@@ -39,8 +39,7 @@ def limit_malloc_arenas(arenas: int) -> bool:
     if libc is None:
         log.info("no glibc mallopt here: the allocator keeps its own arenas")
         return False
-    mallopt = libc.mallopt
-    if mallopt(M_ARENA_MAX, arenas) != 1:
+    if libc.mallopt(M_ARENA_MAX, arenas) != 1:
         log.warning("glibc refused to limit malloc arenas to %d", arenas)
         return False
     return True

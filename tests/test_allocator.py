@@ -46,4 +46,3 @@ async def test_the_server_trims_on_its_period_and_stops_with_it(monkeypatch):
     assert count >= 3
     await asyncio.sleep(0.2)
     assert len(trims) == count  # no trimming left running after stop
-

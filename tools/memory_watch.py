@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from harness.server_process import free_port, loopback_args, sample_process
+from server.allocator import return_freed_memory
 from server.app import AvatarServer
 from server.cli import parse_args as server_args
 
@@ -152,7 +153,7 @@ async def watch(args: argparse.Namespace, soak_args: Sequence[str]) -> None:
             row |= allocator() | pauses.take()
             row["maps"] = mappings()
             if args.malloc_trim:
-                _libc.malloc_trim(0)
+                return_freed_memory()
                 row["rss_after_trim_mb"] = round(sample_process(os.getpid()).rss_mb, 1)
             if args.tracemalloc:
                 report, snapshot = traced(snapshot, args.lines)
