@@ -1,6 +1,7 @@
 """A session's frames as agent frameworks take them: each video frame together with the 40 ms of audio it shows
 (video frame n with audio frames 2n and 2n+1), handed over as soon as both are made, so that an output which
-writes them at once keeps lips and voice together. Pictures as RGB, the colour format both frameworks' outputs
+writes them at once keeps lips and voice together. An audio frame the reader lost by falling behind comes as
+silence: every picture carries its whole 40 ms, so an output that plays the audio back to back stays on time. Pictures as RGB, the colour format both frameworks' outputs
 take."""
 from __future__ import annotations
 
@@ -21,11 +22,11 @@ AUDIO_PER_VIDEO = SAMPLES_PER_FRAME // AUDIO_FRAME_SAMPLES
 @dataclass(frozen=True)
 class MediaUnit:
     video: VideoFrame
-    audio: tuple[AudioFrame, ...]  # the frame's audio in order; fewer where the reader fell behind and lost some
+    audio: tuple[AudioFrame, ...]  # the frame's AUDIO_PER_VIDEO audio frames in order (silence for a lost one)
 
     @property
     def pcm(self) -> np.ndarray:
-        return np.concatenate([frame.pcm for frame in self.audio]) if self.audio else np.zeros(0, np.int16)
+        return np.concatenate([frame.pcm for frame in self.audio])
 
     @property
     def audio_end(self) -> int:
@@ -52,7 +53,14 @@ async def media_units(subscription: Subscription) -> AsyncIterator[MediaUnit]:
                     break
                 continue
             pending.append(await subscription.audio())
-        yield MediaUnit(video, tuple(audio))
+        yield MediaUnit(video, _whole(audio, first))
+
+
+def _whole(audio: list[AudioFrame], first: int) -> tuple[AudioFrame, ...]:
+    """The audio frames `first`.. of one video frame, silence in place of those that were lost."""
+    found = {frame.index: frame for frame in audio}
+    return tuple(found.get(index) or AudioFrame(index, np.zeros(AUDIO_FRAME_SAMPLES, np.int16))
+                 for index in range(first, first + AUDIO_PER_VIDEO))
 
 
 def rgb(frame: VideoFrame) -> np.ndarray:
